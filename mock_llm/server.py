@@ -1,0 +1,89 @@
+"""Run an ASGI app with uvicorn on a free loopback port in a background thread.
+
+Used to start the fake LLM inside a notebook, a test or the reference service's
+embedded mode, over real HTTP (httpx's ASGI transport would buffer streams).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+
+import uvicorn
+
+from .app import create_app
+from .config import MockConfig
+from .faults import MockState
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class ThreadedServer:
+    """uvicorn serving `app` on host:port from a daemon thread with its own event loop."""
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning",
+                 **uvicorn_options) -> None:
+        self.host = host
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP;
+        # without it every response waits ~40 ms for a delayed ACK (Nagle).
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self.port = self._sock.getsockname()[1]
+        config = uvicorn.Config(app, log_level=log_level, lifespan="auto",
+                                timeout_graceful_shutdown=1, **uvicorn_options)
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> "ThreadedServer":
+        self._thread = threading.Thread(target=self._run, name=f"uvicorn-{self.port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"server on {self.url} did not start")
+            time.sleep(0.01)
+        return self
+
+    def _run(self) -> None:
+        asyncio.run(self._server.serve(sockets=[self._sock]))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._sock.close()
+
+    def __enter__(self) -> "ThreadedServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class MockLLMServer(ThreadedServer):
+    """The fake OpenAI server on a free port. `.base_url` goes to `OpenAI(base_url=...)`.
+
+    `.state` injects faults, scripts answers and reads the request log;
+    `.config` changes timing (e.g. `MockLLMServer(MockConfig(latency="zero"))`).
+    """
+
+    def __init__(self, config: MockConfig | None = None, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        self.config = config or MockConfig()
+        self.state = MockState()
+        super().__init__(create_app(self.config, self.state), host=host, port=port)
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"

@@ -1,0 +1,85 @@
+"""Shared fixtures: the fake LLM and the reference service, each on a real loopback port."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from mock_llm import MockConfig, MockLLMServer, ThreadedServer
+from reference_service import Settings, create_app
+
+
+def make_settings(**overrides) -> Settings:
+    """Settings for tests: never read a developer's .env or environment by surprise."""
+    base = dict(openai_api_key="test-key", log_format="json", mock_latency="zero")
+    base.update(overrides)
+    return Settings(_env_file=None, **base)
+
+
+@pytest.fixture(scope="session")
+def mock_server():
+    with MockLLMServer(MockConfig(latency="zero")) as server:
+        yield server
+
+
+@pytest.fixture
+def mock(mock_server):
+    """The session's fake LLM with a clean schedule and log."""
+    mock_server.state.reset()
+    mock_server.config.latency = "zero"
+    yield mock_server
+    mock_server.state.reset()
+    mock_server.config.latency = "zero"
+
+
+@pytest.fixture(scope="session")
+def service_server(mock_server):
+    app = create_app(make_settings(openai_base_url=mock_server.base_url))
+    with ThreadedServer(app) as server:
+        yield server
+
+
+@pytest.fixture
+def service(service_server, mock):
+    return service_server
+
+
+@pytest.fixture
+def client(service):
+    with httpx.Client(base_url=service.url, timeout=10) as c:
+        yield c
+
+
+@dataclass
+class SSEEvent:
+    event: str
+    data: str
+    fields: dict = field(default_factory=dict)
+
+    def json(self):
+        return json.loads(self.data)
+
+
+def parse_sse(lines) -> list[SSEEvent]:
+    """Parse SSE lines (an iterator of decoded lines) into events, per the spec."""
+    events, event, data = [], "message", []
+    for line in lines:
+        if line == "":
+            if data:
+                events.append(SSEEvent(event, "\n".join(data)))
+            event, data = "message", []
+        elif line.startswith(":"):
+            continue
+        else:
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)
+    if data:
+        events.append(SSEEvent(event, "\n".join(data)))
+    return events
