@@ -1,0 +1,31 @@
+"""`python -m reference_service [--host H] [--port P] [--workers N]`: run the service.
+
+Settings come from the environment (see reference_service/config.py and the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import uvicorn
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m reference_service", description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
+    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info").lower())
+    args = parser.parse_args()
+    print(f"reference_service: http://{args.host}:{args.port}  (workers={args.workers}; "
+          "docs at /docs, chat page at /)", flush=True)
+    # The drain on SIGTERM happens inside the app before uvicorn is told to stop; uvicorn's
+    # own graceful timeout is only a backstop for connections still open after that.
+    uvicorn.run("reference_service.app:create_app", factory=True, host=args.host,
+                port=args.port, workers=args.workers, log_level=args.log_level,
+                access_log=False, timeout_graceful_shutdown=5)
+
+
+if __name__ == "__main__":
+    main()

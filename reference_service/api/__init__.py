@@ -1,0 +1,1 @@
+"""HTTP endpoints, one router per feature. Routers translate HTTP <-> pipeline; no policy."""

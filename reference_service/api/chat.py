@@ -1,0 +1,26 @@
+"""POST /chat: the lecture's endpoint, one JSON answer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from ..deps import LogFieldsDep, PipelineDep, RequestIdDep
+from ..schemas import ChatRequest, ChatResponse, Usage
+
+router = APIRouter(tags=["chat"])
+
+
+@router.post("/chat", response_model=ChatResponse)
+async def chat(body: ChatRequest, response: Response, pipeline: PipelineDep,
+               request_id: RequestIdDep, log_fields: LogFieldsDep) -> ChatResponse:
+    """Answer one message (with optional earlier turns) in one piece."""
+    result = await pipeline.complete(pipeline.prepare_chat(body, request_id))
+    log_fields.update(model=result.model, prompt_tokens=result.prompt_tokens,
+                      completion_tokens=result.completion_tokens)
+    response.headers["X-Model"] = result.model
+    return ChatResponse(
+        response=result.text, model=result.model, request_id=request_id,
+        tokens_used=result.total_tokens,
+        usage=Usage(prompt_tokens=result.prompt_tokens,
+                    completion_tokens=result.completion_tokens, total_tokens=result.total_tokens),
+        finish_reason=result.finish_reason, latency_ms=round(result.latency_ms, 2))

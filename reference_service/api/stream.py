@@ -1,0 +1,47 @@
+"""POST /chat/stream and GET /chat/stream?message=...: tokens as Server-Sent Events.
+
+Events: `token` {"token"}, then `usage` {"prompt_tokens", "completion_tokens",
+"total_tokens"} and `done` {"request_id", "model", "finish_reason", "latency_ms",
+"ttft_ms"}; or `error` {"type", "message", "request_id"} if it fails after the first token.
+The GET form exists because a browser's EventSource can only GET.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from ..deps import LifecycleDep, LogFieldsDep, PipelineDep, RequestIdDep, SettingsDep
+from ..schemas import ChatQuery, ChatRequest
+from ..streaming import EventChannel, chat_events, sse_response
+
+router = APIRouter(tags=["chat"])
+
+_SSE_DOC = {200: {"content": {"text/event-stream": {}},
+                  "description": "token events, then usage and done (or error)"}}
+
+
+async def _stream(body: ChatRequest, pipeline, lifecycle, settings, request_id, log_fields):
+    call = pipeline.prepare_chat(body, request_id)
+    channel = EventChannel(pipeline.stream(call), lifecycle)
+    first = await channel.first()
+    headers = {"X-Model": call.model}
+    return sse_response(chat_events(channel.rest(first), request_id, log_fields), headers,
+                        settings.sse_ping_s)
+
+
+@router.post("/chat/stream", responses=_SSE_DOC)
+async def chat_stream(body: ChatRequest, pipeline: PipelineDep, lifecycle: LifecycleDep,
+                      settings: SettingsDep, request_id: RequestIdDep, log_fields: LogFieldsDep):
+    """Stream the answer to one message as SSE events."""
+    return await _stream(body, pipeline, lifecycle, settings, request_id, log_fields)
+
+
+@router.get("/chat/stream", responses=_SSE_DOC)
+async def chat_stream_get(query: Annotated[ChatQuery, Query()], pipeline: PipelineDep,
+                          lifecycle: LifecycleDep, settings: SettingsDep,
+                          request_id: RequestIdDep, log_fields: LogFieldsDep):
+    """The same stream for `EventSource` (GET only): `/chat/stream?message=...`."""
+    # No history here: a URL is no place for a conversation.
+    return await _stream(ChatRequest(**query.model_dump()), pipeline, lifecycle, settings, request_id, log_fields)

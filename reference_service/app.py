@@ -1,0 +1,78 @@
+"""`create_app(settings)`: the reference service, all parts composed. No work at import time.
+
+    uvicorn --factory reference_service.app:create_app     # or: python -m reference_service
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from importlib.resources import files
+
+from fastapi import FastAPI
+
+from .api import chat, health, openai_compat, page, stream
+from .body_limit import BodySizeLimitMiddleware
+from .clock import Clock, SystemClock
+from .config import Settings
+from .errors import install_error_handlers
+from .lifecycle import DrainMiddleware, Lifecycle
+from .llm import UpstreamClient, build_openai_client
+from .observability import RequestContextMiddleware, configure_logging, log
+from .pipeline import ChatPipeline
+from .redis_client import make_redis
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """Build the service. Settings default to the environment (and `.env`)."""
+    settings = settings or Settings()
+    clock = clock or SystemClock()
+    lifecycle = Lifecycle(clock, settings.drain_timeout_s, settings.drain_retry_after_s)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        configure_logging(settings.log_level, settings.log_format)
+        embedded = None
+        if settings.embedded_llm:
+            from mock_llm import MockConfig, MockLLMServer  # the no-key, no-network default
+
+            embedded = MockLLMServer(MockConfig(latency=settings.mock_latency)).start()
+            base_url, api_key = embedded.base_url, "embedded-mock"
+        else:
+            base_url = settings.openai_base_url
+            key = settings.openai_api_key
+            api_key = key.get_secret_value() if key else "not-needed"
+        upstream = UpstreamClient(build_openai_client(
+            base_url, api_key, settings.request_timeout_s, settings.upstream_connect_timeout_s))
+        app.state.upstream = upstream
+        app.state.redis = make_redis(settings)
+        app.state.pipeline = ChatPipeline(settings, upstream, clock)
+        lifecycle.started = True
+        lifecycle.install_signal_handler()
+        log.info("service started", extra={"fields": {
+            "upstream": "embedded mock_llm" if embedded else base_url,
+            "redis": "embedded fakeredis" if settings.redis_url is None else "redis",
+            "models": list(settings.models)}})
+        try:
+            yield
+        finally:
+            lifecycle.uninstall_signal_handler()
+            await upstream.aclose()
+            await app.state.redis.aclose()
+            if embedded is not None:
+                embedded.stop()
+            log.info("service stopped")
+
+    app = FastAPI(title="LLM production lab: reference service", version="0.1.0",
+                  lifespan=lifespan)
+    app.state.settings = settings
+    app.state.lifecycle = lifecycle
+    app.state.clock = clock
+    app.state.index_html = files("reference_service").joinpath("static/index.html").read_text()
+    install_error_handlers(app)
+    for module in (chat, stream, openai_compat, health, page):
+        app.include_router(module.router)
+    # Last added runs first: request id -> body limit -> drain gate -> routes.
+    app.add_middleware(DrainMiddleware, lifecycle=lifecycle)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,57 @@
+"""Settings: every knob is an environment variable (or a line in `.env`) with a safe default."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of the reference service. Field `foo_bar` is env var `FOO_BAR`."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # Upstream LLM. Unset OPENAI_BASE_URL: the embedded fake LLM (mock_llm) runs in-process.
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    default_model: str = "gpt-4o-mini"
+    strong_model: str = "gpt-4o"
+    system_prompt: str = ("You are a helpful assistant for hardware engineers. "
+                          "Answer accurately and concisely.")
+    request_timeout_s: float = Field(10.0, gt=0, description="deadline of one request")
+    upstream_connect_timeout_s: float = Field(2.0, gt=0)
+    mock_latency: Literal["realistic", "zero"] = "realistic"
+
+    # Redis. Unset: an embedded fakeredis (one process only; not shared between workers).
+    redis_url: str | None = None
+
+    # Input limits (bad input gets 413/422, never reaches the upstream).
+    max_body_bytes: int = Field(256 * 1024, gt=0)
+    max_message_chars: int = Field(8000, gt=0)
+    max_history_messages: int = Field(40, ge=0)
+    max_total_chars: int = Field(64_000, gt=0)
+    max_output_tokens: int = Field(4096, gt=0)
+
+    # Shutdown: SIGTERM -> not ready, refuse new work, let in-flight requests finish.
+    drain_timeout_s: float = Field(20.0, ge=0)
+    drain_retry_after_s: int = Field(5, ge=1)
+
+    sse_ping_s: float = Field(15.0, gt=0)
+    log_level: str = "info"
+    log_format: Literal["json", "text"] = "json"
+
+    @field_validator("openai_base_url", "redis_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v):
+        return v or None
+
+    @property
+    def embedded_llm(self) -> bool:
+        return self.openai_base_url is None
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """Models a client may ask for."""
+        return tuple(dict.fromkeys((self.default_model, self.strong_model)))

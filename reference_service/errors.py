@@ -1,0 +1,117 @@
+"""Errors as a class hierarchy, and the one JSON shape every error response has:
+`{"error": {"type", "message", "request_id"}}` with the right status code."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class ServiceError(Exception):
+    """Base class: an error the client is told about, with its status and type."""
+
+    status = 500
+    type = "internal_error"
+
+    def __init__(self, message: str, *, retry_after: int | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+        self.code = code
+
+
+class BadRequest(ServiceError):
+    status, type = 400, "invalid_request"
+
+
+class UnknownModel(BadRequest):
+    type = "unknown_model"
+
+
+class RequestTooLarge(ServiceError):
+    status, type = 413, "request_too_large"
+
+
+class ShuttingDown(ServiceError):
+    status, type = 503, "shutting_down"
+
+
+class UpstreamError(ServiceError):
+    """The LLM upstream failed; subclasses say how."""
+
+    status, type = 502, "upstream_error"
+
+
+class UpstreamRejected(UpstreamError):
+    """The upstream refused the request as invalid (its 400): the client's input."""
+
+    status, type = 400, "upstream_rejected"
+
+
+class UpstreamUnavailable(UpstreamError):
+    status, type = 503, "upstream_unavailable"
+
+
+class UpstreamTimeout(UpstreamError):
+    status, type = 504, "upstream_timeout"
+
+
+def request_id_of(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def error_body(type_: str, message: str, request_id: str | None, **extra) -> dict:
+    return {"error": {"type": type_, "message": message, "request_id": request_id, **extra}}
+
+
+def error_response(status: int, type_: str, message: str, request_id: str | None, *,
+                   retry_after: int | None = None, **extra) -> JSONResponse:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse(error_body(type_, message, request_id, **extra), status_code=status,
+                        headers=headers)
+
+
+def service_error_response(exc: ServiceError, request_id: str | None) -> JSONResponse:
+    extra = {"code": exc.code} if exc.code else {}
+    return error_response(exc.status, exc.type, exc.message, request_id,
+                          retry_after=exc.retry_after, **extra)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every error a client can cause to a JSON error body; never a bare 500."""
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError):
+        return service_error_response(exc, request_id_of(request))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(400, "invalid_json", "The request body is not valid JSON.",
+                                  request_id_of(request))
+        # Never echo the input back: it may be huge or contain personal data.
+        details = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""),
+                    "type": e.get("type", "")} for e in errors]
+        first = details[0] if details else {"loc": [], "msg": "invalid request"}
+        where = ".".join(p for p in first["loc"] if p != "body") or "body"
+        return error_response(422, "validation_error", f"{where}: {first['msg']}",
+                              request_id_of(request), details=details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        type_ = {400: "invalid_body", 404: "not_found", 405: "method_not_allowed",
+                 413: "request_too_large"}.get(exc.status_code, "http_error")
+        message = str(exc.detail)
+        if exc.status_code == 400:  # FastAPI could not decode the body at all
+            message = "The request body could not be parsed; send UTF-8 JSON."
+        return error_response(exc.status_code, type_, message, request_id_of(request))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        # A bug, not the client's fault: still JSON, still with the request id.
+        return error_response(500, "internal_error", "Internal error; see the service log.",
+                              request_id_of(request))

@@ -1,0 +1,134 @@
+"""Calls to the upstream LLM through the official `openai` SDK, with its errors mapped
+to the service's own (502/503/504/400), never a traceback.
+
+The SDK is built with `max_retries=0`: retries belong to one layer of our own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+import httpx2
+import openai
+from openai import AsyncOpenAI
+
+from ..errors import (UpstreamError, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable,
+                      ServiceError, RequestTooLarge)
+
+
+@dataclass
+class Completion:
+    text: str
+    model: str
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+@dataclass
+class Delta:
+    """One piece of a streamed answer: text, or (at the end) the finish reason and usage."""
+
+    text: str = ""
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+def build_openai_client(base_url: str, api_key: str, timeout_s: float,
+                        connect_timeout_s: float) -> AsyncOpenAI:
+    timeout = openai.Timeout(timeout_s, connect=connect_timeout_s)
+    return AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)
+
+
+def _retry_after(exc: openai.APIStatusError) -> int | None:
+    value = exc.response.headers.get("retry-after")
+    try:
+        return max(1, round(float(value))) if value is not None else None
+    except ValueError:
+        return None
+
+
+_SDK_ERRORS = (openai.OpenAIError, httpx2.TransportError, ValueError)
+
+
+def map_error(exc: Exception) -> ServiceError:
+    """The service error that stands for an SDK exception."""
+    if isinstance(exc, openai.APITimeoutError):
+        return UpstreamTimeout("The LLM upstream did not answer in time.")
+    if isinstance(exc, (openai.APIConnectionError, httpx2.TransportError)):
+        return UpstreamError("Could not reach the LLM upstream, or it closed the connection.")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status == 400:
+            return UpstreamRejected(f"The LLM upstream rejected the request: {exc.message}")
+        if status == 413:
+            return RequestTooLarge("The LLM upstream says the request is too large.")
+        if status == 408:
+            return UpstreamTimeout("The LLM upstream timed out.")
+        if status in (429, 503, 529):
+            return UpstreamUnavailable(f"The LLM upstream is busy (HTTP {status}).",
+                                       retry_after=_retry_after(exc) or 1)
+        # 401/403/404 are this server's configuration problem, 5xx the upstream's.
+        return UpstreamError(f"The LLM upstream failed (HTTP {status}).")
+    if isinstance(exc, (ValueError, openai.APIResponseValidationError)):
+        return UpstreamError("The LLM upstream sent a malformed response.")
+    raise exc
+
+
+class UpstreamClient:
+    """The LLM behind the service: complete or stream one chat."""
+
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self._client = client
+
+    @property
+    def base_url(self) -> str:
+        return str(self._client.base_url)
+
+    async def complete(self, messages: list[dict], model: str, params: dict) -> Completion:
+        try:
+            resp = await self._client.chat.completions.create(
+                model=model, messages=messages, **params)
+        except _SDK_ERRORS as exc:
+            raise map_error(exc) from exc
+        if not resp.choices:
+            raise UpstreamError("The LLM upstream sent an answer with no choices.")
+        choice = resp.choices[0]
+        usage = resp.usage
+        return Completion(text=choice.message.content or "", model=resp.model or model,
+                          finish_reason=choice.finish_reason,
+                          prompt_tokens=usage.prompt_tokens if usage else None,
+                          completion_tokens=usage.completion_tokens if usage else None)
+
+    async def stream(self, messages: list[dict], model: str, params: dict) -> AsyncIterator[Delta]:
+        """Yield text deltas, then one final Delta with finish reason and usage."""
+        final = Delta()
+        try:
+            stream = await self._client.chat.completions.create(
+                model=model, messages=messages, stream=True,
+                stream_options={"include_usage": True}, **params)
+            async with stream:
+                async for chunk in stream:
+                    if chunk.usage is not None:
+                        final.prompt_tokens = chunk.usage.prompt_tokens
+                        final.completion_tokens = chunk.usage.completion_tokens
+                    for choice in chunk.choices[:1]:
+                        if choice.delta and choice.delta.content:
+                            yield Delta(text=choice.delta.content)
+                        if choice.finish_reason:
+                            final.finish_reason = choice.finish_reason
+        except _SDK_ERRORS as exc:
+            raise map_error(exc) from exc
+        yield final
+
+    async def list_models(self, timeout_s: float) -> list[str]:
+        try:
+            page = await self._client.with_options(timeout=timeout_s).models.list()
+        except _SDK_ERRORS as exc:
+            raise map_error(exc) from exc
+        return [m.id for m in page.data]
+
+    async def aclose(self) -> None:
+        await self._client.close()

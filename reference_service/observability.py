@@ -1,0 +1,103 @@
+"""Request ids and structured logs: one JSON line per request, never message text."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("reference_service")
+access_log = logging.getLogger("reference_service.access")
+
+# A client's X-Request-ID is echoed only if it is short and plain; otherwise we make one.
+_SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def request_id_from(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _SANE_ID.fullmatch(candidate):
+                return candidate
+            break
+    return new_request_id()
+
+
+class RequestContextMiddleware:
+    """Gives every request an id (echoed in `X-Request-ID`) and logs one line for it.
+
+    Handlers add fields to the line through `request.state.log_fields` (model, tokens...).
+    Pure ASGI, so streamed responses pass through unbuffered.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = request_id_from(scope)
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        fields: dict = {}
+        state["log_fields"] = fields
+        start = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["x-request-id"] = rid
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            access_log.info("request", extra={"fields": {
+                "request_id": rid, "method": scope["method"],
+                "route": getattr(route, "path", scope["path"]), "status": status or 500,
+                "latency_ms": round((time.perf_counter() - start) * 1000, 2), **fields}})
+
+
+class JsonFormatter(logging.Formatter):
+    """`{"ts", "level", "logger", "msg", ...fields}` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"ts": round(record.created, 3), "level": record.levelname.lower(),
+               "logger": record.name, "msg": record.getMessage()}
+        out.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = " ".join(f"{k}={v}" for k, v in getattr(record, "fields", {}).items())
+        return f"{record.levelname:<7} {record.name}: {record.getMessage()} {fields}".rstrip()
+
+
+def configure_logging(level: str, fmt: str) -> None:
+    """Our loggers write one line per record to stderr (idempotent)."""
+    logger = logging.getLogger("reference_service")
+    logger.setLevel(level.upper())
+    logger.propagate = False
+    handler = next((h for h in logger.handlers if getattr(h, "_ours", False)), None)
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler._ours = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())

@@ -1,0 +1,166 @@
+"""The request path, top to bottom in one place.
+
+    prepare (limits, model) -> call the upstream -> result (or a stream of events)
+
+Later steps (guards, cache, routing, rate limits) slot in here, each a call into its own
+module, so a reader sees the whole path of a chat request in this file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import AsyncIterator
+
+from mock_llm.tokens import count_chat_tokens, count_tokens, message_text
+
+from .clock import Clock
+from .config import Settings
+from .errors import RequestTooLarge, UnknownModel, UpstreamTimeout
+from .llm import UpstreamClient
+from .schemas import ChatCompletionRequest, ChatRequest
+
+
+@dataclass
+class ChatCall:
+    """One chat request as the pipeline sees it, whichever endpoint it came from."""
+
+    messages: list[dict]
+    model: str
+    params: dict = field(default_factory=dict)
+    request_id: str = ""
+
+
+@dataclass
+class ChatResult:
+    text: str
+    model: str
+    finish_reason: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float
+    ttft_ms: float | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class TokenEvent:
+    text: str
+
+
+@dataclass
+class DoneEvent:
+    result: ChatResult
+
+
+StreamEvent = TokenEvent | DoneEvent
+
+
+class ChatPipeline:
+    """Everything between a validated HTTP body and the upstream LLM."""
+
+    def __init__(self, settings: Settings, upstream: UpstreamClient, clock: Clock) -> None:
+        self.settings = settings
+        self.upstream = upstream
+        self.clock = clock
+
+    # -- prepare: turn an endpoint's body into a ChatCall, enforcing limits -------------
+    def prepare_chat(self, req: ChatRequest, request_id: str) -> ChatCall:
+        s = self.settings
+        if len(req.message) > s.max_message_chars:
+            raise RequestTooLarge(f"message is {len(req.message)} characters; "
+                                  f"the limit is {s.max_message_chars}.")
+        if len(req.history) > s.max_history_messages:
+            raise RequestTooLarge(f"history has {len(req.history)} messages; "
+                                  f"the limit is {s.max_history_messages}.")
+        messages = [{"role": "system", "content": s.system_prompt}]
+        messages += [{"role": t.role, "content": t.content} for t in req.history]
+        messages.append({"role": "user", "content": req.message})
+        return self._call(messages, req.model, req.temperature, req.max_tokens, request_id)
+
+    def prepare_completion(self, req: ChatCompletionRequest, request_id: str) -> ChatCall:
+        messages = [m.model_dump(exclude_none=True, include={"role", "content", "name"})
+                    for m in req.messages]
+        if len(messages) > self.settings.max_history_messages + 2:
+            raise RequestTooLarge(f"{len(messages)} messages; the limit is "
+                                  f"{self.settings.max_history_messages + 2}.")
+        max_tokens = req.max_completion_tokens or req.max_tokens
+        call = self._call(messages, req.model, req.temperature, max_tokens, request_id)
+        if req.top_p is not None:
+            call.params["top_p"] = req.top_p
+        return call
+
+    def _call(self, messages: list[dict], model: str | None, temperature: float | None,
+              max_tokens: int | None, request_id: str) -> ChatCall:
+        s = self.settings
+        total = sum(len(message_text(m)) for m in messages)
+        if total > s.max_total_chars:
+            raise RequestTooLarge(f"the conversation is {total} characters; "
+                                  f"the limit is {s.max_total_chars}.")
+        if max_tokens is not None and max_tokens > s.max_output_tokens:
+            raise RequestTooLarge(f"max_tokens is {max_tokens}; the limit is {s.max_output_tokens}.")
+        model = model or s.default_model
+        if model not in s.models:
+            raise UnknownModel(f"unknown model {model!r}; available: {', '.join(s.models)}.")
+        params: dict = {}
+        if temperature is not None:
+            params["temperature"] = temperature
+        if max_tokens is not None:
+            params["max_tokens"] = max_tokens
+        return ChatCall(messages=messages, model=model, params=params, request_id=request_id)
+
+    # -- run --------------------------------------------------------------------------
+    async def complete(self, call: ChatCall) -> ChatResult:
+        """Answer a chat in one piece."""
+        start = self.clock.monotonic()
+        try:
+            async with asyncio.timeout(self.settings.request_timeout_s):
+                c = await self.upstream.complete(call.messages, call.model, call.params)
+        except TimeoutError as exc:
+            raise UpstreamTimeout("The request took longer than its "
+                                  f"{self.settings.request_timeout_s:g} s deadline.") from exc
+        return ChatResult(
+            text=c.text, model=c.model, finish_reason=c.finish_reason,
+            prompt_tokens=c.prompt_tokens if c.prompt_tokens is not None
+            else count_chat_tokens(call.messages),
+            completion_tokens=c.completion_tokens if c.completion_tokens is not None
+            else count_tokens(c.text),
+            latency_ms=(self.clock.monotonic() - start) * 1000)
+
+    async def stream(self, call: ChatCall) -> AsyncIterator[StreamEvent]:
+        """Answer a chat as TokenEvents, then one DoneEvent with usage and timings.
+
+        The deadline bounds the wait for the first token; after that the stream runs
+        as long as the upstream keeps sending (its read timeout bounds each gap).
+        """
+        start = self.clock.monotonic()
+        deltas = self.upstream.stream(call.messages, call.model, call.params).__aiter__()
+        try:
+            async with asyncio.timeout(self.settings.request_timeout_s):
+                first = await anext(deltas)
+        except TimeoutError as exc:
+            await deltas.aclose()
+            raise UpstreamTimeout("No answer from the LLM upstream within the "
+                                  f"{self.settings.request_timeout_s:g} s deadline.") from exc
+        ttft_ms = (self.clock.monotonic() - start) * 1000
+        parts: list[str] = []
+        delta = first
+        while True:
+            if delta.text:
+                parts.append(delta.text)
+                yield TokenEvent(delta.text)
+            else:  # the final delta: finish reason and usage
+                text = "".join(parts)
+                yield DoneEvent(ChatResult(
+                    text=text, model=call.model, finish_reason=delta.finish_reason,
+                    prompt_tokens=delta.prompt_tokens if delta.prompt_tokens is not None
+                    else count_chat_tokens(call.messages),
+                    completion_tokens=delta.completion_tokens
+                    if delta.completion_tokens is not None else count_tokens(text),
+                    latency_ms=(self.clock.monotonic() - start) * 1000, ttft_ms=ttft_ms))
+                return
+            delta = await anext(deltas)
+

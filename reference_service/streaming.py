@@ -1,0 +1,148 @@
+"""Running a pipeline stream for an HTTP client, and encoding it as SSE.
+
+The pipeline's stream runs in its own task (the producer) that feeds a queue the SSE
+response reads. That task is what the graceful drain cancels when its time is up (the
+producer then queues a final `error` event), and what a client disconnect cancels (the
+upstream request is closed with it). Failures before the first token become a normal
+JSON error response with its status; failures after it become an `error` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from .errors import ServiceError, ShuttingDown, error_body
+from .lifecycle import Lifecycle
+from .pipeline import DoneEvent, StreamEvent, TokenEvent
+
+log = logging.getLogger("reference_service")
+
+
+@dataclass
+class ErrorEvent:
+    error: ServiceError
+
+
+_END = object()
+
+
+class EventChannel:
+    """A pipeline stream running in a task of its own, read through a queue."""
+
+    def __init__(self, events: AsyncIterator[StreamEvent], lifecycle: Lifecycle) -> None:
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._lifecycle = lifecycle
+        self._task = asyncio.create_task(self._produce(events))
+        lifecycle.track_stream(self._task)
+
+    async def _produce(self, events: AsyncIterator[StreamEvent]) -> None:
+        put = self._queue.put_nowait
+        try:
+            async for event in events:
+                put(event)
+        except asyncio.CancelledError:
+            if self._lifecycle.drain_expired:
+                put(ErrorEvent(ShuttingDown("The service is shutting down and its drain time "
+                                            "is up; the answer is incomplete.")))
+        except ServiceError as exc:
+            put(ErrorEvent(exc))
+        except Exception:  # a bug: tell the client, keep the traceback in the log
+            log.exception("stream failed")
+            put(ErrorEvent(ServiceError("Internal error while streaming.")))
+        finally:
+            put(_END)
+
+    async def next(self) -> StreamEvent | ErrorEvent | object:
+        return await self._queue.get()
+
+    async def first(self) -> StreamEvent:
+        """The first event; an error before any token is raised (so it gets its status)."""
+        event = await self.next()
+        if isinstance(event, ErrorEvent):
+            await self.aclose()
+            raise event.error
+        return event
+
+    async def rest(self, first: StreamEvent) -> AsyncIterator[StreamEvent | ErrorEvent]:
+        event = first
+        try:
+            while event is not _END:
+                yield event
+                event = await self.next()
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        if not self._task.done():
+            self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+def sse_response(events: AsyncIterator[ServerSentEvent], headers: dict[str, str],
+                 ping_s: float) -> EventSourceResponse:
+    return EventSourceResponse(events, headers=headers, ping=ping_s)
+
+
+async def chat_events(events: AsyncIterator[StreamEvent | ErrorEvent], request_id: str,
+                      log_fields: dict) -> AsyncIterator[ServerSentEvent]:
+    """The service's own SSE dialect: `token`, then `usage` and `done`, or `error`."""
+    async for event in events:
+        if isinstance(event, TokenEvent):
+            yield ServerSentEvent(json.dumps({"token": event.text}), event="token")
+        elif isinstance(event, DoneEvent):
+            r = event.result
+            log_fields.update(model=r.model, prompt_tokens=r.prompt_tokens,
+                              completion_tokens=r.completion_tokens, ttft_ms=round(r.ttft_ms or 0, 2))
+            yield ServerSentEvent(json.dumps({"prompt_tokens": r.prompt_tokens,
+                                              "completion_tokens": r.completion_tokens,
+                                              "total_tokens": r.total_tokens}), event="usage")
+            yield ServerSentEvent(json.dumps({
+                "request_id": request_id, "model": r.model, "finish_reason": r.finish_reason,
+                "latency_ms": round(r.latency_ms, 2), "ttft_ms": round(r.ttft_ms or 0, 2)}),
+                event="done")
+        elif isinstance(event, ErrorEvent):
+            log_fields.update(stream_error=event.error.type)
+            body = error_body(event.error.type, event.error.message, request_id)["error"]
+            yield ServerSentEvent(json.dumps(body), event="error")
+
+
+async def openai_events(events: AsyncIterator[StreamEvent | ErrorEvent], *, completion_id: str,
+                        created: int, model: str, include_usage: bool, request_id: str,
+                        log_fields: dict) -> AsyncIterator[ServerSentEvent]:
+    """OpenAI's streaming dialect: `chat.completion.chunk` objects, then `[DONE]`."""
+
+    def chunk(delta: dict | None, finish_reason: str | None = None, usage: dict | None = None,
+              choices: bool = True) -> ServerSentEvent:
+        obj = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
+               "model": model, "system_fingerprint": None,
+               "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                            "finish_reason": finish_reason}] if choices else []}
+        if include_usage:
+            obj["usage"] = usage
+        return ServerSentEvent(json.dumps(obj))
+
+    yield chunk({"role": "assistant", "content": ""})
+    async for event in events:
+        if isinstance(event, TokenEvent):
+            yield chunk({"content": event.text})
+        elif isinstance(event, DoneEvent):
+            r = event.result
+            log_fields.update(model=r.model, prompt_tokens=r.prompt_tokens,
+                              completion_tokens=r.completion_tokens, ttft_ms=round(r.ttft_ms or 0, 2))
+            yield chunk({}, finish_reason=r.finish_reason or "stop")
+            if include_usage:
+                yield chunk(None, usage={"prompt_tokens": r.prompt_tokens,
+                                         "completion_tokens": r.completion_tokens,
+                                         "total_tokens": r.total_tokens}, choices=False)
+        elif isinstance(event, ErrorEvent):
+            log_fields.update(stream_error=event.error.type)
+            yield ServerSentEvent(json.dumps(error_body(event.error.type, event.error.message,
+                                                        request_id)))
+            return
+    yield ServerSentEvent("[DONE]")
