@@ -120,6 +120,21 @@ def create_app(config: MockConfig | None = None, state: MockState | None = None)
             await asyncio.sleep(0.02)
         return False
 
+    async def apply_fault(request: Request, endpoint: str, model: str | None,
+                          rec: RecordedRequest) -> tuple[Fault | None, Response | None]:
+        """This request's fault, and the response when the fault is the whole answer
+        (an error status, or a hang the client gave up on)."""
+        try:
+            fault = pick_fault(request, endpoint, model)
+        except ValueError as exc:
+            return None, openai_error(400, str(exc), param="x-mock-fault")
+        rec.fault = fault.kind if fault else None
+        if fault and fault.kind.isdigit():
+            return fault, status_fault(fault, rec)
+        if fault and fault.kind == "hang" and await hang(request, fault, rec):
+            return fault, Response(status_code=499)
+        return fault, None
+
     async def chat_completions(request: Request) -> Response:
         body, rec = await read_json(request, "/v1/chat/completions")
         if isinstance(rec, Response):
@@ -134,16 +149,10 @@ def create_app(config: MockConfig | None = None, state: MockState | None = None)
             rec.status, rec.outcome = 404, "error"
             return openai_error(404, f"The model `{model}` does not exist or you do not have "
                                      "access to it.", param="model", code="model_not_found")
-        try:
-            fault = pick_fault(request, "chat", model)
-        except ValueError as exc:
-            return openai_error(400, str(exc), param="x-mock-fault")
-        rec.fault = fault.kind if fault else None
-        if fault and fault.kind.isdigit():
-            return status_fault(fault, rec)
+        fault, early = await apply_fault(request, "chat", model, rec)
+        if early is not None:
+            return early
         timing = Timing(profile, config, request.headers)
-        if fault and fault.kind == "hang" and await hang(request, fault, rec):
-            return Response(status_code=499)
 
         messages = body["messages"]
         text = (state.next_scripted_answer() or request.headers.get("x-mock-answer")
@@ -237,15 +246,9 @@ def create_app(config: MockConfig | None = None, state: MockState | None = None)
         if isinstance(texts, str):
             rec.status, rec.outcome = 400, "error"
             return openai_error(400, texts, param="input")
-        try:
-            fault = pick_fault(request, "moderations", None)
-        except ValueError as exc:
-            return openai_error(400, str(exc), param="x-mock-fault")
-        rec.fault = fault.kind if fault else None
-        if fault and fault.kind.isdigit():
-            return status_fault(fault, rec)
-        if fault and fault.kind == "hang" and await hang(request, fault, rec):
-            return Response(status_code=499)
+        fault, early = await apply_fault(request, "moderations", None, rec)
+        if early is not None:
+            return early
         if fault and fault.kind in ("drop", "malformed"):
             rec.status, rec.outcome = 200, "fault"
             if fault.kind == "drop":

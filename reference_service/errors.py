@@ -81,7 +81,8 @@ def service_error_response(exc: ServiceError, request_id: str | None) -> JSONRes
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map every error a client can cause to a JSON error body; never a bare 500."""
+    """Map every error a client can cause to a JSON error body. (Bugs become a JSON 500
+    with the request id in observability.RequestContextMiddleware.)"""
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError):
@@ -109,9 +110,3 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 400:  # FastAPI could not decode the body at all
             message = "The request body could not be parsed; send UTF-8 JSON."
         return error_response(exc.status_code, type_, message, request_id_of(request))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):
-        # A bug, not the client's fault: still JSON, still with the request id.
-        return error_response(500, "internal_error", "Internal error; see the service log.",
-                              request_id_of(request))

@@ -12,6 +12,8 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .errors import error_response
+
 log = logging.getLogger("reference_service")
 access_log = logging.getLogger("reference_service.access")
 
@@ -64,6 +66,14 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # A bug, not the client's fault: logged with its traceback, answered as JSON
+            # with the request id (Starlette's own 500 page would carry neither).
+            log.exception("unhandled error", extra={"fields": {"request_id": rid}})
+            if status:
+                raise  # the response has started; nothing better can be sent
+            await error_response(500, "internal_error", "Internal error; see the service log.",
+                                 rid)(scope, receive, send_with_id)
         finally:
             route = scope.get("route")
             access_log.info("request", extra={"fields": {

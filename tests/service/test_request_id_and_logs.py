@@ -68,3 +68,23 @@ def test_one_json_line_per_request_without_message_text(client, captured):
     assert access[1]["route"] == "/chat/stream" and access[1]["completion_tokens"] > 0
     assert "ttft_ms" in access[1]
     assert all("Jane" not in line and "98765" not in line for line in captured)
+
+
+def test_a_bug_is_a_json_500_with_the_request_id_and_a_logged_traceback(mock, captured):
+    from mock_llm import ThreadedServer
+    from reference_service import create_app
+    from tests.conftest import make_settings
+    import httpx
+
+    app = create_app(make_settings(openai_base_url=mock.base_url))
+
+    async def boom():
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/boom", boom)
+    with ThreadedServer(app) as server:
+        r = httpx.get(server.url + "/boom", headers={"X-Request-ID": "bug-1"})
+    assert r.status_code == 500 and r.headers["x-request-id"] == "bug-1"
+    assert r.json()["error"] == {"type": "internal_error", "request_id": "bug-1",
+                                 "message": "Internal error; see the service log."}
+    assert any("RuntimeError: a bug" in line for line in captured)
