@@ -17,6 +17,9 @@ from .config import Settings
 from .errors import install_error_handlers
 from .lifecycle import DrainMiddleware, Lifecycle
 from .llm import UpstreamClient, build_openai_client
+from .llm.breaker import BreakerConfig, BreakerRegistry
+from .llm.resilient import ResilientUpstream
+from .llm.retry import RetryPolicy
 from .observability import RequestContextMiddleware, configure_logging, log
 from .pipeline import ChatPipeline
 from .redis_client import make_redis
@@ -45,7 +48,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             base_url, api_key, settings.request_timeout_s, settings.upstream_connect_timeout_s))
         app.state.upstream = upstream
         app.state.redis = make_redis(settings)
-        app.state.pipeline = ChatPipeline(settings, upstream, clock)
+        app.state.breakers = BreakerRegistry(clock, BreakerConfig(
+            settings.breaker_failure_threshold, settings.breaker_cooldown_s))
+        retry = RetryPolicy(settings.retry_max_attempts, settings.retry_base_s,
+                            settings.retry_max_wait_s)
+        app.state.pipeline = ChatPipeline(
+            settings, ResilientUpstream(upstream, clock, retry, app.state.breakers), clock)
         lifecycle.started = True
         lifecycle.install_signal_handler()
         log.info("service started", extra={"fields": {

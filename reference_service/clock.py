@@ -22,3 +22,28 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+class FakeClock:
+    """A clock for tests that skips time instead of waiting for it.
+
+    It follows real time (so measured latencies stay real), but `sleep(s)` returns at once,
+    records `s` and moves the clock forward by `s`; `advance(s)` jumps forward too. A test
+    of backoff, Retry-After or a breaker cooldown asserts what the service would have
+    waited, without waiting.
+    """
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return time.perf_counter() + self.offset
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.offset += max(seconds, 0.0)
+        await asyncio.sleep(0)
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds

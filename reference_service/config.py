@@ -24,6 +24,13 @@ class Settings(BaseSettings):
     upstream_connect_timeout_s: float = Field(2.0, gt=0)
     mock_latency: Literal["realistic", "zero"] = "realistic"
 
+    # Resilience: one retry layer (tenacity) and a circuit breaker per upstream model.
+    retry_max_attempts: int = Field(3, ge=1, le=10)
+    retry_base_s: float = Field(0.5, gt=0)
+    retry_max_wait_s: float = Field(8.0, gt=0)
+    breaker_failure_threshold: int = Field(5, ge=1)
+    breaker_cooldown_s: float = Field(30.0, gt=0)
+
     # Redis. Unset: an embedded fakeredis (one process only; not shared between workers).
     redis_url: str | None = None
 

@@ -14,13 +14,16 @@ class ServiceError(Exception):
 
     status = 500
     type = "internal_error"
+    retryable = False  # may another attempt at the upstream succeed?
 
     def __init__(self, message: str, *, retry_after: int | None = None,
-                 code: str | None = None) -> None:
+                 code: str | None = None, retryable: bool | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
         self.code = code
+        if retryable is not None:
+            self.retryable = retryable
 
 
 class BadRequest(ServiceError):
@@ -40,15 +43,17 @@ class ShuttingDown(ServiceError):
 
 
 class UpstreamError(ServiceError):
-    """The LLM upstream failed; subclasses say how."""
+    """The LLM upstream failed; subclasses say how. Retryable unless said otherwise."""
 
     status, type = 502, "upstream_error"
+    retryable = True
 
 
 class UpstreamRejected(UpstreamError):
     """The upstream refused the request as invalid (its 400): the client's input."""
 
     status, type = 400, "upstream_rejected"
+    retryable = False
 
 
 class UpstreamUnavailable(UpstreamError):
@@ -57,6 +62,12 @@ class UpstreamUnavailable(UpstreamError):
 
 class UpstreamTimeout(UpstreamError):
     status, type = 504, "upstream_timeout"
+
+
+class CircuitOpen(ServiceError):
+    """The breaker for this upstream is open: refused without calling it."""
+
+    status, type = 503, "circuit_open"
 
 
 def request_id_of(request: Request) -> str | None:

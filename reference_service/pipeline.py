@@ -1,6 +1,7 @@
 """The request path, top to bottom in one place.
 
-    prepare (limits, model) -> call the upstream -> result (or a stream of events)
+    prepare (limits, model) -> call the upstream (retries, deadline, breaker)
+                            -> result (or a stream of events)
 
 Later steps (guards, cache, routing, rate limits) slot in here, each a call into its own
 module, so a reader sees the whole path of a chat request in this file.
@@ -8,7 +9,6 @@ module, so a reader sees the whole path of a chat request in this file.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
@@ -16,8 +16,9 @@ from mock_llm.tokens import count_chat_tokens, count_tokens, message_text
 
 from .clock import Clock
 from .config import Settings
-from .errors import RequestTooLarge, UnknownModel, UpstreamTimeout
-from .llm import UpstreamClient
+from .errors import RequestTooLarge, UnknownModel
+from .llm.deadline import Deadline
+from .llm.resilient import ResilientUpstream
 from .schemas import ChatCompletionRequest, ChatRequest
 
 
@@ -62,7 +63,7 @@ StreamEvent = TokenEvent | DoneEvent
 class ChatPipeline:
     """Everything between a validated HTTP body and the upstream LLM."""
 
-    def __init__(self, settings: Settings, upstream: UpstreamClient, clock: Clock) -> None:
+    def __init__(self, settings: Settings, upstream: ResilientUpstream, clock: Clock) -> None:
         self.settings = settings
         self.upstream = upstream
         self.clock = clock
@@ -114,14 +115,10 @@ class ChatPipeline:
 
     # -- run --------------------------------------------------------------------------
     async def complete(self, call: ChatCall) -> ChatResult:
-        """Answer a chat in one piece."""
+        """Answer a chat in one piece, within the request's deadline."""
         start = self.clock.monotonic()
-        try:
-            async with asyncio.timeout(self.settings.request_timeout_s):
-                c = await self.upstream.complete(call.messages, call.model, call.params)
-        except TimeoutError as exc:
-            raise UpstreamTimeout("The request took longer than its "
-                                  f"{self.settings.request_timeout_s:g} s deadline.") from exc
+        deadline = Deadline(self.clock, self.settings.request_timeout_s)
+        c = await self.upstream.complete(call.messages, call.model, call.params, deadline)
         return ChatResult(
             text=c.text, model=c.model, finish_reason=c.finish_reason,
             prompt_tokens=c.prompt_tokens if c.prompt_tokens is not None
@@ -133,34 +130,31 @@ class ChatPipeline:
     async def stream(self, call: ChatCall) -> AsyncIterator[StreamEvent]:
         """Answer a chat as TokenEvents, then one DoneEvent with usage and timings.
 
-        The deadline bounds the wait for the first token; after that the stream runs
-        as long as the upstream keeps sending (its read timeout bounds each gap).
+        The deadline (with its retries) bounds the wait for the first token; after that
+        the stream runs as long as the upstream keeps sending (its read timeout bounds
+        each gap), and a failure is no longer retried.
         """
         start = self.clock.monotonic()
-        deltas = self.upstream.stream(call.messages, call.model, call.params).__aiter__()
-        try:
-            async with asyncio.timeout(self.settings.request_timeout_s):
-                first = await anext(deltas)
-        except TimeoutError as exc:
-            await deltas.aclose()
-            raise UpstreamTimeout("No answer from the LLM upstream within the "
-                                  f"{self.settings.request_timeout_s:g} s deadline.") from exc
+        deadline = Deadline(self.clock, self.settings.request_timeout_s)
+        delta, deltas = await self.upstream.open_stream(call.messages, call.model, call.params,
+                                                        deadline)
         ttft_ms = (self.clock.monotonic() - start) * 1000
         parts: list[str] = []
-        delta = first
-        while True:
-            if delta.text:
-                parts.append(delta.text)
-                yield TokenEvent(delta.text)
-            else:  # the final delta: finish reason and usage
-                text = "".join(parts)
-                yield DoneEvent(ChatResult(
-                    text=text, model=call.model, finish_reason=delta.finish_reason,
-                    prompt_tokens=delta.prompt_tokens if delta.prompt_tokens is not None
-                    else count_chat_tokens(call.messages),
-                    completion_tokens=delta.completion_tokens
-                    if delta.completion_tokens is not None else count_tokens(text),
-                    latency_ms=(self.clock.monotonic() - start) * 1000, ttft_ms=ttft_ms))
-                return
-            delta = await anext(deltas)
-
+        try:
+            while True:
+                if delta.text:
+                    parts.append(delta.text)
+                    yield TokenEvent(delta.text)
+                else:  # the final delta: finish reason and usage
+                    text = "".join(parts)
+                    yield DoneEvent(ChatResult(
+                        text=text, model=call.model, finish_reason=delta.finish_reason,
+                        prompt_tokens=delta.prompt_tokens if delta.prompt_tokens is not None
+                        else count_chat_tokens(call.messages),
+                        completion_tokens=delta.completion_tokens
+                        if delta.completion_tokens is not None else count_tokens(text),
+                        latency_ms=(self.clock.monotonic() - start) * 1000, ttft_ms=ttft_ms))
+                    return
+                delta = await anext(deltas)
+        finally:
+            await deltas.aclose()

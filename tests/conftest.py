@@ -10,6 +10,7 @@ import pytest
 
 from mock_llm import MockConfig, MockLLMServer, ThreadedServer
 from reference_service import Settings, create_app
+from reference_service.clock import FakeClock
 
 
 def make_settings(**overrides) -> Settings:
@@ -37,13 +38,19 @@ def mock(mock_server):
 
 @pytest.fixture(scope="session")
 def service_server(mock_server):
-    app = create_app(make_settings(openai_base_url=mock_server.base_url))
+    """The service on the fake LLM, with a FakeClock: retry backoff never really sleeps."""
+    clock = FakeClock()
+    app = create_app(make_settings(openai_base_url=mock_server.base_url), clock=clock)
     with ThreadedServer(app) as server:
+        server.app, server.clock = app, clock
         yield server
 
 
 @pytest.fixture
 def service(service_server, mock):
+    """The session's service with fresh breakers and an empty record of sleeps."""
+    service_server.app.state.breakers.reset()
+    service_server.clock.sleeps.clear()
     return service_server
 
 

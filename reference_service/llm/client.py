@@ -65,12 +65,16 @@ def map_error(exc: Exception) -> ServiceError:
             return UpstreamRejected(f"The LLM upstream rejected the request: {exc.message}")
         if status == 413:
             return RequestTooLarge("The LLM upstream says the request is too large.")
+        if status in (401, 403, 404):  # our configuration (key, model name): retry won't help
+            return UpstreamError(f"The LLM upstream refused this service (HTTP {status}); "
+                                 "check its key and model names.", retryable=False)
         if status == 408:
             return UpstreamTimeout("The LLM upstream timed out.")
         if status in (429, 503, 529):
             return UpstreamUnavailable(f"The LLM upstream is busy (HTTP {status}).",
                                        retry_after=_retry_after(exc) or 1)
-        # 401/403/404 are this server's configuration problem, 5xx the upstream's.
+        if 400 <= status < 500 and status != 409:  # other client errors: not transient
+            return UpstreamError(f"The LLM upstream failed (HTTP {status}).", retryable=False)
         return UpstreamError(f"The LLM upstream failed (HTTP {status}).")
     if isinstance(exc, (ValueError, openai.APIResponseValidationError)):
         return UpstreamError("The LLM upstream sent a malformed response.")

@@ -86,21 +86,21 @@ def test_unknown_route_and_method(client):
     assert r.status_code == 405 and r.json()["error"]["type"] == "method_not_allowed"
 
 
-@pytest.mark.parametrize("kind,status,type_", [("500", 502, "upstream_error"),
-                                               ("502", 502, "upstream_error"),
-                                               ("401", 502, "upstream_error"),
-                                               ("400", 400, "upstream_rejected"),
-                                               ("503", 503, "upstream_unavailable"),
-                                               ("429", 503, "upstream_unavailable"),
-                                               ("malformed", 502, "upstream_error"),
-                                               ("drop", 502, "upstream_error")])
-def test_upstream_failures_map_to_clear_statuses(client, mock, kind, status, type_):
-    mock.state.fail_next(1, kind, retry_after=4)
+@pytest.mark.parametrize("kind,status,type_,calls", [
+    ("500", 502, "upstream_error", 3), ("502", 502, "upstream_error", 3),
+    ("503", 503, "upstream_unavailable", 3), ("429", 503, "upstream_unavailable", 3),
+    ("malformed", 502, "upstream_error", 3), ("drop", 502, "upstream_error", 3),
+    ("401", 502, "upstream_error", 1), ("404", 502, "upstream_error", 1),
+    ("400", 400, "upstream_rejected", 1)])
+def test_upstream_failures_map_to_clear_statuses(client, mock, kind, status, type_, calls):
+    """Transient failures are retried (3 attempts by default), client errors are not."""
+    mock.state.fail_next(3, kind, retry_after=4)
     r = client.post("/chat", json={"message": "What is HBM3?"})
     assert r.status_code == status and r.json()["error"]["type"] == type_
     if status == 503:
         assert r.headers["retry-after"] == "4"
     assert "Traceback" not in r.text
+    assert len(mock.state.chat_requests()) == calls
 
 
 def test_hung_upstream_is_504_at_the_deadline(mock):

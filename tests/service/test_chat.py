@@ -78,7 +78,7 @@ def test_openai_sdk_sees_errors_as_its_own_exceptions(sdk, mock):
     assert "unknown model" in e.value.message
     with pytest.raises(openai.UnprocessableEntityError):
         sdk.chat.completions.create(model="gpt-4o", messages=[])
-    mock.state.fail_next(1, "500")
+    mock.state.fail_next(3, "500")  # every attempt fails
     with pytest.raises(openai.APIStatusError) as e:
         sdk.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
     assert e.value.status_code == 502

@@ -55,7 +55,7 @@ def test_stream_bad_input_is_a_json_error_not_a_stream(client, mock):
 
 
 def test_upstream_failure_before_the_first_token_gets_its_status(client, mock):
-    mock.state.fail_next(1, "503", retry_after=3)
+    mock.state.fail_next(3, "503", retry_after=3)  # every attempt fails
     r = client.post("/chat/stream", json={"message": "What is HBM3?"})
     assert r.status_code == 503 and r.headers["retry-after"] == "3"
     assert r.json()["error"]["type"] == "upstream_unavailable"
