@@ -22,6 +22,7 @@ from .llm.resilient import ResilientUpstream
 from .llm.retry import RetryPolicy
 from .observability import RequestContextMiddleware, configure_logging, log
 from .pipeline import ChatPipeline
+from .ratelimit import RateLimiter
 from .redis_client import make_redis
 
 
@@ -52,8 +53,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             settings.breaker_failure_threshold, settings.breaker_cooldown_s))
         retry = RetryPolicy(settings.retry_max_attempts, settings.retry_base_s,
                             settings.retry_max_wait_s)
+        limiter = (RateLimiter(app.state.redis, fail_open=settings.rate_limit_fail_open)
+                   if settings.rate_limit_enabled else None)
         app.state.pipeline = ChatPipeline(
-            settings, ResilientUpstream(upstream, clock, retry, app.state.breakers), clock)
+            settings, ResilientUpstream(upstream, clock, retry, app.state.breakers), clock,
+            limiter)
         lifecycle.started = True
         lifecycle.install_signal_handler()
         log.info("service started", extra={"fields": {

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiKey(BaseModel):
+    """One client key: its tenant, and its limits (default: the global ones)."""
+
+    tenant: str = Field(min_length=1, max_length=64)
+    rpm: int | None = Field(None, ge=1)
+    tpm: int | None = Field(None, ge=1)
 
 
 class Settings(BaseSettings):
@@ -30,6 +38,16 @@ class Settings(BaseSettings):
     retry_max_wait_s: float = Field(8.0, gt=0)
     breaker_failure_threshold: int = Field(5, ge=1)
     breaker_cooldown_s: float = Field(30.0, gt=0)
+
+    # Rate limits per client (GCRA in Redis). API_KEYS is JSON:
+    # {"sk-alice": {"tenant": "alice", "rpm": 30, "tpm": 50000}, ...}. When set, every chat
+    # request needs `Authorization: Bearer <key>`; unset (open dev mode) clients are told
+    # apart by the spoofable X-Client-ID header, else their IP address.
+    api_keys: dict[str, ApiKey] = Field(default_factory=dict)
+    rate_limit_enabled: bool = True
+    rate_limit_rpm: int = Field(60, ge=1)
+    rate_limit_tpm: int = Field(100_000, ge=1)
+    rate_limit_fail_open: bool = True
 
     # Redis. Unset: an embedded fakeredis (one process only; not shared between workers).
     redis_url: str | None = None

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from .clients import Client, identify
 from .config import Settings
 from .lifecycle import Lifecycle
 from .pipeline import ChatPipeline
@@ -31,8 +32,18 @@ def _log_fields(request: Request) -> dict:
     return request.state.log_fields
 
 
+def _client(request: Request) -> Client:
+    return identify(request, request.app.state.settings)
+
+
+def _response_headers(request: Request) -> dict:
+    return request.state.response_headers
+
+
 PipelineDep = Annotated[ChatPipeline, Depends(_pipeline)]
 LifecycleDep = Annotated[Lifecycle, Depends(_lifecycle)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 RequestIdDep = Annotated[str, Depends(_request_id)]
 LogFieldsDep = Annotated[dict, Depends(_log_fields)]
+ClientDep = Annotated[Client, Depends(_client)]
+ResponseHeadersDep = Annotated[dict, Depends(_response_headers)]

@@ -17,11 +17,13 @@ class ServiceError(Exception):
     retryable = False  # may another attempt at the upstream succeed?
 
     def __init__(self, message: str, *, retry_after: int | None = None,
-                 code: str | None = None, retryable: bool | None = None) -> None:
+                 code: str | None = None, retryable: bool | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
         self.code = code
+        self.headers = headers or {}
         if retryable is not None:
             self.retryable = retryable
 
@@ -32,6 +34,14 @@ class BadRequest(ServiceError):
 
 class UnknownModel(BadRequest):
     type = "unknown_model"
+
+
+class Unauthorized(ServiceError):
+    status, type = 401, "unauthorized"
+
+
+class RateLimited(ServiceError):
+    status, type = 429, "rate_limited"
 
 
 class RequestTooLarge(ServiceError):
@@ -87,8 +97,10 @@ def error_response(status: int, type_: str, message: str, request_id: str | None
 
 def service_error_response(exc: ServiceError, request_id: str | None) -> JSONResponse:
     extra = {"code": exc.code} if exc.code else {}
-    return error_response(exc.status, exc.type, exc.message, request_id,
-                          retry_after=exc.retry_after, **extra)
+    response = error_response(exc.status, exc.type, exc.message, request_id,
+                              retry_after=exc.retry_after, **extra)
+    response.headers.update(exc.headers)
+    return response
 
 
 def install_error_handlers(app: FastAPI) -> None:

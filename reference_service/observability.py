@@ -38,7 +38,9 @@ def request_id_from(scope: Scope) -> str:
 class RequestContextMiddleware:
     """Gives every request an id (echoed in `X-Request-ID`) and logs one line for it.
 
-    Handlers add fields to the line through `request.state.log_fields` (model, tokens...).
+    Handlers add fields to the line through `request.state.log_fields` (model, tokens...),
+    and headers to whatever response goes out (errors included) through
+    `request.state.response_headers`.
     Pure ASGI, so streamed responses pass through unbuffered.
     """
 
@@ -54,6 +56,8 @@ class RequestContextMiddleware:
         state["request_id"] = rid
         fields: dict = {}
         state["log_fields"] = fields
+        extra_headers: dict[str, str] = {}
+        state["response_headers"] = extra_headers  # e.g. rate-limit state, set by the pipeline
         start = time.perf_counter()
         status = 0
 
@@ -61,7 +65,11 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)["x-request-id"] = rid
+                headers = MutableHeaders(scope=message)
+                for name, value in extra_headers.items():
+                    if name not in headers:
+                        headers[name] = value
+                headers["x-request-id"] = rid
             await send(message)
 
         try:

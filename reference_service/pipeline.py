@@ -1,7 +1,7 @@
 """The request path, top to bottom in one place.
 
-    prepare (limits, model) -> call the upstream (retries, deadline, breaker)
-                            -> result (or a stream of events)
+    prepare (size limits, model) -> admit (rate limits) -> call the upstream (retries,
+    deadline, breaker) -> result (or a stream of events) -> settle (charge output tokens)
 
 Later steps (guards, cache, routing, rate limits) slot in here, each a call into its own
 module, so a reader sees the whole path of a chat request in this file.
@@ -16,9 +16,11 @@ from mock_llm.tokens import count_chat_tokens, count_tokens, message_text
 
 from .clock import Clock
 from .config import Settings
-from .errors import RequestTooLarge, UnknownModel
+from .clients import Client
+from .errors import RateLimited, RequestTooLarge, UnknownModel
 from .llm.deadline import Deadline
 from .llm.resilient import ResilientUpstream
+from .ratelimit import RateLimiter
 from .schemas import ChatCompletionRequest, ChatRequest
 
 
@@ -30,6 +32,8 @@ class ChatCall:
     model: str
     params: dict = field(default_factory=dict)
     request_id: str = ""
+    client: Client | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)  # e.g. rate-limit state
 
 
 @dataclass
@@ -63,13 +67,16 @@ StreamEvent = TokenEvent | DoneEvent
 class ChatPipeline:
     """Everything between a validated HTTP body and the upstream LLM."""
 
-    def __init__(self, settings: Settings, upstream: ResilientUpstream, clock: Clock) -> None:
+    def __init__(self, settings: Settings, upstream: ResilientUpstream, clock: Clock,
+                 limiter: RateLimiter | None = None) -> None:
         self.settings = settings
         self.upstream = upstream
         self.clock = clock
+        self.limiter = limiter
 
     # -- prepare: turn an endpoint's body into a ChatCall, enforcing limits -------------
-    def prepare_chat(self, req: ChatRequest, request_id: str) -> ChatCall:
+    def prepare_chat(self, req: ChatRequest, request_id: str,
+                     client: Client | None = None) -> ChatCall:
         s = self.settings
         if len(req.message) > s.max_message_chars:
             raise RequestTooLarge(f"message is {len(req.message)} characters; "
@@ -80,22 +87,23 @@ class ChatPipeline:
         messages = [{"role": "system", "content": s.system_prompt}]
         messages += [{"role": t.role, "content": t.content} for t in req.history]
         messages.append({"role": "user", "content": req.message})
-        return self._call(messages, req.model, req.temperature, req.max_tokens, request_id)
+        return self._call(messages, req.model, req.temperature, req.max_tokens, request_id, client)
 
-    def prepare_completion(self, req: ChatCompletionRequest, request_id: str) -> ChatCall:
+    def prepare_completion(self, req: ChatCompletionRequest, request_id: str,
+                           client: Client | None = None) -> ChatCall:
         messages = [m.model_dump(exclude_none=True, include={"role", "content", "name"})
                     for m in req.messages]
         if len(messages) > self.settings.max_history_messages + 2:
             raise RequestTooLarge(f"{len(messages)} messages; the limit is "
                                   f"{self.settings.max_history_messages + 2}.")
         max_tokens = req.max_completion_tokens or req.max_tokens
-        call = self._call(messages, req.model, req.temperature, max_tokens, request_id)
+        call = self._call(messages, req.model, req.temperature, max_tokens, request_id, client)
         if req.top_p is not None:
             call.params["top_p"] = req.top_p
         return call
 
     def _call(self, messages: list[dict], model: str | None, temperature: float | None,
-              max_tokens: int | None, request_id: str) -> ChatCall:
+              max_tokens: int | None, request_id: str, client: Client | None) -> ChatCall:
         s = self.settings
         total = sum(len(message_text(m)) for m in messages)
         if total > s.max_total_chars:
@@ -111,21 +119,47 @@ class ChatPipeline:
             params["temperature"] = temperature
         if max_tokens is not None:
             params["max_tokens"] = max_tokens
-        return ChatCall(messages=messages, model=model, params=params, request_id=request_id)
+        return ChatCall(messages=messages, model=model, params=params, request_id=request_id,
+                        client=client)
+
+    # -- admit / settle: the client's rate limits ----------------------------------------
+    async def admit(self, call: ChatCall) -> None:
+        """Take one request and the prompt's tokens from the client's budget, or 429."""
+        if self.limiter is None or call.client is None:
+            return
+        c = call.client
+        decision = await self.limiter.check(c.id, c.limits, count_chat_tokens(call.messages))
+        if decision is None:  # the limiter's store is down and it fails open
+            return
+        call.response_headers.update(decision.headers())
+        if not decision.allowed:
+            raise RateLimited(f"Rate limit reached for {c.tenant}: {c.limits.rpm} requests and "
+                              f"{c.limits.tpm} tokens per minute. Retry after "
+                              f"{decision.retry_after_s} s.", retry_after=decision.retry_after_s,
+                              headers=call.response_headers)
+
+    async def settle(self, call: ChatCall, result: "ChatResult") -> None:
+        """Charge the answer's tokens, known only now."""
+        if self.limiter is not None and call.client is not None:
+            await self.limiter.charge(call.client.id, call.client.limits,
+                                      result.completion_tokens)
 
     # -- run --------------------------------------------------------------------------
     async def complete(self, call: ChatCall) -> ChatResult:
         """Answer a chat in one piece, within the request's deadline."""
         start = self.clock.monotonic()
+        await self.admit(call)
         deadline = Deadline(self.clock, self.settings.request_timeout_s)
         c = await self.upstream.complete(call.messages, call.model, call.params, deadline)
-        return ChatResult(
+        result = ChatResult(
             text=c.text, model=c.model, finish_reason=c.finish_reason,
             prompt_tokens=c.prompt_tokens if c.prompt_tokens is not None
             else count_chat_tokens(call.messages),
             completion_tokens=c.completion_tokens if c.completion_tokens is not None
             else count_tokens(c.text),
             latency_ms=(self.clock.monotonic() - start) * 1000)
+        await self.settle(call, result)
+        return result
 
     async def stream(self, call: ChatCall) -> AsyncIterator[StreamEvent]:
         """Answer a chat as TokenEvents, then one DoneEvent with usage and timings.
@@ -135,6 +169,7 @@ class ChatPipeline:
         each gap), and a failure is no longer retried.
         """
         start = self.clock.monotonic()
+        await self.admit(call)
         deadline = Deadline(self.clock, self.settings.request_timeout_s)
         delta, deltas = await self.upstream.open_stream(call.messages, call.model, call.params,
                                                         deadline)
@@ -147,13 +182,15 @@ class ChatPipeline:
                     yield TokenEvent(delta.text)
                 else:  # the final delta: finish reason and usage
                     text = "".join(parts)
-                    yield DoneEvent(ChatResult(
+                    result = ChatResult(
                         text=text, model=call.model, finish_reason=delta.finish_reason,
                         prompt_tokens=delta.prompt_tokens if delta.prompt_tokens is not None
                         else count_chat_tokens(call.messages),
                         completion_tokens=delta.completion_tokens
                         if delta.completion_tokens is not None else count_tokens(text),
-                        latency_ms=(self.clock.monotonic() - start) * 1000, ttft_ms=ttft_ms))
+                        latency_ms=(self.clock.monotonic() - start) * 1000, ttft_ms=ttft_ms)
+                    await self.settle(call, result)
+                    yield DoneEvent(result)
                     return
                 delta = await anext(deltas)
         finally:

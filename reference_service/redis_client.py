@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from .config import Settings
 
@@ -10,8 +12,11 @@ from .config import Settings
 def make_redis(settings: Settings) -> redis.Redis:
     """A client for REDIS_URL; unset, an in-process fakeredis (one process, not shared)."""
     if settings.redis_url:
-        return redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0,
-                              health_check_interval=10)
+        # No client-side retries and short timeouts: when Redis is down the cache and the
+        # limiter must notice within a fraction of a second and bypass or fail per their
+        # mode, not hold every request for seconds of reconnect backoff.
+        return redis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5,
+                              retry=Retry(NoBackoff(), 0), health_check_interval=10)
     import fakeredis  # only the embedded default needs it
 
     return fakeredis.FakeAsyncRedis()

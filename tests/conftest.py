@@ -15,7 +15,9 @@ from reference_service.clock import FakeClock
 
 def make_settings(**overrides) -> Settings:
     """Settings for tests: never read a developer's .env or environment by surprise."""
-    base = dict(openai_api_key="test-key", log_format="json", mock_latency="zero")
+    # Limits far above what the suite sends: rate limiting has its own tests.
+    base = dict(openai_api_key="test-key", log_format="json", mock_latency="zero",
+                rate_limit_rpm=1_000_000, rate_limit_tpm=1_000_000_000)
     base.update(overrides)
     return Settings(_env_file=None, **base)
 
@@ -90,3 +92,11 @@ def parse_sse(lines) -> list[SSEEvent]:
     if data:
         events.append(SSEEvent(event, "\n".join(data)))
     return events
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A real Redis >= 8 on a free loopback port, started for the test session."""
+    from tests.redis_server import RedisServer
+    with RedisServer() as server:
+        yield server.url

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from ..deps import LogFieldsDep, PipelineDep, RequestIdDep
+from ..deps import ClientDep, LogFieldsDep, PipelineDep, RequestIdDep, ResponseHeadersDep
 from ..schemas import ChatRequest, ChatResponse, Usage
 
 router = APIRouter(tags=["chat"])
 
 
 @router.post("/chat", response_model=ChatResponse)
+@router.post("/chat/limited", response_model=ChatResponse)
 async def chat(body: ChatRequest, response: Response, pipeline: PipelineDep,
-               request_id: RequestIdDep, log_fields: LogFieldsDep) -> ChatResponse:
-    """Answer one message (with optional earlier turns) in one piece."""
-    result = await pipeline.complete(pipeline.prepare_chat(body, request_id))
+               request_id: RequestIdDep, client: ClientDep, log_fields: LogFieldsDep,
+               response_headers: ResponseHeadersDep) -> ChatResponse:
+    """Answer one message (with optional earlier turns) in one piece. (`/chat/limited` is
+    the lecture's name for the rate-limited endpoint; every chat endpoint is limited.)"""
+    call = pipeline.prepare_chat(body, request_id, client)
+    call.response_headers = response_headers
+    log_fields.update(tenant=client.tenant)
+    result = await pipeline.complete(call)
     log_fields.update(model=result.model, prompt_tokens=result.prompt_tokens,
                       completion_tokens=result.completion_tokens)
     response.headers["X-Model"] = result.model

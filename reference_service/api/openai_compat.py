@@ -8,7 +8,8 @@ import time
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from ..deps import LifecycleDep, LogFieldsDep, PipelineDep, RequestIdDep, SettingsDep
+from ..deps import (ClientDep, LifecycleDep, LogFieldsDep, PipelineDep, RequestIdDep,
+                    ResponseHeadersDep, SettingsDep)
 from ..schemas import ChatCompletionRequest
 from ..streaming import EventChannel, openai_events, sse_response
 
@@ -18,9 +19,12 @@ router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 @router.post("/chat/completions")
 async def chat_completions(body: ChatCompletionRequest, pipeline: PipelineDep,
                            lifecycle: LifecycleDep, settings: SettingsDep,
-                           request_id: RequestIdDep, log_fields: LogFieldsDep):
+                           request_id: RequestIdDep, log_fields: LogFieldsDep,
+                           client: ClientDep, response_headers: ResponseHeadersDep):
     """OpenAI's chat completions API, streaming (`stream: true`) or not."""
-    call = pipeline.prepare_completion(body, request_id)
+    call = pipeline.prepare_completion(body, request_id, client)
+    call.response_headers = response_headers
+    log_fields.update(tenant=client.tenant)
     completion_id = f"chatcmpl-{request_id}"
     created = int(time.time())
     headers = {"X-Model": call.model}

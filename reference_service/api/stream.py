@@ -12,7 +12,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ..deps import LifecycleDep, LogFieldsDep, PipelineDep, RequestIdDep, SettingsDep
+from ..deps import (ClientDep, LifecycleDep, LogFieldsDep, PipelineDep, RequestIdDep,
+                    ResponseHeadersDep, SettingsDep)
 from ..schemas import ChatQuery, ChatRequest
 from ..streaming import EventChannel, chat_events, sse_response
 
@@ -22,8 +23,11 @@ _SSE_DOC = {200: {"content": {"text/event-stream": {}},
                   "description": "token events, then usage and done (or error)"}}
 
 
-async def _stream(body: ChatRequest, pipeline, lifecycle, settings, request_id, log_fields):
-    call = pipeline.prepare_chat(body, request_id)
+async def _stream(body: ChatRequest, pipeline, lifecycle, settings, request_id, log_fields,
+                  client, response_headers):
+    call = pipeline.prepare_chat(body, request_id, client)
+    call.response_headers = response_headers  # rate-limit headers go out before the first byte
+    log_fields.update(tenant=client.tenant)
     channel = EventChannel(pipeline.stream(call), lifecycle)
     first = await channel.first()
     headers = {"X-Model": call.model}
@@ -33,15 +37,19 @@ async def _stream(body: ChatRequest, pipeline, lifecycle, settings, request_id, 
 
 @router.post("/chat/stream", responses=_SSE_DOC)
 async def chat_stream(body: ChatRequest, pipeline: PipelineDep, lifecycle: LifecycleDep,
-                      settings: SettingsDep, request_id: RequestIdDep, log_fields: LogFieldsDep):
+                      settings: SettingsDep, request_id: RequestIdDep, log_fields: LogFieldsDep,
+                      client: ClientDep, response_headers: ResponseHeadersDep):
     """Stream the answer to one message as SSE events."""
-    return await _stream(body, pipeline, lifecycle, settings, request_id, log_fields)
+    return await _stream(body, pipeline, lifecycle, settings, request_id, log_fields, client,
+                         response_headers)
 
 
 @router.get("/chat/stream", responses=_SSE_DOC)
 async def chat_stream_get(query: Annotated[ChatQuery, Query()], pipeline: PipelineDep,
                           lifecycle: LifecycleDep, settings: SettingsDep,
-                          request_id: RequestIdDep, log_fields: LogFieldsDep):
+                          request_id: RequestIdDep, log_fields: LogFieldsDep, client: ClientDep,
+                          response_headers: ResponseHeadersDep):
     """The same stream for `EventSource` (GET only): `/chat/stream?message=...`."""
     # No history here: a URL is no place for a conversation.
-    return await _stream(ChatRequest(**query.model_dump()), pipeline, lifecycle, settings, request_id, log_fields)
+    return await _stream(ChatRequest(**query.model_dump()), pipeline, lifecycle, settings,
+                         request_id, log_fields, client, response_headers)
