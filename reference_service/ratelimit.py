@@ -30,9 +30,8 @@ class LimiterUnavailable(ServiceError):
 
 log = logging.getLogger("reference_service")
 
-# KEYS: one key per limit. ARGV: now_ms ("" = Redis TIME), then per limit:
-# limit, period_ms, cost. Returns {allowed (1/0), retry_after_ms, remaining..., reset_ms...}.
-GCRA_LUA = """
+# The time in ms: ARGV[1] if given (tests), else Redis's own clock (one clock for all replicas).
+NOW_LUA = """
 local now
 if ARGV[1] == '' then
   local t = redis.call('TIME')
@@ -40,6 +39,11 @@ if ARGV[1] == '' then
 else
   now = tonumber(ARGV[1])
 end
+"""
+
+# KEYS: one key per limit. ARGV: now_ms ("" = Redis TIME), then per limit:
+# limit, period_ms, cost. Returns {allowed (1/0), retry_after_ms, remaining..., reset_ms...}.
+GCRA_LUA = NOW_LUA + """
 local n = #KEYS
 local tats, new_tats, intervals, periods = {}, {}, {}, {}
 local retry_after = 0
@@ -74,14 +78,7 @@ return out
 """
 
 # Charge without checking: push the TAT forward (completion tokens known after the call).
-CHARGE_LUA = """
-local now
-if ARGV[1] == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-else
-  now = tonumber(ARGV[1])
-end
+CHARGE_LUA = NOW_LUA + """
 local limit, period, cost = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
