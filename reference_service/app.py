@@ -23,6 +23,8 @@ from .llm.retry import RetryPolicy
 from .observability import RequestContextMiddleware, configure_logging, log
 from .pipeline import ChatPipeline
 from .ratelimit import RateLimiter
+from .routing import make_router
+from .sticky_routes import StickyRoutes
 from .redis_client import make_redis
 
 
@@ -55,9 +57,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                             settings.retry_max_wait_s)
         limiter = (RateLimiter(app.state.redis, fail_open=settings.rate_limit_fail_open)
                    if settings.rate_limit_enabled else None)
+        router = make_router(settings.router) if settings.routing_enabled else None
         app.state.pipeline = ChatPipeline(
             settings, ResilientUpstream(upstream, clock, retry, app.state.breakers), clock,
-            limiter)
+            limiter, router, StickyRoutes(app.state.redis, settings.sticky_route_ttl_s))
         lifecycle.started = True
         lifecycle.install_signal_handler()
         log.info("service started", extra={"fields": {

@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     upstream_connect_timeout_s: float = Field(2.0, gt=0)
     mock_latency: Literal["realistic", "zero"] = "realistic"
 
+    # Routing: requests that pin no model go to DEFAULT_MODEL (cheap) or STRONG_MODEL by
+    # the router's score; a conversation stays on its first choice for STICKY_ROUTE_TTL_S.
+    routing_enabled: bool = True
+    router: Literal["weighted", "lecture_rules"] = "weighted"
+    route_threshold: float = Field(0.5, ge=0, le=1)
+    sticky_route_ttl_s: int = Field(3600, ge=1)
+
     # Resilience: one retry layer (tenacity) and a circuit breaker per upstream model.
     retry_max_attempts: int = Field(3, ge=1, le=10)
     retry_base_s: float = Field(0.5, gt=0)

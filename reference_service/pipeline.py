@@ -1,10 +1,11 @@
 """The request path, top to bottom in one place.
 
-    prepare (size limits, model) -> admit (rate limits) -> call the upstream (retries,
-    deadline, breaker) -> result (or a stream of events) -> settle (charge output tokens)
+    prepare (size limits, pinned model) -> route (cheap or strong model, sticky per
+    conversation) -> admit (rate limits) -> call the upstream (retries, deadline, breaker)
+    -> result (or a stream of events) -> settle (charge output tokens)
 
-Later steps (guards, cache, routing, rate limits) slot in here, each a call into its own
-module, so a reader sees the whole path of a chat request in this file.
+Later steps (guards, cache) slot in here, each a call into its own module, so a reader
+sees the whole path of a chat request in this file.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from .errors import RateLimited, RequestTooLarge, UnknownModel
 from .llm.deadline import Deadline
 from .llm.resilient import ResilientUpstream
 from .ratelimit import RateLimiter
+from .routing import RouteDecision, Router
+from .sticky_routes import StickyRoutes
 from .schemas import ChatCompletionRequest, ChatRequest
 
 
@@ -29,11 +32,12 @@ class ChatCall:
     """One chat request as the pipeline sees it, whichever endpoint it came from."""
 
     messages: list[dict]
-    model: str
+    model: str | None  # None: the router chooses
     params: dict = field(default_factory=dict)
     request_id: str = ""
     client: Client | None = None
     response_headers: dict[str, str] = field(default_factory=dict)  # e.g. rate-limit state
+    route: RouteDecision | None = None
 
 
 @dataclass
@@ -68,11 +72,14 @@ class ChatPipeline:
     """Everything between a validated HTTP body and the upstream LLM."""
 
     def __init__(self, settings: Settings, upstream: ResilientUpstream, clock: Clock,
-                 limiter: RateLimiter | None = None) -> None:
+                 limiter: RateLimiter | None = None, router: Router | None = None,
+                 sticky: StickyRoutes | None = None) -> None:
         self.settings = settings
         self.upstream = upstream
         self.clock = clock
         self.limiter = limiter
+        self.router = router
+        self.sticky = sticky
 
     # -- prepare: turn an endpoint's body into a ChatCall, enforcing limits -------------
     def prepare_chat(self, req: ChatRequest, request_id: str,
@@ -111,9 +118,13 @@ class ChatPipeline:
                                   f"the limit is {s.max_total_chars}.")
         if max_tokens is not None and max_tokens > s.max_output_tokens:
             raise RequestTooLarge(f"max_tokens is {max_tokens}; the limit is {s.max_output_tokens}.")
-        model = model or s.default_model
-        if model not in s.models:
-            raise UnknownModel(f"unknown model {model!r}; available: {', '.join(s.models)}.")
+        if model == "auto":  # the OpenAI front door's way to ask for routing
+            model = None
+        if model is None and self.router is None:
+            model = s.default_model
+        if model is not None and model not in s.models:
+            raise UnknownModel(f"unknown model {model!r}; available: "
+                               f"{', '.join(s.models)}, auto.")
         params: dict = {}
         if temperature is not None:
             params["temperature"] = temperature
@@ -121,6 +132,29 @@ class ChatPipeline:
             params["max_tokens"] = max_tokens
         return ChatCall(messages=messages, model=model, params=params, request_id=request_id,
                         client=client)
+
+    # -- route: which model answers ----------------------------------------------------
+    async def route(self, call: ChatCall) -> None:
+        """Pinned, or the conversation's earlier choice, or the router's for this query."""
+        if call.model is not None:
+            decision = RouteDecision(call.model, "pinned")
+        else:
+            users = [message_text(m) for m in call.messages if m.get("role") == "user"]
+            tenant = call.client.tenant if call.client else ""
+            key = StickyRoutes.key(tenant, users[0] if users else "")
+            remembered = await self.sticky.get(key) if self.sticky and len(users) > 1 else None
+            if remembered in self.settings.models:
+                decision = RouteDecision(remembered, "sticky")
+            else:
+                score = self.router.score(users[-1] if users else "")
+                strong = score >= self.settings.route_threshold
+                model = self.settings.strong_model if strong else self.settings.default_model
+                decision = RouteDecision(model, "routed", self.router.name, round(score, 3))
+                if self.sticky:
+                    await self.sticky.set(key, model)
+        call.model, call.route = decision.model, decision
+        call.response_headers["X-Model"] = decision.model
+        call.response_headers["X-Route-Reason"] = decision.reason
 
     # -- admit / settle: the client's rate limits ----------------------------------------
     async def admit(self, call: ChatCall) -> None:
@@ -148,6 +182,7 @@ class ChatPipeline:
     async def complete(self, call: ChatCall) -> ChatResult:
         """Answer a chat in one piece, within the request's deadline."""
         start = self.clock.monotonic()
+        await self.route(call)
         await self.admit(call)
         deadline = Deadline(self.clock, self.settings.request_timeout_s)
         c = await self.upstream.complete(call.messages, call.model, call.params, deadline)
@@ -169,6 +204,7 @@ class ChatPipeline:
         each gap), and a failure is no longer retried.
         """
         start = self.clock.monotonic()
+        await self.route(call)
         await self.admit(call)
         deadline = Deadline(self.clock, self.settings.request_timeout_s)
         delta, deltas = await self.upstream.open_stream(call.messages, call.model, call.params,

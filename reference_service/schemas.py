@@ -48,11 +48,20 @@ class Usage(BaseModel):
     total_tokens: int
 
 
+class Routing(BaseModel):
+    reason: str = Field(description="pinned (the request named a model), routed or sticky "
+                                    "(the conversation's earlier choice)")
+    router: str | None = None
+    score: float | None = Field(None, description="router score; >= threshold: strong model")
+
+
 class ChatResponse(BaseModel):
     """Body of a POST /chat answer."""
 
     response: str
     model: str
+    model_used: str
+    routing: Routing
     request_id: str
     tokens_used: int
     usage: Usage

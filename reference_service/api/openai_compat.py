@@ -21,23 +21,25 @@ async def chat_completions(body: ChatCompletionRequest, pipeline: PipelineDep,
                            lifecycle: LifecycleDep, settings: SettingsDep,
                            request_id: RequestIdDep, log_fields: LogFieldsDep,
                            client: ClientDep, response_headers: ResponseHeadersDep):
-    """OpenAI's chat completions API, streaming (`stream: true`) or not."""
+    """OpenAI's chat completions API, streaming (`stream: true`) or not. `model: "auto"`
+    lets the router choose."""
     call = pipeline.prepare_completion(body, request_id, client)
     call.response_headers = response_headers
     log_fields.update(tenant=client.tenant)
     completion_id = f"chatcmpl-{request_id}"
     created = int(time.time())
-    headers = {"X-Model": call.model}
     if body.stream:
         channel = EventChannel(pipeline.stream(call), lifecycle)
         first = await channel.first()
+        log_fields.update(routing=call.route.reason)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         events = openai_events(channel.rest(first), completion_id=completion_id, created=created,
                                model=call.model, include_usage=include_usage,
                                request_id=request_id, log_fields=log_fields)
-        return sse_response(events, headers, settings.sse_ping_s)
+        return sse_response(events, {}, settings.sse_ping_s)
 
     r = await pipeline.complete(call)
+    log_fields.update(routing=call.route.reason)
     log_fields.update(model=r.model, prompt_tokens=r.prompt_tokens,
                       completion_tokens=r.completion_tokens)
     return JSONResponse({
@@ -47,7 +49,7 @@ async def chat_completions(body: ChatCompletionRequest, pipeline: PipelineDep,
                      "logprobs": None, "finish_reason": r.finish_reason or "stop"}],
         "usage": {"prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
                   "total_tokens": r.total_tokens},
-    }, headers=headers)
+    })
 
 
 @router.get("/models")

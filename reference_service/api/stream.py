@@ -29,9 +29,9 @@ async def _stream(body: ChatRequest, pipeline, lifecycle, settings, request_id, 
     call.response_headers = response_headers  # rate-limit headers go out before the first byte
     log_fields.update(tenant=client.tenant)
     channel = EventChannel(pipeline.stream(call), lifecycle)
-    first = await channel.first()
-    headers = {"X-Model": call.model}
-    return sse_response(chat_events(channel.rest(first), request_id, log_fields), headers,
+    first = await channel.first()  # routed and admitted by now: X-Model etc. are set
+    log_fields.update(routing=call.route.reason)
+    return sse_response(chat_events(channel.rest(first), request_id, log_fields), {},
                         settings.sse_ping_s)
 
 

@@ -1,0 +1,65 @@
+"""python -m reference_service.routing train|eval [--data FILE] [--threshold T] [--plot PNG]
+
+  train  fit the weighted router on the train split; writes routing/weights.json
+  eval   accuracy, quality, strong share and cost per 1k queries on the test split for
+         always-cheap, always-strong, random, the lecture's rules and the weighted router;
+         --plot writes the quality vs strong-share figure, --json prints the report as JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from . import LectureRules, WeightedRouter, default_weights
+from .evaluate import evaluate, load, mistakes, plot, train
+
+DATA = Path("data/routing_queries.jsonl")
+WEIGHTS = Path(__file__).with_name("weights.json")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m reference_service.routing",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["train", "eval"])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--plot", type=Path)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--mistakes", action="store_true", help="list misrouted queries")
+    args = parser.parse_args()
+    examples = load(args.data)
+
+    if args.command == "train":
+        model = train(examples)
+        WEIGHTS.write_text(json.dumps(model, indent=2) + "\n")
+        print(f"wrote {WEIGHTS}: {model['weights']}")
+        return
+
+    default_weights.cache_clear()
+    router = WeightedRouter(default_weights())
+    report = evaluate(examples, router, args.threshold, split=args.split)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{report['split']} split: {report['n']} queries, "
+              f"{report['strong_needed']:.0%} need the strong model\n")
+        print(f"{'router':<18} {'accuracy':>8} {'quality':>8} {'strong':>8} {'USD/1k':>8}")
+        for name, r in report["rows"].items():
+            print(f"{name:<18} {r['accuracy']:>8.3f} {r['quality']:>8.3f} "
+                  f"{r['strong_share']:>8.3f} {r['usd_per_1k']:>8.3f}")
+    if args.mistakes:
+        for name, r in (("lecture_rules", LectureRules()), ("weighted", router)):
+            print(f"\nmisrouted by {name}:")
+            for q, label, s in mistakes(examples, r, args.threshold, args.split):
+                print(f"  needs {label:<6} score {s:<5} {q}")
+    if args.plot:
+        plot(report, args.plot)
+        print(f"\nwrote {args.plot}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Model routing: the lecture's rules, the weighted router, and routing in the service."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import openai
+import pytest
+
+from reference_service.routing import (LectureRules, WeightedRouter, default_weights,
+                                       estimate_complexity, make_router)
+from reference_service.routing.evaluate import evaluate, load, train
+
+DATA = Path(__file__).parents[2] / "data" / "routing_queries.jsonl"
+HARD = "Design a memory subsystem for a 4-GPU inference server and justify the HBM capacity."
+EASY = "What does HBM stand for?"
+
+
+def test_the_data_set_has_200_labelled_queries_and_a_held_out_split():
+    rows = [json.loads(line) for line in DATA.read_text().splitlines()]
+    assert len(rows) >= 200
+    assert {r["label"] for r in rows} == {"cheap", "strong"}
+    test = [r for r in rows if r["split"] == "test"]
+    assert len(test) >= 60 and {r["label"] for r in test} == {"cheap", "strong"}
+    assert len({r["query"] for r in rows}) == len(rows)  # no duplicates across splits
+
+
+def test_lecture_rules_are_fooled_by_length_and_keywords():
+    assert estimate_complexity("Why is it called DDR?") == "complex"  # keyword, trivial
+    assert estimate_complexity("Plan a firmware rollout for 2,000 servers with canaries.") == "simple"
+
+
+def test_shipped_weights_are_what_train_produces():
+    model = train(load(DATA))
+    assert model["weights"] == default_weights()
+
+
+def test_weighted_router_beats_the_lecture_rules_on_held_out_queries():
+    report = evaluate(load(DATA), WeightedRouter(default_weights()), 0.5)
+    rows = report["rows"]
+    assert rows["weighted@0.5"]["accuracy"] > rows["lecture_rules"]["accuracy"]
+    assert rows["weighted@0.5"]["quality"] > rows["lecture_rules"]["quality"]
+    assert rows["weighted@0.5"]["usd_per_1k"] < rows["always_strong"]["usd_per_1k"]
+
+
+def test_make_router():
+    assert make_router("weighted").score(HARD) > 0.5 > make_router("weighted").score(EASY)
+    assert isinstance(make_router("lecture_rules"), LectureRules)
+    with pytest.raises(ValueError):
+        make_router("oracle")
+
+
+def test_smart_routes_hard_to_strong_and_easy_to_cheap(client, mock):
+    hard = client.post("/chat/smart", json={"message": HARD})
+    easy = client.post("/chat/smart", json={"message": EASY})
+    assert hard.json()["model_used"] == "gpt-4o" == hard.headers["x-model"]
+    assert easy.json()["model_used"] == "gpt-4o-mini" == easy.headers["x-model"]
+    assert hard.json()["routing"]["reason"] == "routed" == hard.headers["x-route-reason"]
+    assert hard.json()["routing"]["router"] == "weighted"
+    assert hard.json()["routing"]["score"] >= 0.5 > easy.json()["routing"]["score"]
+    assert [r.body["model"] for r in mock.state.chat_requests()] == ["gpt-4o", "gpt-4o-mini"]
+
+
+def test_a_pinned_model_is_not_routed(client):
+    r = client.post("/chat", json={"message": HARD, "model": "gpt-4o-mini"})
+    assert r.json()["model_used"] == "gpt-4o-mini"
+    assert r.json()["routing"] == {"reason": "pinned", "router": None, "score": None}
+
+
+def test_a_conversation_stays_on_its_first_model(client, mock):
+    first = client.post("/chat", json={"message": HARD},
+                        headers={"X-Client-ID": "conv-1"})
+    assert first.json()["model_used"] == "gpt-4o"
+    history = [{"role": "user", "content": HARD},
+               {"role": "assistant", "content": first.json()["response"]}]
+    follow = client.post("/chat", json={"message": "What does HBM stand for?",
+                                        "history": history}, headers={"X-Client-ID": "conv-1"})
+    assert follow.json()["model_used"] == "gpt-4o"  # the easy follow-up stays on gpt-4o
+    assert follow.json()["routing"]["reason"] == "sticky"
+    with client.stream("POST", "/chat/stream", json={"message": "ok", "history": history},
+                       headers={"X-Client-ID": "conv-1"}) as s:
+        s.read()
+        assert s.headers["x-model"] == "gpt-4o" and s.headers["x-route-reason"] == "sticky"
+    # another tenant's conversation with the same opening is routed on its own
+    other = client.post("/chat", json={"message": "What does HBM stand for?",
+                                       "history": history}, headers={"X-Client-ID": "conv-2"})
+    assert other.json()["routing"]["reason"] == "routed"
+
+
+def test_openai_front_door_routes_model_auto(service, mock):
+    sdk = openai.OpenAI(base_url=service.url + "/v1", api_key="x", max_retries=0)
+    raw = sdk.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": HARD}])
+    assert raw.headers["x-model"] == "gpt-4o" and raw.parse().model == "gpt-4o"
+    chunks = list(sdk.chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": EASY}], stream=True))
+    assert chunks[0].model == "gpt-4o-mini"
