@@ -40,6 +40,7 @@ class ThreadedServer:
                                 timeout_graceful_shutdown=1, **uvicorn_options)
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def url(self) -> str:
@@ -56,7 +57,16 @@ class ThreadedServer:
         return self
 
     def _run(self) -> None:
-        asyncio.run(self._server.serve(sockets=[self._sock]))
+        async def serve() -> None:
+            self._loop = asyncio.get_running_loop()
+            await self._server.serve(sockets=[self._sock])
+
+        asyncio.run(serve())
+
+    def run_in_loop(self, coro, timeout: float = 10.0):
+        """Run a coroutine on the server's own event loop (e.g. to reset app state)."""
+        assert self._loop is not None, "server not started"
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._server.should_exit = True

@@ -51,8 +51,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             base_url, api_key, settings.request_timeout_s, settings.upstream_connect_timeout_s))
         app.state.upstream = upstream
         app.state.redis = make_redis(settings)
-        app.state.breakers = BreakerRegistry(clock, BreakerConfig(
-            settings.breaker_failure_threshold, settings.breaker_cooldown_s))
+        app.state.breakers = BreakerRegistry(app.state.redis, clock, BreakerConfig(
+            settings.breaker_failure_threshold, settings.breaker_cooldown_s,
+            probe_lease_s=settings.request_timeout_s))
         retry = RetryPolicy(settings.retry_max_attempts, settings.retry_base_s,
                             settings.retry_max_wait_s)
         limiter = (RateLimiter(app.state.redis, fail_open=settings.rate_limit_fail_open)

@@ -11,6 +11,10 @@ from typing import Protocol
 class Clock(Protocol):
     def monotonic(self) -> float: ...
 
+    def time(self) -> float:
+        """Wall-clock seconds: for state shared with other processes (Redis)."""
+        ...
+
     async def sleep(self, seconds: float) -> None: ...
 
 
@@ -19,6 +23,9 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.perf_counter()
+
+    def time(self) -> float:
+        return time.time()
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -39,6 +46,9 @@ class FakeClock:
 
     def monotonic(self) -> float:
         return time.perf_counter() + self.offset
+
+    def time(self) -> float:
+        return time.time() + self.offset
 
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)

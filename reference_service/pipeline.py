@@ -10,7 +10,7 @@ sees the whole path of a chat request in this file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import AsyncIterator
 
 from mock_llm.tokens import count_chat_tokens, count_tokens, message_text
@@ -18,7 +18,7 @@ from mock_llm.tokens import count_chat_tokens, count_tokens, message_text
 from .clock import Clock
 from .config import Settings
 from .clients import Client
-from .errors import RateLimited, RequestTooLarge, UnknownModel
+from .errors import CircuitOpen, RateLimited, RequestTooLarge, UnknownModel
 from .llm.deadline import Deadline
 from .llm.resilient import ResilientUpstream
 from .ratelimit import RateLimiter
@@ -156,6 +156,22 @@ class ChatPipeline:
         call.response_headers["X-Model"] = decision.model
         call.response_headers["X-Route-Reason"] = decision.reason
 
+    def fall_back(self, call: ChatCall) -> bool:
+        """The chosen model's breaker is open: switch to the other model, if allowed.
+
+        Only for routed (or sticky) requests: a client that pinned a model gets the 503.
+        Returns False (the caller re-raises) when there is no fallback.
+        """
+        s = self.settings
+        if not s.breaker_fallback or call.route is None or call.route.reason == "pinned":
+            return False
+        other = s.strong_model if call.model == s.default_model else s.default_model
+        call.route = replace(call.route, model=other, fallback_from=call.model)
+        call.response_headers["X-Fallback-From"] = call.model
+        call.response_headers["X-Model"] = other
+        call.model = other
+        return True
+
     # -- admit / settle: the client's rate limits ----------------------------------------
     async def admit(self, call: ChatCall) -> None:
         """Take one request and the prompt's tokens from the client's budget, or 429."""
@@ -185,7 +201,12 @@ class ChatPipeline:
         await self.route(call)
         await self.admit(call)
         deadline = Deadline(self.clock, self.settings.request_timeout_s)
-        c = await self.upstream.complete(call.messages, call.model, call.params, deadline)
+        try:
+            c = await self.upstream.complete(call.messages, call.model, call.params, deadline)
+        except CircuitOpen:
+            if not self.fall_back(call):
+                raise
+            c = await self.upstream.complete(call.messages, call.model, call.params, deadline)
         result = ChatResult(
             text=c.text, model=c.model, finish_reason=c.finish_reason,
             prompt_tokens=c.prompt_tokens if c.prompt_tokens is not None
@@ -207,8 +228,14 @@ class ChatPipeline:
         await self.route(call)
         await self.admit(call)
         deadline = Deadline(self.clock, self.settings.request_timeout_s)
-        delta, deltas = await self.upstream.open_stream(call.messages, call.model, call.params,
-                                                        deadline)
+        try:
+            delta, deltas = await self.upstream.open_stream(call.messages, call.model,
+                                                            call.params, deadline)
+        except CircuitOpen:
+            if not self.fall_back(call):
+                raise
+            delta, deltas = await self.upstream.open_stream(call.messages, call.model,
+                                                            call.params, deadline)
         ttft_ms = (self.clock.monotonic() - start) * 1000
         parts: list[str] = []
         try:

@@ -53,6 +53,8 @@ class Routing(BaseModel):
                                     "(the conversation's earlier choice)")
     router: str | None = None
     score: float | None = Field(None, description="router score; >= threshold: strong model")
+    fallback_from: str | None = Field(None, description="the chosen model, when its circuit "
+                                                        "breaker was open and the other answered")
 
 
 class ChatResponse(BaseModel):

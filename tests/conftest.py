@@ -51,7 +51,7 @@ def service_server(mock_server):
 @pytest.fixture
 def service(service_server, mock):
     """The session's service with fresh breakers and an empty record of sleeps."""
-    service_server.app.state.breakers.reset()
+    service_server.run_in_loop(service_server.app.state.breakers.reset())
     service_server.clock.sleeps.clear()
     return service_server
 

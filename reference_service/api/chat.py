@@ -31,7 +31,8 @@ async def chat(body: ChatRequest, pipeline: PipelineDep,
     log_fields.update(routing=route.reason)
     return ChatResponse(
         response=result.text, model=result.model, model_used=result.model,
-        routing=Routing(reason=route.reason, router=route.router, score=route.score),
+        routing=Routing(reason=route.reason, router=route.router, score=route.score,
+                        fallback_from=route.fallback_from),
         request_id=request_id,
         tokens_used=result.total_tokens,
         usage=Usage(prompt_tokens=result.prompt_tokens,

@@ -1,106 +1,180 @@
-"""A circuit breaker per upstream model.
+"""A circuit breaker per upstream model, its state shared through Redis.
 
 closed --(N consecutive failed calls)--> open --(cooldown)--> half-open: exactly one probe
 call goes through; its success closes the breaker, its failure re-opens it. While open
 (or while the probe is out) calls are refused at once with 503 + Retry-After, without
 touching the upstream.
 
-What counts as a failure is the caller's decision (see resilient.py): upstream 5xx,
-429, timeouts and broken connections count; a client's bad request, a moderation block
-or a client that went away do not. Each upstream *call* counts, retries included: the
-breaker protects the upstream from calls, and an open breaker also stops the retries.
+The state of each model's breaker is one Redis hash, changed only by the Lua scripts below
+(atomic), so every worker and replica sees the same breaker: five failures spread over four
+workers open it for all of them, and one probe is let through in the whole deployment. The
+probe slot is a lease (`probe_lease_s`, the request deadline): a worker that dies holding it
+does not wedge the breaker. The embedded fakeredis runs the same scripts (per process).
 
-State is per process here. (Sharing it across workers through Redis is still to come.)
+What counts as a failure is the caller's decision (see resilient.py): upstream 5xx, 429,
+timeouts and broken connections count; a client's bad request, a moderation block or a
+client that went away do not. Each upstream *call* counts, retries included: the breaker
+protects the upstream from calls, and an open breaker also stops the retries.
+
+If Redis itself is unreachable the breaker lets calls through (it cannot know better) and
+says so once in the log.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
+
+from redis.exceptions import RedisError
 
 from ..clock import Clock
 from ..errors import CircuitOpen
 
+log = logging.getLogger("reference_service")
+
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+# KEYS[1]: the breaker hash. ARGV: now (s), cooldown (s), probe lease (s).
+# Returns {verdict, retry_after_ms, state}: verdict 0 = go, 1 = go as the probe, -1 = refused.
+ALLOW_LUA = """
+local now, cooldown, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+if state == 'closed' then return {0, 0, state} end
+local opened_at = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or '0')
+if state == 'open' and now - opened_at >= cooldown then
+  state = 'half_open'
+  redis.call('HSET', KEYS[1], 'state', state)
+end
+if state == 'half_open' then
+  local probe_until = tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0')
+  if probe_until < now then
+    redis.call('HSET', KEYS[1], 'probe_until', tostring(now + lease))
+    return {1, 0, state}
+  end
+end
+return {-1, math.ceil(math.max(opened_at + cooldown - now, 0) * 1000), state}
+"""
+
+# ARGV: now (s), outcome ('success' | 'failure' | 'release'), probe ('1' | '0'), threshold.
+# Returns the state after.
+RECORD_LUA = """
+local now, outcome, probe = tonumber(ARGV[1]), ARGV[2], ARGV[3] == '1'
+local threshold = tonumber(ARGV[4])
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+if probe then redis.call('HDEL', KEYS[1], 'probe_until') end
+if outcome == 'success' then
+  redis.call('HSET', KEYS[1], 'failures', 0, 'state', 'closed')
+  return 'closed'
+elseif outcome == 'failure' then
+  if probe or state == 'half_open' then
+    redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', tostring(now), 'failures', 0)
+    return 'open'
+  end
+  local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+  if state == 'closed' and failures >= threshold then
+    redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', tostring(now), 'failures', 0)
+    return 'open'
+  end
+end
+return state
+"""
 
 
 @dataclass
 class BreakerConfig:
     failure_threshold: int = 5
     cooldown_s: float = 30.0
+    probe_lease_s: float = 10.0  # how long a probe may hold its slot (the request deadline)
 
 
 class CircuitBreaker:
-    def __init__(self, name: str, clock: Clock, config: BreakerConfig) -> None:
-        self.name = name
-        self.clock = clock
-        self.config = config
-        self.state = CLOSED
-        self.failures = 0
-        self.opened_at = 0.0
-        self.probe_out = False
-        self.transitions: list[tuple[float, str]] = []  # (time, new state), for plots and tests
+    """One model's breaker; its state lives in Redis under `breaker:<model>`."""
 
-    def allow(self) -> bool:
+    def __init__(self, name: str, registry: "BreakerRegistry") -> None:
+        self.name = name
+        self.key = f"breaker:{name}"
+        self._r = registry
+        self.state = CLOSED  # as last seen by this process
+        self.transitions: list[tuple[float, str]] = []  # (clock time, state) seen here
+
+    async def allow(self) -> bool:
         """Take a call slot, or raise CircuitOpen. Returns True when this call is the probe."""
-        if self.state == CLOSED:
+        cfg = self._r.config
+        try:
+            verdict, retry_ms, state = await self._r.allow_script(
+                keys=[self.key], args=[self._r.clock.time(), cfg.cooldown_s, cfg.probe_lease_s])
+        except RedisError:
+            self._r.outage()
             return False
-        now = self.clock.monotonic()
-        if self.state == OPEN and now - self.opened_at >= self.config.cooldown_s:
-            self._move(HALF_OPEN)
-        if self.state == HALF_OPEN and not self.probe_out:
-            self.probe_out = True
-            return True
-        wait = max(1, math.ceil(self.opened_at + self.config.cooldown_s - now))
+        self._r.recovered()
+        self._saw(state.decode() if isinstance(state, bytes) else state)
+        if int(verdict) >= 0:
+            return int(verdict) == 1
+        wait = max(1, math.ceil(int(retry_ms) / 1000))
         raise CircuitOpen(f"The upstream for {self.name} is failing; calls are paused "
                           f"for {wait} s (circuit breaker open).", retry_after=wait)
 
-    def record_success(self, probe: bool = False) -> None:
-        self.failures = 0
-        if probe:
-            self.probe_out = False
-        if self.state != CLOSED:
-            self._move(CLOSED)
+    async def record_success(self, probe: bool = False) -> None:
+        await self._record("success", probe)
 
-    def record_failure(self, probe: bool = False) -> None:
-        if probe or self.state == HALF_OPEN:
-            self.probe_out = False
-            self._open()
-            return
-        self.failures += 1
-        if self.state == CLOSED and self.failures >= self.config.failure_threshold:
-            self._open()
+    async def record_failure(self, probe: bool = False) -> None:
+        await self._record("failure", probe)
 
-    def release(self, probe: bool) -> None:
+    async def release(self, probe: bool) -> None:
         """The call ended without a verdict (client gone, bad request): free the probe slot."""
         if probe:
-            self.probe_out = False
+            await self._record("release", probe)
 
-    def _open(self) -> None:
-        self.opened_at = self.clock.monotonic()
-        self._move(OPEN)
+    async def _record(self, outcome: str, probe: bool) -> None:
+        try:
+            state = await self._r.record_script(
+                keys=[self.key], args=[self._r.clock.time(), outcome, "1" if probe else "0",
+                                       self._r.config.failure_threshold])
+        except RedisError:
+            self._r.outage()
+            return
+        self._saw(state.decode() if isinstance(state, bytes) else state)
 
-    def _move(self, state: str) -> None:
-        self.state = state
-        self.transitions.append((self.clock.monotonic(), state))
+    def _saw(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.transitions.append((self._r.clock.monotonic(), state))
 
 
 class BreakerRegistry:
-    """One breaker per upstream model, created on first use."""
+    """One breaker per upstream model, created on first use, all backed by one Redis."""
 
-    def __init__(self, clock: Clock, config: BreakerConfig) -> None:
+    def __init__(self, redis, clock: Clock, config: BreakerConfig) -> None:
+        self.redis = redis
         self.clock = clock
         self.config = config
+        self.allow_script = redis.register_script(ALLOW_LUA)
+        self.record_script = redis.register_script(RECORD_LUA)
         self._breakers: dict[str, CircuitBreaker] = {}
+        self._redis_down = False
 
     def for_model(self, model: str) -> CircuitBreaker:
         breaker = self._breakers.get(model)
         if breaker is None:
-            breaker = self._breakers[model] = CircuitBreaker(model, self.clock, self.config)
+            breaker = self._breakers[model] = CircuitBreaker(model, self)
         return breaker
 
-    def reset(self) -> None:
+    async def reset(self) -> None:
+        """Forget every breaker's state (tests, or an operator after a fix)."""
+        for b in self._breakers.values():
+            await self.redis.delete(b.key)
         self._breakers.clear()
 
     def states(self) -> dict[str, str]:
         return {name: b.state for name, b in self._breakers.items()}
+
+    def outage(self) -> None:
+        if not self._redis_down:
+            self._redis_down = True
+            log.warning("circuit breaker: Redis unreachable; letting calls through")
+
+    def recovered(self) -> None:
+        if self._redis_down:
+            self._redis_down = False
+            log.warning("circuit breaker: Redis reachable again")

@@ -3,7 +3,8 @@
 Each attempt: ask the model's breaker for a slot (503 at once if open), call the upstream
 within what is left of the deadline (504 when it runs out, the call cancelled), tell the
 breaker how it went. Streams are retried only until their first token: once a byte has
-gone to the client, a failure is an `error` event, never a silent second answer.
+gone to the client, a failure is an `error` event, never a silent second answer. A
+stream's verdict for the breaker is given when it ends: completed, or broken midway.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ class ResilientUpstream:
         self.retry = retry
         self.breakers = breakers
 
-    async def _attempt(self, model: str, deadline: Deadline,
-                       call: Callable[[], Awaitable[T]]) -> T:
+    async def _attempt(self, model: str, deadline: Deadline, call: Callable[[], Awaitable[T]],
+                       *, verdict_later: bool = False):
+        """One call through the model's breaker. With `verdict_later` (streams) a success
+        is not recorded yet: the result comes back as (result, breaker, probe)."""
         breaker = self.breakers.for_model(model)
-        probe = breaker.allow()
+        probe = await breaker.allow()
         remaining = deadline.remaining()
         verdict = None
         try:
@@ -40,6 +43,9 @@ class ResilientUpstream:
                 raise TimeoutError
             async with asyncio.timeout(remaining):
                 result = await call()
+            if verdict_later:
+                verdict = "later"
+                return result, breaker, probe
             verdict = True
             return result
         except TimeoutError as exc:
@@ -51,12 +57,14 @@ class ResilientUpstream:
                 verdict = False
             raise
         finally:
-            if verdict is True:
-                breaker.record_success(probe)
+            if verdict == "later":
+                pass
+            elif verdict is True:
+                await breaker.record_success(probe)
             elif verdict is False:
-                breaker.record_failure(probe)
+                await breaker.record_failure(probe)
             else:  # a client error or a cancelled call says nothing about the upstream
-                breaker.release(probe)
+                await breaker.release(probe)
 
     async def complete(self, messages: list[dict], model: str, params: dict,
                        deadline: Deadline) -> Completion:
@@ -77,5 +85,27 @@ class ResilientUpstream:
                 await deltas.aclose()
                 raise
 
-        return await with_retries(lambda: self._attempt(model, deadline, first_delta),
-                                  self.retry, deadline, self.clock)
+        (first, deltas), breaker, probe = await with_retries(
+            lambda: self._attempt(model, deadline, first_delta, verdict_later=True),
+            self.retry, deadline, self.clock)
+        return first, self._rest(deltas, breaker, probe)
+
+    @staticmethod
+    async def _rest(deltas: AsyncIterator[Delta], breaker, probe: bool) -> AsyncIterator[Delta]:
+        """The rest of a stream; tells the breaker how the stream ended."""
+        verdict = None
+        try:
+            async for delta in deltas:
+                yield delta
+            verdict = True
+        except UpstreamError as exc:
+            verdict = False if exc.retryable else None
+            raise
+        finally:
+            await deltas.aclose()
+            if verdict is True:
+                await breaker.record_success(probe)
+            elif verdict is False:
+                await breaker.record_failure(probe)
+            else:  # the client went away, or a non-verdict error
+                await breaker.release(probe)

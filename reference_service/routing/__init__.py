@@ -36,6 +36,7 @@ class RouteDecision:
     reason: str  # "pinned" | "routed" | "sticky"
     router: str | None = None
     score: float | None = None
+    fallback_from: str | None = None  # the chosen model, when its breaker was open
 
 
 # The lecture's rule (reconstructed from its description: word count and complexity

@@ -4,7 +4,7 @@ FakeClock (backoff and cooldown are asserted, never waited for)."""
 from __future__ import annotations
 
 import asyncio
-import random
+import logging
 
 import httpx
 import pytest
@@ -13,7 +13,7 @@ from mock_llm import ThreadedServer
 from reference_service import create_app
 from reference_service.clock import FakeClock
 from reference_service.errors import CircuitOpen
-from reference_service.llm.breaker import BreakerConfig, CircuitBreaker
+from reference_service.llm.breaker import BreakerConfig, BreakerRegistry
 from tests.conftest import parse_sse
 
 ASK = {"message": "What is HBM3?"}
@@ -83,71 +83,148 @@ def test_hung_upstream_is_504_at_the_deadline_and_the_call_is_cancelled(mock):
     assert rec.outcome == "client_disconnected"  # the upstream saw the call go away
 
 
-# -- the breaker on its own --------------------------------------------------------------
+# -- the breaker on its own (fakeredis and a real Redis 8) --------------------------------
 
-def breaker(clock):
-    return CircuitBreaker("gpt-4o-mini", clock, BreakerConfig(failure_threshold=5, cooldown_s=30))
+@pytest.fixture(params=["fakeredis", "redis8"])
+def redis_client(request):
+    """An async Redis client for the test's own loop: embedded fakeredis or a real Redis 8."""
+    if request.param == "fakeredis":
+        import fakeredis
+        return lambda: fakeredis.FakeAsyncRedis()
+    url = request.getfixturevalue("redis_url")
+    import redis
+    import redis.asyncio as aredis
+    redis.Redis.from_url(url).flushdb()
+    return lambda: aredis.from_url(url)
 
 
-def test_breaker_opens_on_the_5th_consecutive_failure():
+def registry(redis, clock):
+    return BreakerRegistry(redis, clock, BreakerConfig(failure_threshold=5, cooldown_s=30,
+                                                       probe_lease_s=10))
+
+
+async def test_breaker_opens_on_the_5th_consecutive_failure(redis_client):
     clock = FakeClock()
-    b = breaker(clock)
+    b = registry(redis_client(), clock).for_model("gpt-4o-mini")
     for _ in range(4):
-        b.allow()
-        b.record_failure()
+        assert await b.allow() is False
+        await b.record_failure()
     assert b.state == "closed"
-    b.allow()
-    b.record_failure()
+    await b.allow()
+    await b.record_failure()
     assert b.state == "open"
     with pytest.raises(CircuitOpen) as e:
-        b.allow()
+        await b.allow()
     assert e.value.retry_after == 30 and e.value.status == 503
 
 
-def test_a_success_resets_the_count():
-    b = breaker(FakeClock())
+async def test_a_success_resets_the_count(redis_client):
+    b = registry(redis_client(), FakeClock()).for_model("m")
     for _ in range(4):
-        b.record_failure()
-    b.record_success()
+        await b.record_failure()
+    await b.record_success()
     for _ in range(4):
-        b.record_failure()
-    assert b.state == "closed"
+        await b.record_failure()
+    assert b.state == "closed" and await b.allow() is False
 
 
-def test_exactly_one_probe_after_the_cooldown_then_close_or_reopen():
+async def test_exactly_one_probe_after_the_cooldown_then_close_or_reopen(redis_client):
     clock = FakeClock()
-    b = breaker(clock)
+    b = registry(redis_client(), clock).for_model("m")
     for _ in range(5):
-        b.record_failure()
+        await b.record_failure()
     clock.advance(29)
     with pytest.raises(CircuitOpen) as e:
-        b.allow()
-    assert e.value.retry_after == 1
+        await b.allow()
+    assert e.value.retry_after in (1, 2)
     clock.advance(1)
-    assert b.allow() is True  # the probe
+    assert await b.allow() is True  # the probe
     for _ in range(10):
         with pytest.raises(CircuitOpen):
-            b.allow()
-    b.record_failure(probe=True)  # probe failed: open again, for a full cooldown
+            await b.allow()
+    await b.record_failure(probe=True)  # probe failed: open again, for a full cooldown
     assert b.state == "open"
     clock.advance(30)
-    assert b.allow() is True
-    b.record_success(probe=True)
-    assert b.state == "closed" and b.allow() is False
+    assert await b.allow() is True
+    await b.record_success(probe=True)
+    assert b.state == "closed" and await b.allow() is False
     assert [s for _, s in b.transitions] == ["open", "half_open", "open", "half_open", "closed"]
+
+
+async def test_a_probe_that_never_reports_back_loses_its_slot_after_the_lease(redis_client):
+    clock = FakeClock()
+    b = registry(redis_client(), clock).for_model("m")
+    for _ in range(5):
+        await b.record_failure()
+    clock.advance(30)
+    assert await b.allow() is True  # a probe whose worker then dies
+    clock.advance(5)
+    with pytest.raises(CircuitOpen):
+        await b.allow()
+    clock.advance(6)  # past the 10 s lease
+    assert await b.allow() is True
+
+
+async def test_state_is_shared_between_workers_and_one_probe_in_all(redis_url):
+    """Two registries on one real Redis stand for two workers (or replicas)."""
+    import redis.asyncio as aredis
+    clock = FakeClock()
+    r = aredis.from_url(redis_url)
+    await r.flushdb()
+    worker_a = registry(aredis.from_url(redis_url), clock).for_model("gpt-4o")
+    worker_b = registry(aredis.from_url(redis_url), clock).for_model("gpt-4o")
+    for i in range(5):  # failures seen by either worker add up
+        await (worker_a if i % 2 else worker_b).record_failure()
+    with pytest.raises(CircuitOpen):
+        await worker_a.allow()
+    clock.advance(30)
+    results = await asyncio.gather(*[w.allow() for w in [worker_a, worker_b] * 5],
+                                   return_exceptions=True)
+    assert sum(r is True for r in results) == 1  # one probe in the whole deployment
+    assert sum(isinstance(r, CircuitOpen) for r in results) == 9
+    await r.aclose()
+
+
+async def test_redis_down_lets_calls_through(caplog):
+    from reference_service.redis_client import make_redis
+    from mock_llm import free_port
+    from tests.conftest import make_settings
+    dead = make_redis(make_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    b = registry(dead, FakeClock()).for_model("m")
+    logger = logging.getLogger("reference_service")
+    logger.addHandler(caplog.handler)
+    try:
+        for _ in range(3):
+            assert await b.allow() is False
+            await b.record_failure()
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert sum("Redis unreachable" in r.getMessage() for r in caplog.records) == 1
+    await dead.aclose()
 
 
 # -- the breaker in the service ----------------------------------------------------------
 
-@pytest.fixture
-def no_retry_service(mock):
+def one_attempt_service(mock, **overrides):
     """A service that makes one attempt per request, so each request is one breaker call."""
     from tests.conftest import make_settings
     clock = FakeClock()
-    app = create_app(make_settings(openai_base_url=mock.base_url, retry_max_attempts=1),
-                     clock=clock)
-    with ThreadedServer(app) as server:
-        server.clock = clock
+    app = create_app(make_settings(openai_base_url=mock.base_url, retry_max_attempts=1,
+                                   **overrides), clock=clock)
+    server = ThreadedServer(app)
+    server.clock = clock
+    return server
+
+
+@pytest.fixture
+def no_retry_service(mock):
+    with one_attempt_service(mock, breaker_fallback=False) as server:
+        yield server
+
+
+@pytest.fixture
+def fallback_service(mock):
+    with one_attempt_service(mock, breaker_fallback=True) as server:
         yield server
 
 
@@ -196,3 +273,77 @@ def test_client_errors_do_not_open_the_breaker(no_retry_service, mock):
     for _ in range(6):
         assert httpx.post(url + "/chat", json=ASK).status_code == 400
     assert httpx.post(url + "/chat", json=ASK).status_code == 200
+
+
+def test_routed_requests_fall_back_when_their_models_breaker_is_open(fallback_service, mock):
+    url = fallback_service.url
+    hard = {"message": "Design a memory subsystem for a 4-GPU inference server and justify "
+                       "the HBM capacity."}
+    mock.state.fail_next(5, "500", model="gpt-4o")
+    for _ in range(5):
+        assert httpx.post(url + "/chat", json=hard).status_code == 502
+    r = httpx.post(url + "/chat", json=hard)  # routed to gpt-4o, whose breaker is open
+    assert r.status_code == 200
+    assert r.json()["model_used"] == "gpt-4o-mini" == r.headers["x-model"]
+    assert r.json()["routing"]["fallback_from"] == "gpt-4o" == r.headers["x-fallback-from"]
+    with httpx.stream("POST", url + "/chat/stream", json=hard) as s:
+        assert s.headers["x-fallback-from"] == "gpt-4o"
+        assert parse_sse(s.iter_lines())[-1].event == "done"
+    pinned = httpx.post(url + "/chat", json={**hard, "model": "gpt-4o"})
+    assert pinned.status_code == 503 and pinned.json()["error"]["type"] == "circuit_open"
+    assert [c.body["model"] for c in mock.state.chat_requests()][5:] == ["gpt-4o-mini"] * 2
+
+
+def test_breaker_is_shared_by_all_workers(mock, redis_url):
+    """uvicorn --workers 3 on a real Redis 8: once open, every worker refuses."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import redis as sync_redis
+    from mock_llm import free_port
+
+    sync_redis.Redis.from_url(redis_url).flushdb()
+    port = free_port()
+    env = {**os.environ, "OPENAI_BASE_URL": mock.base_url, "OPENAI_API_KEY": "test",
+           "REDIS_URL": redis_url, "RETRY_MAX_ATTEMPTS": "1", "BREAKER_FALLBACK": "false",
+           "RATE_LIMIT_ENABLED": "false", "LOG_LEVEL": "warning"}
+    proc = subprocess.Popen([sys.executable, "-m", "reference_service", "--port", str(port),
+                             "--workers", "3"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        ready = 0
+        while ready < 20:
+            try:
+                ready = ready + 1 if httpx.get(url + "/readyz").status_code == 200 else 0
+            except httpx.TransportError:
+                ready = 0
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        mock.state.fail_next(5, "500")
+        # new connections each time, so the failures land on different workers
+        assert [httpx.post(url + "/chat", json={**ASK, "model": "gpt-4o-mini"}).status_code
+                for _ in range(5)] == [502] * 5
+        after = [httpx.post(url + "/chat", json={**ASK, "model": "gpt-4o-mini"})
+                 for _ in range(12)]
+        assert all(r.status_code == 503 and r.json()["error"]["type"] == "circuit_open"
+                   for r in after)
+        assert len(mock.state.chat_requests()) == 5
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=30)[0]
+    assert "Traceback" not in out, out
+
+
+def test_streams_broken_midway_count_as_failures(no_retry_service, mock):
+    url = no_retry_service.url
+    mock.state.fail_next(5, "drop", after_chunks=3)
+    for _ in range(5):
+        with httpx.stream("POST", url + "/chat/stream", json=ASK) as s:
+            assert parse_sse(s.iter_lines())[-1].event == "error"
+    r = httpx.post(url + "/chat/stream", json=ASK)
+    assert r.status_code == 503 and r.json()["error"]["type"] == "circuit_open"
+    assert len(mock.state.chat_requests()) == 5

@@ -65,7 +65,8 @@ def test_smart_routes_hard_to_strong_and_easy_to_cheap(client, mock):
 def test_a_pinned_model_is_not_routed(client):
     r = client.post("/chat", json={"message": HARD, "model": "gpt-4o-mini"})
     assert r.json()["model_used"] == "gpt-4o-mini"
-    assert r.json()["routing"] == {"reason": "pinned", "router": None, "score": None}
+    assert r.json()["routing"] == {"reason": "pinned", "router": None, "score": None,
+                                   "fallback_from": None}
 
 
 def test_a_conversation_stays_on_its_first_model(client, mock):
