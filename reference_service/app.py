@@ -5,13 +5,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from importlib.resources import files
 
 from fastapi import FastAPI
 
-from .api import chat, health, openai_compat, page, stream
+from .api import admin, chat, health, openai_compat, page, stream
 from .body_limit import BodySizeLimitMiddleware
+from .cache import CacheConfig, SemanticCache
 from .clock import Clock, SystemClock
 from .config import Settings
 from .errors import install_error_handlers
@@ -26,6 +29,28 @@ from .ratelimit import RateLimiter
 from .routing import make_router
 from .sticky_routes import StickyRoutes
 from .redis_client import make_redis
+
+
+@lru_cache(maxsize=1)
+def shared_embedder():
+    """One embedder per process (loading costs seconds; the model is read-only)."""
+    from .cache.embedder import Embedder
+
+    embedder = Embedder()
+    embedder.warm_up()
+    return embedder
+
+
+async def _make_cache(settings: Settings, redis, clock: Clock) -> SemanticCache | None:
+    if not settings.cache_enabled:
+        return None
+    embedder = await asyncio.to_thread(shared_embedder)
+    cache = SemanticCache(redis, embedder, clock, CacheConfig(
+        similarity_threshold=settings.cache_similarity_threshold, ttl_s=settings.cache_ttl_s,
+        max_entries_per_scope=settings.cache_max_entries, verify=settings.cache_verify))
+    if settings.redis_url:
+        await cache.check_server()  # a Redis without vector sets is a startup error
+    return cache
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -58,10 +83,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                             settings.retry_max_wait_s)
         limiter = (RateLimiter(app.state.redis, fail_open=settings.rate_limit_fail_open)
                    if settings.rate_limit_enabled else None)
+        app.state.cache = await _make_cache(settings, app.state.redis, clock)
         router = make_router(settings.router) if settings.routing_enabled else None
         app.state.pipeline = ChatPipeline(
             settings, ResilientUpstream(upstream, clock, retry, app.state.breakers), clock,
-            limiter, router, StickyRoutes(app.state.redis, settings.sticky_route_ttl_s))
+            limiter, router, StickyRoutes(app.state.redis, settings.sticky_route_ttl_s),
+            app.state.cache)
         lifecycle.started = True
         lifecycle.install_signal_handler()
         log.info("service started", extra={"fields": {
@@ -87,6 +114,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_error_handlers(app)
     for module in (chat, stream, openai_compat, health, page):
         app.include_router(module.router)
+    if settings.admin_token is not None:
+        app.include_router(admin.router)
     # Last added runs first: request id -> body limit -> drain gate -> routes.
     app.add_middleware(DrainMiddleware, lifecycle=lifecycle)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -57,6 +57,17 @@ class Settings(BaseSettings):
     rate_limit_tpm: int = Field(100_000, ge=1)
     rate_limit_fail_open: bool = True
 
+    # Response cache (exact tier + semantic tier on Redis 8 vector sets + verifier).
+    cache_enabled: bool = True
+    cache_similarity_threshold: float = Field(0.93, ge=-1, le=1,
+                                              description="cosine similarity, not distance")
+    cache_ttl_s: float = Field(24 * 3600, gt=0)
+    cache_max_entries: int = Field(100_000, ge=1, description="per scope")
+    cache_max_temperature: float = Field(1.0, ge=0, le=2,
+                                         description="requests above it bypass the cache")
+    cache_verify: bool = True
+    admin_token: SecretStr | None = None  # enables /admin/* with `Authorization: Bearer`
+
     # Redis. Unset: an embedded fakeredis (one process only; not shared between workers).
     redis_url: str | None = None
 

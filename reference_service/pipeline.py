@@ -1,11 +1,14 @@
 """The request path, top to bottom in one place.
 
-    prepare (size limits, pinned model) -> route (cheap or strong model, sticky per
-    conversation) -> admit (rate limits) -> call the upstream (retries, deadline, breaker)
-    -> result (or a stream of events) -> settle (charge output tokens)
+    prepare (size limits, pinned model, cache policy)
+    -> route (cheap or strong model, sticky per conversation)
+    -> admit (rate limits)
+    -> cache lookup (exact, then semantic + verifier)  -- a hit answers here
+    -> call the upstream (retries, deadline, breaker, fallback)
+    -> cache store (complete answers only) -> settle (charge output tokens)
 
-Later steps (guards, cache) slot in here, each a call into its own module, so a reader
-sees the whole path of a chat request in this file.
+Each step is a call into its own module, so a reader sees the whole path of a chat
+request in this file.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import AsyncIterator
 
-from mock_llm.tokens import count_chat_tokens, count_tokens, message_text
+from mock_llm.tokens import count_chat_tokens, count_tokens, message_text, split_tokens
 
 from .clock import Clock
 from .config import Settings
+from .cache import Lookup, SemanticCache, scope_of
 from .clients import Client
 from .errors import CircuitOpen, RateLimited, RequestTooLarge, UnknownModel
 from .llm.deadline import Deadline
@@ -38,6 +42,8 @@ class ChatCall:
     client: Client | None = None
     response_headers: dict[str, str] = field(default_factory=dict)  # e.g. rate-limit state
     route: RouteDecision | None = None
+    cache_mode: str = "use"  # "use" | "refresh" (no-cache: store, don't serve) | "bypass"
+    cache: Lookup | None = None
 
 
 @dataclass
@@ -49,6 +55,7 @@ class ChatResult:
     completion_tokens: int
     latency_ms: float
     ttft_ms: float | None = None
+    cache: str = "BYPASS"  # what the cache did: HIT, MISS or BYPASS
 
     @property
     def total_tokens(self) -> int:
@@ -73,17 +80,18 @@ class ChatPipeline:
 
     def __init__(self, settings: Settings, upstream: ResilientUpstream, clock: Clock,
                  limiter: RateLimiter | None = None, router: Router | None = None,
-                 sticky: StickyRoutes | None = None) -> None:
+                 sticky: StickyRoutes | None = None, cache: SemanticCache | None = None) -> None:
         self.settings = settings
         self.upstream = upstream
         self.clock = clock
         self.limiter = limiter
         self.router = router
         self.sticky = sticky
+        self.cache = cache
 
     # -- prepare: turn an endpoint's body into a ChatCall, enforcing limits -------------
-    def prepare_chat(self, req: ChatRequest, request_id: str,
-                     client: Client | None = None) -> ChatCall:
+    def prepare_chat(self, req: ChatRequest, request_id: str, client: Client | None = None,
+                     cache_control: str = "") -> ChatCall:
         s = self.settings
         if len(req.message) > s.max_message_chars:
             raise RequestTooLarge(f"message is {len(req.message)} characters; "
@@ -94,23 +102,26 @@ class ChatPipeline:
         messages = [{"role": "system", "content": s.system_prompt}]
         messages += [{"role": t.role, "content": t.content} for t in req.history]
         messages.append({"role": "user", "content": req.message})
-        return self._call(messages, req.model, req.temperature, req.max_tokens, request_id, client)
+        return self._call(messages, req.model, req.temperature, req.max_tokens, request_id, client,
+                          cache_control)
 
     def prepare_completion(self, req: ChatCompletionRequest, request_id: str,
-                           client: Client | None = None) -> ChatCall:
+                           client: Client | None = None, cache_control: str = "") -> ChatCall:
         messages = [m.model_dump(exclude_none=True, include={"role", "content", "name"})
                     for m in req.messages]
         if len(messages) > self.settings.max_history_messages + 2:
             raise RequestTooLarge(f"{len(messages)} messages; the limit is "
                                   f"{self.settings.max_history_messages + 2}.")
         max_tokens = req.max_completion_tokens or req.max_tokens
-        call = self._call(messages, req.model, req.temperature, max_tokens, request_id, client)
+        call = self._call(messages, req.model, req.temperature, max_tokens, request_id, client,
+                          cache_control)
         if req.top_p is not None:
             call.params["top_p"] = req.top_p
         return call
 
     def _call(self, messages: list[dict], model: str | None, temperature: float | None,
-              max_tokens: int | None, request_id: str, client: Client | None) -> ChatCall:
+              max_tokens: int | None, request_id: str, client: Client | None,
+              cache_control: str = "") -> ChatCall:
         s = self.settings
         total = sum(len(message_text(m)) for m in messages)
         if total > s.max_total_chars:
@@ -131,7 +142,58 @@ class ChatPipeline:
         if max_tokens is not None:
             params["max_tokens"] = max_tokens
         return ChatCall(messages=messages, model=model, params=params, request_id=request_id,
-                        client=client)
+                        client=client, cache_mode=self._cache_mode(cache_control, temperature))
+
+    def _cache_mode(self, cache_control: str, temperature: float | None) -> str:
+        """The cache policy of one request (see docs/CACHE.md)."""
+        directives = {d.strip().lower() for d in cache_control.split(",")}
+        if self.cache is None or "no-store" in directives:
+            return "bypass"
+        if temperature is not None and temperature > self.settings.cache_max_temperature:
+            return "bypass"  # the client asked for variety; a stored answer is not that
+        return "refresh" if "no-cache" in directives else "use"
+
+    # -- cache: look up before the upstream, store complete answers after ---------------
+    def _scope(self, call: ChatCall) -> tuple[str, str]:
+        """(scope, question): the question is the last user message; everything else that
+        shapes the answer (tenant, model, system prompt, parameters, earlier turns) is scope."""
+        last_user = max(i for i, m in enumerate(call.messages) if m.get("role") == "user")
+        scope = scope_of(tenant=call.client.tenant if call.client else "", model=call.model,
+                         params=call.params, context=call.messages[:last_user],
+                         after=call.messages[last_user + 1:])
+        return scope, message_text(call.messages[last_user])
+
+    async def cache_lookup(self, call: ChatCall) -> ChatResult | None:
+        """A cached answer for this call, or None (then the call goes upstream)."""
+        if call.cache_mode == "bypass":
+            call.response_headers["X-Cache"] = "BYPASS"
+            return None
+        if call.cache_mode == "refresh":
+            call.cache = Lookup("MISS")
+            call.response_headers["X-Cache"] = "BYPASS"
+            return None
+        scope, question = self._scope(call)
+        call.cache = lookup = await self.cache.lookup(scope, question)
+        call.response_headers["X-Cache"] = lookup.status
+        if lookup.status != "HIT":
+            return None
+        e = lookup.entry
+        call.response_headers["X-Cache-Tier"] = lookup.tier
+        if lookup.tier == "semantic":
+            call.response_headers["X-Cache-Similarity"] = f"{lookup.similarity:.4f}"
+        return ChatResult(text=e.answer, model=e.model, finish_reason=e.finish_reason,
+                          prompt_tokens=e.prompt_tokens, completion_tokens=e.completion_tokens,
+                          latency_ms=0.0, cache="HIT")
+
+    async def cache_store(self, call: ChatCall, result: ChatResult) -> None:
+        """Keep a complete answer (not a truncated one) for later requests."""
+        if call.cache is None or call.cache.status != "MISS" or result.finish_reason != "stop":
+            return
+        scope, question = self._scope(call)
+        await self.cache.store(scope, question, result.text, model=result.model,
+                               prompt_tokens=result.prompt_tokens,
+                               completion_tokens=result.completion_tokens,
+                               vector=call.cache.vector)
 
     # -- route: which model answers ----------------------------------------------------
     async def route(self, call: ChatCall) -> None:
@@ -200,6 +262,10 @@ class ChatPipeline:
         start = self.clock.monotonic()
         await self.route(call)
         await self.admit(call)
+        cached = await self.cache_lookup(call)
+        if cached is not None:
+            cached.latency_ms = (self.clock.monotonic() - start) * 1000
+            return cached
         deadline = Deadline(self.clock, self.settings.request_timeout_s)
         try:
             c = await self.upstream.complete(call.messages, call.model, call.params, deadline)
@@ -213,7 +279,9 @@ class ChatPipeline:
             else count_chat_tokens(call.messages),
             completion_tokens=c.completion_tokens if c.completion_tokens is not None
             else count_tokens(c.text),
-            latency_ms=(self.clock.monotonic() - start) * 1000)
+            latency_ms=(self.clock.monotonic() - start) * 1000,
+            cache=call.response_headers.get("X-Cache", "BYPASS"))
+        await self.cache_store(call, result)
         await self.settle(call, result)
         return result
 
@@ -227,6 +295,13 @@ class ChatPipeline:
         start = self.clock.monotonic()
         await self.route(call)
         await self.admit(call)
+        cached = await self.cache_lookup(call)
+        if cached is not None:  # replayed as a stream, token by token
+            for piece in split_tokens(cached.text):
+                yield TokenEvent(piece)
+            cached.latency_ms = cached.ttft_ms = (self.clock.monotonic() - start) * 1000
+            yield DoneEvent(cached)
+            return
         deadline = Deadline(self.clock, self.settings.request_timeout_s)
         try:
             delta, deltas = await self.upstream.open_stream(call.messages, call.model,
@@ -251,7 +326,9 @@ class ChatPipeline:
                         else count_chat_tokens(call.messages),
                         completion_tokens=delta.completion_tokens
                         if delta.completion_tokens is not None else count_tokens(text),
-                        latency_ms=(self.clock.monotonic() - start) * 1000, ttft_ms=ttft_ms)
+                        latency_ms=(self.clock.monotonic() - start) * 1000, ttft_ms=ttft_ms,
+                        cache=call.response_headers.get("X-Cache", "BYPASS"))
+                    await self.cache_store(call, result)  # only a completed stream is kept
                     await self.settle(call, result)
                     yield DoneEvent(result)
                     return

@@ -69,6 +69,7 @@ class ChatResponse(BaseModel):
     usage: Usage
     finish_reason: str | None = None
     latency_ms: float
+    cache: str = Field("BYPASS", description="what the cache did: HIT, MISS or BYPASS")
 
 
 # -- OpenAI-compatible front door ---------------------------------------------------------

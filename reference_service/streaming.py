@@ -97,15 +97,15 @@ async def chat_events(events: AsyncIterator[StreamEvent | ErrorEvent], request_i
             yield ServerSentEvent(json.dumps({"token": event.text}), event="token")
         elif isinstance(event, DoneEvent):
             r = event.result
-            log_fields.update(model=r.model, prompt_tokens=r.prompt_tokens,
+            log_fields.update(model=r.model, prompt_tokens=r.prompt_tokens, cache=r.cache,
                               completion_tokens=r.completion_tokens, ttft_ms=round(r.ttft_ms or 0, 2))
             yield ServerSentEvent(json.dumps({"prompt_tokens": r.prompt_tokens,
                                               "completion_tokens": r.completion_tokens,
                                               "total_tokens": r.total_tokens}), event="usage")
             yield ServerSentEvent(json.dumps({
                 "request_id": request_id, "model": r.model, "finish_reason": r.finish_reason,
-                "latency_ms": round(r.latency_ms, 2), "ttft_ms": round(r.ttft_ms or 0, 2)}),
-                event="done")
+                "latency_ms": round(r.latency_ms, 2), "ttft_ms": round(r.ttft_ms or 0, 2),
+                "cache": r.cache}), event="done")
         elif isinstance(event, ErrorEvent):
             log_fields.update(stream_error=event.error.type)
             body = error_body(event.error.type, event.error.message, request_id)["error"]
@@ -133,7 +133,7 @@ async def openai_events(events: AsyncIterator[StreamEvent | ErrorEvent], *, comp
             yield chunk({"content": event.text})
         elif isinstance(event, DoneEvent):
             r = event.result
-            log_fields.update(model=r.model, prompt_tokens=r.prompt_tokens,
+            log_fields.update(model=r.model, prompt_tokens=r.prompt_tokens, cache=r.cache,
                               completion_tokens=r.completion_tokens, ttft_ms=round(r.ttft_ms or 0, 2))
             yield chunk({}, finish_reason=r.finish_reason or "stop")
             if include_usage:

@@ -50,8 +50,9 @@ def service_server(mock_server):
 
 @pytest.fixture
 def service(service_server, mock):
-    """The session's service with fresh breakers and an empty record of sleeps."""
+    """The session's service with fresh breakers, an empty cache and no recorded sleeps."""
     service_server.run_in_loop(service_server.app.state.breakers.reset())
+    service_server.run_in_loop(service_server.app.state.cache.clear())
     service_server.clock.sleeps.clear()
     return service_server
 

@@ -4,8 +4,9 @@ official SDK (or any OpenAI client) can use this service as its `base_url`."""
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
 from ..deps import (ClientDep, LifecycleDep, LogFieldsDep, PipelineDep, RequestIdDep,
@@ -20,10 +21,11 @@ router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 async def chat_completions(body: ChatCompletionRequest, pipeline: PipelineDep,
                            lifecycle: LifecycleDep, settings: SettingsDep,
                            request_id: RequestIdDep, log_fields: LogFieldsDep,
-                           client: ClientDep, response_headers: ResponseHeadersDep):
+                           client: ClientDep, response_headers: ResponseHeadersDep,
+                           cache_control: Annotated[str, Header()] = ""):
     """OpenAI's chat completions API, streaming (`stream: true`) or not. `model: "auto"`
     lets the router choose."""
-    call = pipeline.prepare_completion(body, request_id, client)
+    call = pipeline.prepare_completion(body, request_id, client, cache_control)
     call.response_headers = response_headers
     log_fields.update(tenant=client.tenant)
     completion_id = f"chatcmpl-{request_id}"
@@ -40,7 +42,7 @@ async def chat_completions(body: ChatCompletionRequest, pipeline: PipelineDep,
 
     r = await pipeline.complete(call)
     log_fields.update(routing=call.route.reason)
-    log_fields.update(model=r.model, prompt_tokens=r.prompt_tokens,
+    log_fields.update(model=r.model, prompt_tokens=r.prompt_tokens, cache=r.cache,
                       completion_tokens=r.completion_tokens)
     return JSONResponse({
         "id": completion_id, "object": "chat.completion", "created": created, "model": r.model,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 
 from ..deps import (ClientDep, LifecycleDep, LogFieldsDep, PipelineDep, RequestIdDep,
                     ResponseHeadersDep, SettingsDep)
@@ -24,8 +24,8 @@ _SSE_DOC = {200: {"content": {"text/event-stream": {}},
 
 
 async def _stream(body: ChatRequest, pipeline, lifecycle, settings, request_id, log_fields,
-                  client, response_headers):
-    call = pipeline.prepare_chat(body, request_id, client)
+                  client, response_headers, cache_control: str = ""):
+    call = pipeline.prepare_chat(body, request_id, client, cache_control)
     call.response_headers = response_headers  # rate-limit headers go out before the first byte
     log_fields.update(tenant=client.tenant)
     channel = EventChannel(pipeline.stream(call), lifecycle)
@@ -38,18 +38,20 @@ async def _stream(body: ChatRequest, pipeline, lifecycle, settings, request_id, 
 @router.post("/chat/stream", responses=_SSE_DOC)
 async def chat_stream(body: ChatRequest, pipeline: PipelineDep, lifecycle: LifecycleDep,
                       settings: SettingsDep, request_id: RequestIdDep, log_fields: LogFieldsDep,
-                      client: ClientDep, response_headers: ResponseHeadersDep):
+                      client: ClientDep, response_headers: ResponseHeadersDep,
+                      cache_control: Annotated[str, Header()] = ""):
     """Stream the answer to one message as SSE events."""
     return await _stream(body, pipeline, lifecycle, settings, request_id, log_fields, client,
-                         response_headers)
+                         response_headers, cache_control)
 
 
 @router.get("/chat/stream", responses=_SSE_DOC)
 async def chat_stream_get(query: Annotated[ChatQuery, Query()], pipeline: PipelineDep,
                           lifecycle: LifecycleDep, settings: SettingsDep,
                           request_id: RequestIdDep, log_fields: LogFieldsDep, client: ClientDep,
-                          response_headers: ResponseHeadersDep):
+                          response_headers: ResponseHeadersDep,
+                          cache_control: Annotated[str, Header()] = ""):
     """The same stream for `EventSource` (GET only): `/chat/stream?message=...`."""
     # No history here: a URL is no place for a conversation.
     return await _stream(ChatRequest(**query.model_dump()), pipeline, lifecycle, settings,
-                         request_id, log_fields, client, response_headers)
+                         request_id, log_fields, client, response_headers, cache_control)

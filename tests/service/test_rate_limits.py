@@ -35,7 +35,8 @@ def serve(mock, store, **overrides):
 
 def test_n_allowed_then_429_with_retry_after_and_headers(mock, store):
     with serve(mock, store, rate_limit_rpm=3) as s:
-        rs = [httpx.post(s.url + "/chat/limited", json=ASK, headers={"X-Client-ID": "t1"})
+        rs = [httpx.post(s.url + "/chat/limited", json=ASK,
+                         headers={"X-Client-ID": "t1", "Cache-Control": "no-store"})
               for _ in range(4)]
     assert [r.status_code for r in rs] == [200, 200, 200, 429]
     assert [r.headers["x-ratelimit-remaining-requests"] for r in rs] == ["2", "1", "0", "0"]
@@ -119,7 +120,8 @@ def test_exactly_n_of_4n_succeed_across_4_workers(mock, redis_url):
     n = 10
     port = free_port()
     env = {**os.environ, "OPENAI_BASE_URL": mock.base_url, "OPENAI_API_KEY": "test",
-           "REDIS_URL": redis_url, "RATE_LIMIT_RPM": str(n), "LOG_LEVEL": "warning"}
+           "REDIS_URL": redis_url, "RATE_LIMIT_RPM": str(n), "LOG_LEVEL": "warning",
+           "CACHE_ENABLED": "false"}  # not what this test is about, and it loads faster
     proc = subprocess.Popen([sys.executable, "-m", "reference_service", "--port", str(port),
                              "--workers", "4"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)

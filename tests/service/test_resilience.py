@@ -308,7 +308,7 @@ def test_breaker_is_shared_by_all_workers(mock, redis_url):
     port = free_port()
     env = {**os.environ, "OPENAI_BASE_URL": mock.base_url, "OPENAI_API_KEY": "test",
            "REDIS_URL": redis_url, "RETRY_MAX_ATTEMPTS": "1", "BREAKER_FALLBACK": "false",
-           "RATE_LIMIT_ENABLED": "false", "LOG_LEVEL": "warning"}
+           "RATE_LIMIT_ENABLED": "false", "LOG_LEVEL": "warning", "CACHE_ENABLED": "false"}
     proc = subprocess.Popen([sys.executable, "-m", "reference_service", "--port", str(port),
                              "--workers", "3"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)

@@ -30,7 +30,7 @@ class Service:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "OPENAI_BASE_URL": mock.base_url, "OPENAI_API_KEY": "test",
                "DRAIN_TIMEOUT_S": str(drain_timeout_s), "LOG_FORMAT": "json",
-               "REDIS_URL": ""}
+               "REDIS_URL": "", "CACHE_ENABLED": "false"}  # drain is the subject here
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "reference_service", "--port", str(self.port)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

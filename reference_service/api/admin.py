@@ -1,0 +1,48 @@
+"""Admin API, mounted only when ADMIN_TOKEN is set: `Authorization: Bearer <ADMIN_TOKEN>`.
+
+DELETE /admin/cache        clears the response cache
+GET    /admin/cache/stats  entries, hits by tier, misses, hit rate, tokens and cost saved
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import APIRouter, Depends, Request
+
+from ..errors import ServiceError, Unauthorized
+
+
+class Forbidden(ServiceError):
+    status, type = 403, "forbidden"
+
+
+def require_admin(request: Request) -> None:
+    token = request.app.state.settings.admin_token
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        raise Unauthorized("Admin endpoints need `Authorization: Bearer <ADMIN_TOKEN>`.",
+                           headers={"WWW-Authenticate": "Bearer"})
+    if not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
+        raise Forbidden("Wrong admin token.")
+
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+
+def _cache(request: Request):
+    cache = request.app.state.cache
+    if cache is None:
+        raise ServiceError("The cache is disabled (CACHE_ENABLED=false).")
+    return cache
+
+
+@router.delete("/cache")
+async def clear_cache(request: Request) -> dict:
+    deleted = await _cache(request).clear()
+    return {"cleared": True, "keys_deleted": deleted}
+
+
+@router.get("/cache/stats")
+async def cache_stats(request: Request) -> dict:
+    return await _cache(request).stats()

