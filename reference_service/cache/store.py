@@ -16,6 +16,8 @@ whose entry is gone is removed on sight, so the index does not grow without boun
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import hashlib
 import json
 import logging
@@ -55,6 +57,7 @@ class Entry:
     finish_reason: str | None = "stop"
     created: float = 0.0
     expires_at: float = 0.0
+    vector: str | None = None  # the question's embedding, float32, base64: exact cosine
 
 
 @dataclass
@@ -86,6 +89,7 @@ class SemanticCache:
         self.clock = clock
         self.config = config
         self._redis_down = False
+        self._background: set[asyncio.Task] = set()
 
     async def check_server(self) -> None:
         """Fail at startup, clearly, when the server has no vector sets."""
@@ -108,8 +112,12 @@ class SemanticCache:
             self._outage()
             return Lookup("BYPASS")
         self._recovered()
-        await self._count("hits_" + result.tier if result.status == "HIT" else "misses",
-                          result.entry if result.status == "HIT" else None)
+        # Counting is not on the request's path: one round trip less per lookup.
+        task = asyncio.create_task(self._count(
+            "hits_" + result.tier if result.status == "HIT" else "misses",
+            result.entry if result.status == "HIT" else None))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
         return result
 
     async def _lookup(self, scope: str, question: str, semantic: bool) -> Lookup:
@@ -126,12 +134,17 @@ class SemanticCache:
             "VSIM", f"c:{scope}:v", "FP32", vector.tobytes(), "WITHSCORES",
             "COUNT", self.config.candidates)
         for element, score in _pairs(raw):
-            similarity = 2.0 * float(score) - 1.0  # vector sets score cosine as (1 + cos) / 2
-            if similarity < self.config.similarity_threshold:
+            # Vector sets score cosine as (1 + cos) / 2, on 8-bit quantized vectors: good
+            # enough to pick candidates (a small margin keeps borderline ones), then the
+            # exact cosine against the stored float32 embedding decides.
+            if 2.0 * float(score) - 1.0 < self.config.similarity_threshold - QUANT_MARGIN:
                 break
             candidate = await self._get(scope, element, now)
             if candidate is None:  # expired or evicted: drop it from the index
                 await self.redis.execute_command("VREM", f"c:{scope}:v", element)
+                continue
+            similarity = _cosine(vector, candidate.vector, score)
+            if similarity < self.config.similarity_threshold:
                 continue
             if self.config.verify:
                 verdict = verify(text, candidate.question)
@@ -169,12 +182,13 @@ class SemanticCache:
                       created=now, expires_at=now + self.config.ttl_s)
         eid = entry_id(question)
         try:
+            if semantic and self.embedder is not None:
+                if vector is None:
+                    vector = await self.embedder.aembed_one(text)
+                entry.vector = base64.b64encode(vector.astype(np.float32).tobytes()).decode()
             await self._put(scope, eid, entry, now)
-            if not semantic or self.embedder is None:
-                return
-            if vector is None:
-                vector = await self.embedder.aembed_one(text)
-            await self._index(scope, eid, vector, entry.expires_at, now)
+            if entry.vector is not None:
+                await self._index(scope, eid, vector, entry.expires_at, now)
         except RedisError:
             self._outage()
 
@@ -183,7 +197,7 @@ class SemanticCache:
         vkey, tkey = f"c:{scope}:v", f"c:{scope}:t"
         ttl = int(self.config.ttl_s) + 60
         pipe = self.redis.pipeline(transaction=False)
-        pipe.execute_command("VADD", vkey, "FP32", vector.tobytes(), eid, "NOQUANT")
+        pipe.execute_command("VADD", vkey, "FP32", vector.tobytes(), eid)  # Q8 (default)
         pipe.zadd(tkey, {eid: expires_at})
         pipe.zrangebyscore(tkey, "-inf", now, start=0, num=100)
         pipe.zcard(tkey)
@@ -213,6 +227,8 @@ class SemanticCache:
         return deleted
 
     async def stats(self) -> dict:
+        if self._background:  # counts still on their way
+            await asyncio.gather(*self._background, return_exceptions=True)
         raw = await self.redis.hgetall(STATS_KEY)
         s = {k.decode() if isinstance(k, bytes) else k: float(v) for k, v in raw.items()}
         hits = s.get("hits_exact", 0) + s.get("hits_semantic", 0)
@@ -256,6 +272,17 @@ PRICES = {"gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00)}
 def _usd(entry: Entry) -> float:
     pin, pout = PRICES.get(entry.model, (0.0, 0.0))
     return (entry.prompt_tokens * pin + entry.completion_tokens * pout) / 1e6
+
+
+QUANT_MARGIN = 0.02  # how far below the threshold a quantized score may be and still be checked
+
+
+def _cosine(vector: np.ndarray, stored: str | None, score: float) -> float:
+    """Exact cosine of two unit vectors; falls back to the index's score without one."""
+    if stored is None:
+        return 2.0 * float(score) - 1.0
+    other = np.frombuffer(base64.b64decode(stored), dtype=np.float32)
+    return float(np.dot(vector, other))
 
 
 def _pairs(raw) -> list[tuple[str, float]]:

@@ -1,0 +1,180 @@
+"""Cache lookup latency at 1k, 10k and 100k entries: the lecture's design vs this cache.
+
+    .venv/bin/python benchmarks/cache_lookup.py [--sizes 1000 10000 100000] [--queries 200]
+
+Starts its own Redis 8 (tests/redis_server.py). Both caches get the same random unit
+vectors (384-d, as all-MiniLM-L6-v2's); queries are other random vectors (misses: the
+full search, the common case) and stored questions (exact hits).
+
+- lecture: one JSON value per entry (query, embedding, response) under cache:<hash>; a
+  lookup SCANs every key, GETs it, and computes cosine in Python. Measured up to 10k.
+- vector set: this service's SemanticCache.lookup (exact tier, then VSIM on the vector
+  set, then the entry), with the embedding step excluded (vectors precomputed), and the
+  embedding of one query measured on its own (all-MiniLM-L6-v2 on CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+from reference_service.cache.store import CacheConfig, Entry, SemanticCache, entry_id  # noqa: E402
+from reference_service.clock import SystemClock  # noqa: E402
+from tests.redis_server import RedisServer  # noqa: E402
+
+DIM = 384
+
+
+def unit_vectors(n: int, seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def pct(samples: list[float]) -> dict:
+    s = sorted(samples)
+    return {"p50_ms": round(statistics.median(s), 3), "p99_ms": round(s[int(len(s) * 0.99) - 1], 3)}
+
+
+# -- the lecture's cache ------------------------------------------------------------------
+def lecture_fill(r, vectors: np.ndarray) -> None:
+    pipe = r.pipeline(transaction=False)
+    for i, v in enumerate(vectors):
+        pipe.set(f"cache:{i}", json.dumps({"query": f"q{i}", "embedding": v.tolist(),
+                                           "response": f"answer {i}"}))
+        if i % 1000 == 999:
+            pipe.execute()
+    pipe.execute()
+
+
+def lecture_lookup(r, q: np.ndarray, threshold: float = 0.95):
+    best, best_sim = None, -1.0
+    for key in r.scan_iter("cache:*"):
+        data = json.loads(r.get(key))
+        e = np.array(data["embedding"], dtype=np.float32)
+        sim = float(np.dot(q, e) / (np.linalg.norm(q) * np.linalg.norm(e)))
+        if sim > best_sim:
+            best, best_sim = data, sim
+    return best if best_sim >= threshold else None
+
+
+# -- this service's cache -----------------------------------------------------------------
+class Vectors:
+    """Stands in for the embedder: the benchmark's vectors, looked up by question."""
+
+    def __init__(self) -> None:
+        self.by_text: dict[str, np.ndarray] = {}
+
+    async def aembed_one(self, text: str) -> np.ndarray:
+        return self.by_text[text]
+
+
+async def vs_fill(cache: SemanticCache, scope: str, vectors: np.ndarray) -> None:
+    """The store's key layout, written in pipelines (one store() per entry takes minutes)."""
+    now = time.time()
+    r = cache.redis
+    for start in range(0, len(vectors), 500):
+        pipe = r.pipeline(transaction=False)
+        for i in range(start, min(start + 500, len(vectors))):
+            q = f"stored question {i}"
+            eid = entry_id(q)
+            e = Entry(f"answer {i}", "m", q, 10, 100, "stop", now, now + 86400,
+                      base64.b64encode(vectors[i].tobytes()).decode())
+            pipe.set(f"c:{scope}:x:{eid}", json.dumps(e.__dict__), ex=86400)
+            pipe.execute_command("VADD", f"c:{scope}:v", "FP32", vectors[i].tobytes(), eid)
+            pipe.zadd(f"c:{scope}:t", {eid: now + 86400})
+        await pipe.execute()
+
+
+async def bench_vector_set(url: str, n: int, queries: int) -> dict:
+    import redis.asyncio as aredis
+
+    r = aredis.from_url(url)
+    await r.flushdb()
+    vecs = Vectors()
+    cache = SemanticCache(r, vecs, SystemClock(), CacheConfig(similarity_threshold=0.93))
+    scope = f"bench{n}"
+    stored = unit_vectors(n, seed=1)
+    t = time.perf_counter()
+    await vs_fill(cache, scope, stored)
+    fill_s = time.perf_counter() - t
+    probes = unit_vectors(queries, seed=2)
+    for i, v in enumerate(probes):
+        vecs.by_text[f"new question {i}"] = v
+    miss, exact, vsim = [], [], []
+    for v in probes:  # the server's search alone, for the breakdown
+        t = time.perf_counter()
+        await r.execute_command("VSIM", f"c:{scope}:v", "FP32", v.tobytes(), "WITHSCORES",
+                                "COUNT", 3)
+        vsim.append((time.perf_counter() - t) * 1000)
+    for i in range(queries):
+        t = time.perf_counter()
+        res = await cache.lookup(scope, f"new question {i}")
+        miss.append((time.perf_counter() - t) * 1000)
+        assert res.status == "MISS"
+        t = time.perf_counter()
+        res = await cache.lookup(scope, f"stored question {i * (n // queries)}")
+        exact.append((time.perf_counter() - t) * 1000)
+        assert res.status == "HIT" and res.tier == "exact"
+    await r.aclose()
+    return {"entries": n, "fill_s": round(fill_s, 1), "semantic_miss": pct(miss),
+            "exact_hit": pct(exact), "vsim_round_trip": pct(vsim)}
+
+
+def bench_lecture(url: str, n: int, queries: int) -> dict:
+    import redis
+
+    r = redis.Redis.from_url(url)
+    r.flushdb()
+    lecture_fill(r, unit_vectors(n, seed=1))
+    probes = unit_vectors(queries, seed=2)
+    samples = []
+    for v in probes:
+        t = time.perf_counter()
+        lecture_lookup(r, v)
+        samples.append((time.perf_counter() - t) * 1000)
+    r.close()
+    return {"entries": n, "lookup": pct(samples)}
+
+
+def bench_embedding(rounds: int = 200) -> dict:
+    from reference_service.app import shared_embedder
+
+    emb = shared_embedder()
+    samples = []
+    for i in range(rounds):
+        t = time.perf_counter()
+        emb.embed_one(f"What is the bandwidth of HBM3 stack number {i}?")
+        samples.append((time.perf_counter() - t) * 1000)
+    return pct(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--lecture-max", type=int, default=10_000)
+    args = parser.parse_args()
+    print(json.dumps({"embedding_one_query": bench_embedding()}), flush=True)
+    with RedisServer() as server:
+        for n in args.sizes:
+            if n <= args.lecture_max:
+                q = max(5, min(args.queries, 200_000 // n))
+                print(json.dumps({"lecture_json_scan": bench_lecture(server.url, n, q)}),
+                      flush=True)
+            print(json.dumps({"vector_set": asyncio.run(bench_vector_set(server.url, n,
+                                                                          args.queries))}),
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
