@@ -47,7 +47,8 @@ async def _make_cache(settings: Settings, redis, clock: Clock) -> SemanticCache 
     embedder = await asyncio.to_thread(shared_embedder)
     cache = SemanticCache(redis, embedder, clock, CacheConfig(
         similarity_threshold=settings.cache_similarity_threshold, ttl_s=settings.cache_ttl_s,
-        max_entries_per_scope=settings.cache_max_entries, verify=settings.cache_verify))
+        max_entries_per_scope=settings.cache_max_entries, verify=settings.cache_verify,
+        search_ef=settings.cache_search_ef))
     if settings.redis_url:
         await cache.check_server()  # a Redis without vector sets is a startup error
     return cache

@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     cache_max_temperature: float = Field(1.0, ge=0, le=2,
                                          description="requests above it bypass the cache")
     cache_verify: bool = True
+    cache_search_ef: int = Field(200, ge=1, description="HNSW exploration factor of a lookup")
     admin_token: SecretStr | None = None  # enables /admin/* with `Authorization: Bearer`
 
     # Redis. Unset: an embedded fakeredis (one process only; not shared between workers).

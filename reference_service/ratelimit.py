@@ -16,19 +16,18 @@ The embedded default (fakeredis, with its Lua support) runs the very same script
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
 from .errors import ServiceError
+from .outage import OutageLog
 
 
 class LimiterUnavailable(ServiceError):
     status, type = 503, "rate_limiter_unavailable"
 
-log = logging.getLogger("reference_service")
 
 # The time in ms: ARGV[1] if given (tests), else Redis's own clock (one clock for all replicas).
 NOW_LUA = """
@@ -128,7 +127,8 @@ class RateLimiter:
         self.prefix = prefix
         self._check = redis.register_script(GCRA_LUA)
         self._charge = redis.register_script(CHARGE_LUA)
-        self._redis_down = False
+        self._outages = OutageLog("rate limiter", "failing open (requests allowed)" if fail_open
+                                  else "failing closed (503)")
 
     def _keys(self, client: str) -> list[str]:
         return [f"{self.prefix}:{{{client}}}:req", f"{self.prefix}:{{{client}}}:tok"]
@@ -147,7 +147,7 @@ class RateLimiter:
             out = await self._check(keys=self._keys(client), args=args)
         except RedisError:
             return self._outage()
-        self._recovered()
+        self._outages.succeeded()
         allowed, retry_ms, rem_req, rem_tok, reset_req, reset_tok = (int(x) for x in out)
         return Decision(bool(allowed), max(1, math.ceil(retry_ms / 1000)) if not allowed else 0,
                         limits, rem_req, rem_tok, reset_req, reset_tok)
@@ -168,16 +168,8 @@ class RateLimiter:
                 pass  # the answer is already made: an uncharged answer beats a lost one
 
     def _outage(self) -> None:
-        if not self._redis_down:
-            self._redis_down = True
-            log.warning("rate limiter: Redis unreachable; failing %s",
-                        "open (requests allowed)" if self.fail_open else "closed (503)")
+        self._outages.failed()
         if not self.fail_open:
             raise LimiterUnavailable("Rate limits cannot be checked right now; retry shortly.",
                                      retry_after=5)
         return None
-
-    def _recovered(self) -> None:
-        if self._redis_down:
-            self._redis_down = False
-            log.warning("rate limiter: Redis reachable again")

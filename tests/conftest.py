@@ -101,3 +101,58 @@ def redis_url():
     from tests.redis_server import RedisServer
     with RedisServer() as server:
         yield server.url
+
+
+@pytest.fixture(params=["fakeredis", "redis8"])
+def async_redis_factory(request):
+    """Makes async Redis clients for the test's own loop: the embedded fakeredis, or the
+    session's real Redis 8 (flushed first). Tests using it run once on each."""
+    if request.param == "fakeredis":
+        import fakeredis
+        return lambda: fakeredis.FakeAsyncRedis()
+    import redis
+    import redis.asyncio as aredis
+    url = request.getfixturevalue("redis_url")
+    redis.Redis.from_url(url).flushdb()
+    return lambda: aredis.from_url(url)
+
+
+class ServiceProcess:
+    """`python -m reference_service` as a real process (SIGTERM, --workers) on a free port."""
+
+    def __init__(self, env: dict[str, str], workers: int = 1) -> None:
+        import os
+        import subprocess
+        import sys
+        import time
+
+        from mock_llm import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "reference_service", "--port", str(self.port),
+             "--workers", str(workers)], env={**os.environ, **env},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 60
+        ready = 0
+        while ready < (20 if workers > 1 else 1):  # with workers: all of them answer
+            try:
+                ready = ready + 1 if httpx.get(self.url + "/readyz").status_code == 200 else 0
+            except httpx.TransportError:
+                ready = 0
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("service did not start:\n" + self.stop())
+            time.sleep(0.05)
+
+    def stop(self) -> str:
+        """Kill it if still running; its output."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        return self.proc.communicate(timeout=30)[0]
+
+    def terminate(self) -> str:
+        """SIGTERM, wait for the exit; its output."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.proc.communicate(timeout=30)[0]

@@ -20,17 +20,16 @@ import asyncio
 import base64
 import hashlib
 import json
-import logging
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from redis.exceptions import RedisError, ResponseError
 
 from ..clock import Clock
+from ..outage import OutageLog
 from .normalize import canonical, exact_key_text
 from .verifier import verify
 
-log = logging.getLogger("reference_service")
 STATS_KEY = "c:stats"
 
 
@@ -44,6 +43,7 @@ class CacheConfig:
     ttl_s: float = 24 * 3600
     max_entries_per_scope: int = 100_000
     candidates: int = 3  # nearest neighbours checked by the verifier
+    search_ef: int = 200  # HNSW exploration factor (docs/BENCHMARKS.md: recall vs latency)
     verify: bool = True
 
 
@@ -88,7 +88,7 @@ class SemanticCache:
         self.embedder = embedder
         self.clock = clock
         self.config = config
-        self._redis_down = False
+        self._outages = OutageLog("cache", "requests bypass the cache")
         self._background: set[asyncio.Task] = set()
 
     async def check_server(self) -> None:
@@ -109,9 +109,9 @@ class SemanticCache:
         try:
             result = await self._lookup(scope, question, semantic)
         except RedisError:
-            self._outage()
+            self._outages.failed()
             return Lookup("BYPASS")
-        self._recovered()
+        self._outages.succeeded()
         # Counting is not on the request's path: one round trip less per lookup.
         task = asyncio.create_task(self._count(
             "hits_" + result.tier if result.status == "HIT" else "misses",
@@ -132,7 +132,7 @@ class SemanticCache:
         result = Lookup("MISS", vector=vector)
         raw = await self.redis.execute_command(
             "VSIM", f"c:{scope}:v", "FP32", vector.tobytes(), "WITHSCORES",
-            "COUNT", self.config.candidates)
+            "COUNT", self.config.candidates, "EF", self.config.search_ef)
         for element, score in _pairs(raw):
             # Vector sets score cosine as (1 + cos) / 2, on 8-bit quantized vectors: good
             # enough to pick candidates (a small margin keeps borderline ones), then the
@@ -190,7 +190,7 @@ class SemanticCache:
             if entry.vector is not None:
                 await self._index(scope, eid, vector, entry.expires_at, now)
         except RedisError:
-            self._outage()
+            self._outages.failed()
 
     async def _index(self, scope: str, eid: str, vector: np.ndarray, expires_at: float,
                      now: float) -> None:
@@ -253,16 +253,6 @@ class SemanticCache:
             await pipe.execute()
         except RedisError:
             pass
-
-    def _outage(self) -> None:
-        if not self._redis_down:
-            self._redis_down = True
-            log.warning("cache: Redis unreachable; requests bypass the cache")
-
-    def _recovered(self) -> None:
-        if self._redis_down:
-            self._redis_down = False
-            log.warning("cache: Redis reachable again")
 
 
 # List prices, USD per 1M tokens (input, output), to report what hits saved.

@@ -22,7 +22,6 @@ says so once in the log.
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 
@@ -30,8 +29,8 @@ from redis.exceptions import RedisError
 
 from ..clock import Clock
 from ..errors import CircuitOpen
+from ..outage import OutageLog
 
-log = logging.getLogger("reference_service")
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
@@ -105,9 +104,9 @@ class CircuitBreaker:
             verdict, retry_ms, state = await self._r.allow_script(
                 keys=[self.key], args=[self._r.clock.time(), cfg.cooldown_s, cfg.probe_lease_s])
         except RedisError:
-            self._r.outage()
+            self._r.outages.failed()
             return False
-        self._r.recovered()
+        self._r.outages.succeeded()
         self._saw(state.decode() if isinstance(state, bytes) else state)
         if int(verdict) >= 0:
             return int(verdict) == 1
@@ -132,7 +131,7 @@ class CircuitBreaker:
                 keys=[self.key], args=[self._r.clock.time(), outcome, "1" if probe else "0",
                                        self._r.config.failure_threshold])
         except RedisError:
-            self._r.outage()
+            self._r.outages.failed()
             return
         self._saw(state.decode() if isinstance(state, bytes) else state)
 
@@ -152,7 +151,7 @@ class BreakerRegistry:
         self.allow_script = redis.register_script(ALLOW_LUA)
         self.record_script = redis.register_script(RECORD_LUA)
         self._breakers: dict[str, CircuitBreaker] = {}
-        self._redis_down = False
+        self.outages = OutageLog("circuit breaker", "letting calls through")
 
     def for_model(self, model: str) -> CircuitBreaker:
         breaker = self._breakers.get(model)
@@ -168,13 +167,3 @@ class BreakerRegistry:
 
     def states(self) -> dict[str, str]:
         return {name: b.state for name, b in self._breakers.items()}
-
-    def outage(self) -> None:
-        if not self._redis_down:
-            self._redis_down = True
-            log.warning("circuit breaker: Redis unreachable; letting calls through")
-
-    def recovered(self) -> None:
-        if self._redis_down:
-            self._redis_down = False
-            log.warning("circuit breaker: Redis reachable again")

@@ -24,35 +24,23 @@ def embedder():
     return shared_embedder()
 
 
-@pytest.fixture(params=["fakeredis", "redis8"])
-def redis_factory(request):
-    if request.param == "fakeredis":
-        import fakeredis
-        return lambda: fakeredis.FakeAsyncRedis()
-    import redis
-    import redis.asyncio as aredis
-    url = request.getfixturevalue("redis_url")
-    redis.Redis.from_url(url).flushdb()
-    return lambda: aredis.from_url(url)
-
-
-def make_cache(redis_factory, embedder, clock=None, **config):
-    return SemanticCache(redis_factory(), embedder, clock or FakeClock(), CacheConfig(**config))
+def make_cache(async_redis_factory, embedder, clock=None, **config):
+    return SemanticCache(async_redis_factory(), embedder, clock or FakeClock(), CacheConfig(**config))
 
 
 S = scope_of(tenant="t", model="gpt-4o-mini")
 
 
-async def test_exact_tier_normalizes_case_space_and_punctuation(redis_factory, embedder):
-    cache = make_cache(redis_factory, embedder)
+async def test_exact_tier_normalizes_case_space_and_punctuation(async_redis_factory, embedder):
+    cache = make_cache(async_redis_factory, embedder)
     await cache.store(S, "What is HBM3?", "HBM3 is ...", model="gpt-4o-mini")
     for q in ("What is HBM3?", "what is   hbm3", "WHAT IS HBM3 ?!"):
         r = await cache.lookup(S, q)
         assert (r.status, r.tier, r.entry.answer) == ("HIT", "exact", "HBM3 is ...")
 
 
-async def test_paraphrase_hits_the_semantic_tier_then_the_exact_tier(redis_factory, embedder):
-    cache = make_cache(redis_factory, embedder)
+async def test_paraphrase_hits_the_semantic_tier_then_the_exact_tier(async_redis_factory, embedder):
+    cache = make_cache(async_redis_factory, embedder)
     await cache.store(S, "How do I enable ECC on my server?", "In the BIOS ...", model="m")
     r = await cache.lookup(S, "On my server, how do I enable ECC?")
     assert r.status == "HIT" and r.tier == "semantic" and 0.93 <= r.similarity < 1
@@ -60,8 +48,8 @@ async def test_paraphrase_hits_the_semantic_tier_then_the_exact_tier(redis_facto
     assert r.tier == "exact"  # the semantic hit was stored under its own wording
 
 
-async def test_acronym_paraphrase_hits_through_the_glossary(redis_factory, embedder):
-    cache = make_cache(redis_factory, embedder)
+async def test_acronym_paraphrase_hits_through_the_glossary(async_redis_factory, embedder):
+    cache = make_cache(async_redis_factory, embedder)
     await cache.store(S, "What is CXL?", "CXL is ...", model="m")
     r = await cache.lookup(S, "What is Compute Express Link?")
     assert r.status == "HIT"
@@ -75,16 +63,16 @@ async def test_acronym_paraphrase_hits_through_the_glossary(redis_factory, embed
     ("Can I run a 70B model on one H100?", "Can I run a 7B model on one H100?", "identifiers"),
     ("Can I get 5 units delivered by Friday?", "Can I get 50 units delivered by Friday?", "numbers"),
 ])
-async def test_hard_negatives_are_rejected_by_the_verifier(redis_factory, embedder, stored, asked,
+async def test_hard_negatives_are_rejected_by_the_verifier(async_redis_factory, embedder, stored, asked,
                                                            rule):
-    cache = make_cache(redis_factory, embedder, similarity_threshold=0.5)
+    cache = make_cache(async_redis_factory, embedder, similarity_threshold=0.5)
     await cache.store(S, stored, "answer", model="m")
     r = await cache.lookup(S, asked)
     assert r.status == "MISS" and r.rejected and r.rejected[0][1] == rule
 
 
-async def test_scopes_never_share(redis_factory, embedder):
-    cache = make_cache(redis_factory, embedder)
+async def test_scopes_never_share(async_redis_factory, embedder):
+    cache = make_cache(async_redis_factory, embedder)
     await cache.store(scope_of(tenant="alice", model="gpt-4o-mini", system="s"), "What is HBM3?",
                       "alice's answer", model="m")
     for other in (scope_of(tenant="bob", model="gpt-4o-mini", system="s"),
@@ -93,9 +81,9 @@ async def test_scopes_never_share(redis_factory, embedder):
         assert (await cache.lookup(other, "What is HBM3?")).status == "MISS"
 
 
-async def test_entries_expire_on_the_clock_and_leave_the_index(redis_factory, embedder):
+async def test_entries_expire_on_the_clock_and_leave_the_index(async_redis_factory, embedder):
     clock = FakeClock()
-    cache = make_cache(redis_factory, embedder, clock, ttl_s=60)
+    cache = make_cache(async_redis_factory, embedder, clock, ttl_s=60)
     await cache.store(S, "What is HBM3?", "old", model="m")
     clock.advance(59)
     assert (await cache.lookup(S, "What is HBM3?")).status == "HIT"
@@ -106,8 +94,8 @@ async def test_entries_expire_on_the_clock_and_leave_the_index(redis_factory, em
     assert await cache.redis.execute_command("VCARD", f"c:{S}:v") == 1
 
 
-async def test_the_index_is_bounded(redis_factory, embedder):
-    cache = make_cache(redis_factory, embedder, max_entries_per_scope=5)
+async def test_the_index_is_bounded(async_redis_factory, embedder):
+    cache = make_cache(async_redis_factory, embedder, max_entries_per_scope=5)
     for i in range(12):
         await cache.store(S, f"Question number {i} about the H{i}00 GPU", f"a{i}", model="m")
     assert await cache.redis.execute_command("VCARD", f"c:{S}:v") == 5
@@ -116,8 +104,8 @@ async def test_the_index_is_bounded(redis_factory, embedder):
     assert (await cache.lookup(S, "Question number 0 about the H000 GPU")).status == "MISS"
 
 
-async def test_concurrent_writers(redis_factory, embedder):
-    cache = make_cache(redis_factory, embedder)
+async def test_concurrent_writers(async_redis_factory, embedder):
+    cache = make_cache(async_redis_factory, embedder)
     questions = [f"What is the TDP of the H{i}00?" for i in range(1, 13)]
     await asyncio.gather(*[cache.store(S, q, q.upper(), model="m") for q in questions],
                          *[cache.store(S, "What is HBM3?", "same", model="m") for _ in range(5)])
@@ -127,8 +115,8 @@ async def test_concurrent_writers(redis_factory, embedder):
         assert r.status == "HIT" and r.entry.answer == q.upper()
 
 
-async def test_stats_count_hits_by_tier_and_savings(redis_factory, embedder):
-    cache = make_cache(redis_factory, embedder)
+async def test_stats_count_hits_by_tier_and_savings(async_redis_factory, embedder):
+    cache = make_cache(async_redis_factory, embedder)
     await cache.clear()
     await cache.store(S, "What is HBM3?", "x", model="gpt-4o", prompt_tokens=10,
                       completion_tokens=100)

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
@@ -16,7 +12,7 @@ import pytest
 from mock_llm import ThreadedServer, free_port
 from reference_service import create_app
 from reference_service.ratelimit import Limits, RateLimiter
-from tests.conftest import make_settings, parse_sse
+from tests.conftest import ServiceProcess, make_settings, parse_sse
 
 ASK = {"message": "What is HBM3?"}
 KEYS = {"sk-alice": {"tenant": "alice", "rpm": 3}, "sk-bob": {"tenant": "bob", "rpm": 3}}
@@ -118,25 +114,12 @@ async def test_redis_down_fails_open_or_closed_and_logs_once(fail_open, caplog):
 def test_exactly_n_of_4n_succeed_across_4_workers(mock, redis_url):
     """The limit holds across processes: uvicorn --workers 4 sharing one real Redis 8."""
     n = 10
-    port = free_port()
-    env = {**os.environ, "OPENAI_BASE_URL": mock.base_url, "OPENAI_API_KEY": "test",
-           "REDIS_URL": redis_url, "RATE_LIMIT_RPM": str(n), "LOG_LEVEL": "warning",
-           "CACHE_ENABLED": "false"}  # not what this test is about, and it loads faster
-    proc = subprocess.Popen([sys.executable, "-m", "reference_service", "--port", str(port),
-                             "--workers", "4"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
+    svc = ServiceProcess({"OPENAI_BASE_URL": mock.base_url, "OPENAI_API_KEY": "test",
+                          "REDIS_URL": redis_url, "RATE_LIMIT_RPM": str(n),
+                          "LOG_LEVEL": "warning",
+                          "CACHE_ENABLED": "false"}, workers=4)  # the cache is not the subject
+    url = svc.url
     try:
-        deadline = time.monotonic() + 60
-        ready = 0
-        while ready < 20:  # many consecutive ready answers: all workers are up
-            try:
-                ready = ready + 1 if httpx.get(url + "/readyz").status_code == 200 else 0
-            except httpx.TransportError:
-                ready = 0
-            assert proc.poll() is None and time.monotonic() < deadline, "service did not start"
-            time.sleep(0.05)
-
         async def burst():
             limits = httpx.Limits(max_connections=4 * n)
             async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as c:
@@ -148,6 +131,5 @@ def test_exactly_n_of_4n_succeed_across_4_workers(mock, redis_url):
         codes = [r.status_code for r in results]
         assert codes.count(200) == n and codes.count(429) == 3 * n, codes
     finally:
-        proc.terminate()
-        out = proc.communicate(timeout=30)[0]
+        out = svc.terminate()
     assert "Traceback" not in out, out

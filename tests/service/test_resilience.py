@@ -85,27 +85,14 @@ def test_hung_upstream_is_504_at_the_deadline_and_the_call_is_cancelled(mock):
 
 # -- the breaker on its own (fakeredis and a real Redis 8) --------------------------------
 
-@pytest.fixture(params=["fakeredis", "redis8"])
-def redis_client(request):
-    """An async Redis client for the test's own loop: embedded fakeredis or a real Redis 8."""
-    if request.param == "fakeredis":
-        import fakeredis
-        return lambda: fakeredis.FakeAsyncRedis()
-    url = request.getfixturevalue("redis_url")
-    import redis
-    import redis.asyncio as aredis
-    redis.Redis.from_url(url).flushdb()
-    return lambda: aredis.from_url(url)
-
-
 def registry(redis, clock):
     return BreakerRegistry(redis, clock, BreakerConfig(failure_threshold=5, cooldown_s=30,
                                                        probe_lease_s=10))
 
 
-async def test_breaker_opens_on_the_5th_consecutive_failure(redis_client):
+async def test_breaker_opens_on_the_5th_consecutive_failure(async_redis_factory):
     clock = FakeClock()
-    b = registry(redis_client(), clock).for_model("gpt-4o-mini")
+    b = registry(async_redis_factory(), clock).for_model("gpt-4o-mini")
     for _ in range(4):
         assert await b.allow() is False
         await b.record_failure()
@@ -118,8 +105,8 @@ async def test_breaker_opens_on_the_5th_consecutive_failure(redis_client):
     assert e.value.retry_after == 30 and e.value.status == 503
 
 
-async def test_a_success_resets_the_count(redis_client):
-    b = registry(redis_client(), FakeClock()).for_model("m")
+async def test_a_success_resets_the_count(async_redis_factory):
+    b = registry(async_redis_factory(), FakeClock()).for_model("m")
     for _ in range(4):
         await b.record_failure()
     await b.record_success()
@@ -128,9 +115,9 @@ async def test_a_success_resets_the_count(redis_client):
     assert b.state == "closed" and await b.allow() is False
 
 
-async def test_exactly_one_probe_after_the_cooldown_then_close_or_reopen(redis_client):
+async def test_exactly_one_probe_after_the_cooldown_then_close_or_reopen(async_redis_factory):
     clock = FakeClock()
-    b = registry(redis_client(), clock).for_model("m")
+    b = registry(async_redis_factory(), clock).for_model("m")
     for _ in range(5):
         await b.record_failure()
     clock.advance(29)
@@ -151,9 +138,9 @@ async def test_exactly_one_probe_after_the_cooldown_then_close_or_reopen(redis_c
     assert [s for _, s in b.transitions] == ["open", "half_open", "open", "half_open", "closed"]
 
 
-async def test_a_probe_that_never_reports_back_loses_its_slot_after_the_lease(redis_client):
+async def test_a_probe_that_never_reports_back_loses_its_slot_after_the_lease(async_redis_factory):
     clock = FakeClock()
-    b = registry(redis_client(), clock).for_model("m")
+    b = registry(async_redis_factory(), clock).for_model("m")
     for _ in range(5):
         await b.record_failure()
     clock.advance(30)
@@ -296,33 +283,16 @@ def test_routed_requests_fall_back_when_their_models_breaker_is_open(fallback_se
 
 def test_breaker_is_shared_by_all_workers(mock, redis_url):
     """uvicorn --workers 3 on a real Redis 8: once open, every worker refuses."""
-    import os
-    import subprocess
-    import sys
-    import time
-
     import redis as sync_redis
-    from mock_llm import free_port
+    from tests.conftest import ServiceProcess
 
     sync_redis.Redis.from_url(redis_url).flushdb()
-    port = free_port()
-    env = {**os.environ, "OPENAI_BASE_URL": mock.base_url, "OPENAI_API_KEY": "test",
-           "REDIS_URL": redis_url, "RETRY_MAX_ATTEMPTS": "1", "BREAKER_FALLBACK": "false",
-           "RATE_LIMIT_ENABLED": "false", "LOG_LEVEL": "warning", "CACHE_ENABLED": "false"}
-    proc = subprocess.Popen([sys.executable, "-m", "reference_service", "--port", str(port),
-                             "--workers", "3"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
+    svc = ServiceProcess({"OPENAI_BASE_URL": mock.base_url, "OPENAI_API_KEY": "test",
+                          "REDIS_URL": redis_url, "RETRY_MAX_ATTEMPTS": "1",
+                          "BREAKER_FALLBACK": "false", "RATE_LIMIT_ENABLED": "false",
+                          "LOG_LEVEL": "warning", "CACHE_ENABLED": "false"}, workers=3)
+    url = svc.url
     try:
-        deadline = time.monotonic() + 60
-        ready = 0
-        while ready < 20:
-            try:
-                ready = ready + 1 if httpx.get(url + "/readyz").status_code == 200 else 0
-            except httpx.TransportError:
-                ready = 0
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
         mock.state.fail_next(5, "500")
         # new connections each time, so the failures land on different workers
         assert [httpx.post(url + "/chat", json={**ASK, "model": "gpt-4o-mini"}).status_code
@@ -333,8 +303,7 @@ def test_breaker_is_shared_by_all_workers(mock, redis_url):
                    for r in after)
         assert len(mock.state.chat_requests()) == 5
     finally:
-        proc.terminate()
-        out = proc.communicate(timeout=30)[0]
+        out = svc.terminate()
     assert "Traceback" not in out, out
 
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
 import httpx
 import pytest
 
-from mock_llm import MockConfig, MockLLMServer, ModelProfile, free_port
-from tests.conftest import parse_sse
+from mock_llm import MockConfig, MockLLMServer, ModelProfile
+from tests.conftest import ServiceProcess, parse_sse
 
 pytestmark = pytest.mark.slow
 
@@ -24,31 +21,10 @@ def slow_mock(tokens_per_s: float) -> MockLLMServer:
     return MockLLMServer(MockConfig(models={"gpt-4o-mini": profile, "gpt-4o": profile}))
 
 
-class Service:
-    def __init__(self, mock: MockLLMServer, drain_timeout_s: float) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "OPENAI_BASE_URL": mock.base_url, "OPENAI_API_KEY": "test",
-               "DRAIN_TIMEOUT_S": str(drain_timeout_s), "LOG_FORMAT": "json",
-               "REDIS_URL": "", "CACHE_ENABLED": "false"}  # drain is the subject here
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reference_service", "--port", str(self.port)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(self.url + "/readyz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("service did not start:\n" + self.stop())
-            time.sleep(0.1)
-
-    def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        return self.proc.communicate(timeout=10)[0]
+def Service(mock: MockLLMServer, drain_timeout_s: float) -> ServiceProcess:
+    return ServiceProcess({"OPENAI_BASE_URL": mock.base_url, "OPENAI_API_KEY": "test",
+                           "DRAIN_TIMEOUT_S": str(drain_timeout_s), "LOG_FORMAT": "json",
+                           "REDIS_URL": "", "CACHE_ENABLED": "false"})  # drain is the subject
 
 
 class StreamReader(threading.Thread):
