@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from redis.exceptions import RedisError, ResponseError
 
+from mock_llm.config import DEFAULT_MODELS
+
 from ..clock import Clock
 from ..outage import OutageLog
 from .normalize import canonical, exact_key_text
@@ -255,13 +257,13 @@ class SemanticCache:
             pass
 
 
-# List prices, USD per 1M tokens (input, output), to report what hits saved.
-PRICES = {"gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00)}
-
-
 def _usd(entry: Entry) -> float:
-    pin, pout = PRICES.get(entry.model, (0.0, 0.0))
-    return (entry.prompt_tokens * pin + entry.completion_tokens * pout) / 1e6
+    """What the hit saved at the lab's list prices (unknown models: 0)."""
+    price = DEFAULT_MODELS.get(entry.model)
+    if price is None:
+        return 0.0
+    return (entry.prompt_tokens * price.usd_per_1m_input
+            + entry.completion_tokens * price.usd_per_1m_output) / 1e6
 
 
 QUANT_MARGIN = 0.02  # how far below the threshold a quantized score may be and still be checked
