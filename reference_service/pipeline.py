@@ -154,10 +154,14 @@ class ChatPipeline:
         return "refresh" if "no-cache" in directives else "use"
 
     # -- cache: look up before the upstream, store complete answers after ---------------
-    def _scope(self, call: ChatCall) -> tuple[str, str]:
+    def _scope(self, call: ChatCall) -> tuple[str, str] | None:
         """(scope, question): the question is the last user message; everything else that
-        shapes the answer (tenant, model, system prompt, parameters, earlier turns) is scope."""
-        last_user = max(i for i, m in enumerate(call.messages) if m.get("role") == "user")
+        shapes the answer (tenant, model, system prompt, parameters, earlier turns) is scope.
+        None when there is no user message (nothing to key the answer on)."""
+        users = [i for i, m in enumerate(call.messages) if m.get("role") == "user"]
+        if not users:
+            return None
+        last_user = users[-1]
         scope = scope_of(tenant=call.client.tenant if call.client else "", model=call.model,
                          params=call.params, context=call.messages[:last_user],
                          after=call.messages[last_user + 1:])
@@ -172,8 +176,11 @@ class ChatPipeline:
             call.cache = Lookup("MISS")
             call.response_headers["X-Cache"] = "BYPASS"
             return None
-        scope, question = self._scope(call)
-        call.cache = lookup = await self.cache.lookup(scope, question)
+        keyed = self._scope(call)
+        if keyed is None:
+            call.response_headers["X-Cache"] = "BYPASS"
+            return None
+        call.cache = lookup = await self.cache.lookup(*keyed)
         call.response_headers["X-Cache"] = lookup.status
         if lookup.status != "HIT":
             return None
@@ -187,9 +194,11 @@ class ChatPipeline:
 
     async def cache_store(self, call: ChatCall, result: ChatResult) -> None:
         """Keep a complete answer (not a truncated one) for later requests."""
-        if call.cache is None or call.cache.status != "MISS" or result.finish_reason != "stop":
+        keyed = self._scope(call)
+        if (keyed is None or call.cache is None or call.cache.status != "MISS"
+                or result.finish_reason != "stop"):
             return
-        scope, question = self._scope(call)
+        scope, question = keyed
         await self.cache.store(scope, question, result.text, model=result.model,
                                prompt_tokens=result.prompt_tokens,
                                completion_tokens=result.completion_tokens,

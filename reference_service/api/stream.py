@@ -49,9 +49,11 @@ async def chat_stream(body: ChatRequest, pipeline: PipelineDep, lifecycle: Lifec
 async def chat_stream_get(query: Annotated[ChatQuery, Query()], pipeline: PipelineDep,
                           lifecycle: LifecycleDep, settings: SettingsDep,
                           request_id: RequestIdDep, log_fields: LogFieldsDep, client: ClientDep,
-                          response_headers: ResponseHeadersDep,
-                          cache_control: Annotated[str, Header()] = ""):
-    """The same stream for `EventSource` (GET only): `/chat/stream?message=...`."""
+                          response_headers: ResponseHeadersDep):
+    """The same stream for `EventSource` (GET only): `/chat/stream?message=...`.
+
+    Cache-Control is not read here: every browser's EventSource sends `no-cache` on its
+    own, which would keep the page from ever being served by the cache."""
     # No history here: a URL is no place for a conversation.
     return await _stream(ChatRequest(**query.model_dump()), pipeline, lifecycle, settings,
-                         request_id, log_fields, client, response_headers, cache_control)
+                         request_id, log_fields, client, response_headers)

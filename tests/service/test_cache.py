@@ -291,3 +291,19 @@ def test_service_keeps_answering_when_redis_dies(mock):
             assert r.status_code == 200 and r.headers["x-cache"] == "BYPASS"
             d = httpx.get(s.url + "/health/detailed")
             assert d.status_code == 503 and d.json()["checks"]["redis"]["status"] == "down"
+
+
+def test_a_request_without_a_user_message_bypasses_the_cache(client, mock):
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "system", "content": "Be brief."}]}
+    r = client.post("/v1/chat/completions", json=body)
+    assert r.status_code == 200 and r.headers["x-cache"] == "BYPASS"
+
+
+def test_eventsource_get_is_cached_despite_its_no_cache_header(client, mock):
+    """Browsers' EventSource always sends Cache-Control: no-cache."""
+    headers = {"Cache-Control": "no-cache", "Accept": "text/event-stream"}
+    for expected in ("MISS", "HIT"):
+        with client.stream("GET", "/chat/stream", params=Q, headers=headers) as s:
+            s.read()
+            assert s.headers["x-cache"] == expected
+    assert len(mock.state.chat_requests()) == 1
