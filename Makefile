@@ -12,7 +12,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: setup serve mock test test-deps lab clean
+.PHONY: setup serve mock test test-deps lab grade clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,12 @@ test: $(STAMP)
 	@if [ -n "$$CI" ]; then $(MAKE) --no-print-directory test-deps; fi
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(PY) -m pytest $(NBVAL) notebooks/
+
+# Grade the student's exercises/ (tests/exercises with --impl=exercises), with a summary.
+grade: $(STAMP)
+	@$(PY) -m pytest tests/exercises --impl=exercises -q -p no:cacheprovider -rA --no-header \
+	  | grep -E "^(PASSED|FAILED|ERROR)|passed|failed" | sed -e 's/^FAILED/TODO  /' -e 's/^PASSED/done  /'; \
+	  echo "Each TODO is a test still failing: see its exercise README (exercises/*/README.md)."
 
 # JupyterLab on the lessons (its own extra: the tests do not need it).
 lab: $(STAMP)

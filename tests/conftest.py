@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 
 import httpx
@@ -156,3 +157,9 @@ class ServiceProcess:
         if self.proc.poll() is None:
             self.proc.terminate()
         return self.proc.communicate(timeout=30)[0]
+
+
+def pytest_addoption(parser):
+    parser.addoption("--impl", choices=["solutions", "exercises"],
+                     default=os.environ.get("EXERCISE_IMPL", "solutions"),
+                     help="which implementation tests/exercises grades (env: EXERCISE_IMPL)")
