@@ -1,0 +1,5 @@
+"""Exercise 2: benchmark the service's cache: miss vs hit latency, hit rate, speedup."""
+
+from .bench import QUERIES, PairResult, Report, plot, run_benchmark, summarize
+
+__all__ = ["QUERIES", "PairResult", "Report", "plot", "run_benchmark", "summarize"]
