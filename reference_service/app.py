@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     """Build the service. Settings default to the environment (and `.env`)."""
     settings = settings or Settings()
     clock = clock or SystemClock()
-    lifecycle = Lifecycle(clock, settings.drain_timeout_s, settings.drain_retry_after_s)
+    lifecycle = Lifecycle(settings.drain_timeout_s, settings.drain_retry_after_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -19,7 +19,6 @@ from typing import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .clock import Clock
 from .errors import error_response
 
 log = logging.getLogger("reference_service")
@@ -32,8 +31,7 @@ PROBE_PATHS = frozenset({"/health", "/health/detailed", "/ready", "/livez", "/re
 class Lifecycle:
     """The service's run state: started, draining, and the work still in flight."""
 
-    def __init__(self, clock: Clock, drain_timeout_s: float, retry_after_s: int) -> None:
-        self.clock = clock
+    def __init__(self, drain_timeout_s: float, retry_after_s: int) -> None:
         self.drain_timeout_s = drain_timeout_s
         self.retry_after_s = retry_after_s
         self.started = False

@@ -44,6 +44,7 @@ class ChatCall:
     route: RouteDecision | None = None
     cache_mode: str = "use"  # "use" | "refresh" (no-cache: store, don't serve) | "bypass"
     cache: Lookup | None = None
+    cache_key: tuple[str, str] | None = None  # (scope, question), set by the lookup
 
 
 @dataclass
@@ -60,6 +61,14 @@ class ChatResult:
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    def log_fields(self) -> dict:
+        """What the request's log line says about the answer (never its text)."""
+        fields = {"model": self.model, "prompt_tokens": self.prompt_tokens,
+                  "completion_tokens": self.completion_tokens, "cache": self.cache}
+        if self.ttft_ms is not None:
+            fields["ttft_ms"] = round(self.ttft_ms, 2)
+        return fields
 
 
 @dataclass
@@ -173,14 +182,14 @@ class ChatPipeline:
             call.response_headers["X-Cache"] = "BYPASS"
             return None
         if call.cache_mode == "refresh":
-            call.cache = Lookup("MISS")
+            call.cache, call.cache_key = Lookup("MISS"), self._scope(call)
             call.response_headers["X-Cache"] = "BYPASS"
             return None
-        keyed = self._scope(call)
-        if keyed is None:
+        call.cache_key = self._scope(call)
+        if call.cache_key is None:
             call.response_headers["X-Cache"] = "BYPASS"
             return None
-        call.cache = lookup = await self.cache.lookup(*keyed)
+        call.cache = lookup = await self.cache.lookup(*call.cache_key)
         call.response_headers["X-Cache"] = lookup.status
         if lookup.status != "HIT":
             return None
@@ -194,11 +203,10 @@ class ChatPipeline:
 
     async def cache_store(self, call: ChatCall, result: ChatResult) -> None:
         """Keep a complete answer (not a truncated one) for later requests."""
-        keyed = self._scope(call)
-        if (keyed is None or call.cache is None or call.cache.status != "MISS"
+        if (call.cache_key is None or call.cache is None or call.cache.status != "MISS"
                 or result.finish_reason != "stop"):
             return
-        scope, question = keyed
+        scope, question = call.cache_key
         await self.cache.store(scope, question, result.text, model=result.model,
                                prompt_tokens=result.prompt_tokens,
                                completion_tokens=result.completion_tokens,
@@ -241,6 +249,8 @@ class ChatPipeline:
         call.response_headers["X-Fallback-From"] = call.model
         call.response_headers["X-Model"] = other
         call.model = other
+        if call.cache_key is not None:  # the scope names the model: the answer is other's
+            call.cache_key = self._scope(call)
         return True
 
     # -- admit / settle: the client's rate limits ----------------------------------------

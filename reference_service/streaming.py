@@ -97,8 +97,7 @@ async def chat_events(events: AsyncIterator[StreamEvent | ErrorEvent], request_i
             yield ServerSentEvent(json.dumps({"token": event.text}), event="token")
         elif isinstance(event, DoneEvent):
             r = event.result
-            log_fields.update(model=r.model, prompt_tokens=r.prompt_tokens, cache=r.cache,
-                              completion_tokens=r.completion_tokens, ttft_ms=round(r.ttft_ms or 0, 2))
+            log_fields.update(r.log_fields())
             yield ServerSentEvent(json.dumps({"prompt_tokens": r.prompt_tokens,
                                               "completion_tokens": r.completion_tokens,
                                               "total_tokens": r.total_tokens}), event="usage")
@@ -133,8 +132,7 @@ async def openai_events(events: AsyncIterator[StreamEvent | ErrorEvent], *, comp
             yield chunk({"content": event.text})
         elif isinstance(event, DoneEvent):
             r = event.result
-            log_fields.update(model=r.model, prompt_tokens=r.prompt_tokens, cache=r.cache,
-                              completion_tokens=r.completion_tokens, ttft_ms=round(r.ttft_ms or 0, 2))
+            log_fields.update(r.log_fields())
             yield chunk({}, finish_reason=r.finish_reason or "stop")
             if include_usage:
                 yield chunk(None, usage={"prompt_tokens": r.prompt_tokens,

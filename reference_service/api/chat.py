@@ -28,10 +28,8 @@ async def chat(body: ChatRequest, pipeline: PipelineDep,
     call.response_headers = response_headers
     log_fields.update(tenant=client.tenant)
     result = await pipeline.complete(call)
-    log_fields.update(model=result.model, prompt_tokens=result.prompt_tokens,
-                      completion_tokens=result.completion_tokens)
     route = call.route
-    log_fields.update(routing=route.reason, cache=result.cache)
+    log_fields.update(result.log_fields(), routing=route.reason)
     return ChatResponse(
         response=result.text, model=result.model, model_used=result.model,
         routing=Routing(reason=route.reason, router=route.router, score=route.score,

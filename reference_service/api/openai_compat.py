@@ -41,9 +41,7 @@ async def chat_completions(body: ChatCompletionRequest, pipeline: PipelineDep,
         return sse_response(events, {}, settings.sse_ping_s)
 
     r = await pipeline.complete(call)
-    log_fields.update(routing=call.route.reason)
-    log_fields.update(model=r.model, prompt_tokens=r.prompt_tokens, cache=r.cache,
-                      completion_tokens=r.completion_tokens)
+    log_fields.update(r.log_fields(), routing=call.route.reason)
     return JSONResponse({
         "id": completion_id, "object": "chat.completion", "created": created, "model": r.model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": r.text,
