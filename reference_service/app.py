@@ -27,6 +27,8 @@ from .observability import RequestContextMiddleware, configure_logging, log
 from .pipeline import ChatPipeline
 from .ratelimit import RateLimiter
 from .routing import make_router
+from .safety.guard import SafetyGuard
+from .safety.pii import PiiRedactor
 from .sticky_routes import StickyRoutes
 from .redis_client import make_redis
 
@@ -52,6 +54,23 @@ async def _make_cache(settings: Settings, redis, clock: Clock) -> SemanticCache 
     if settings.redis_url:
         await cache.check_server()  # a Redis without vector sets is a startup error
     return cache
+
+
+async def _make_guard(settings: Settings, upstream: ResilientUpstream) -> SafetyGuard:
+    """The safety guard (always built: /chat/safe uses it whatever SAFETY_GUARDS says)."""
+    redactor = None
+    if settings.safety_pii:
+        from .safety.recognizers import shared_analyzer
+
+        analyzer = await asyncio.to_thread(shared_analyzer)
+        log.info("PII analyzer ready", extra={"fields": {
+            "load_s": round(shared_analyzer.load_seconds, 2)}})
+        redactor = PiiRedactor(analyzer, settings.pii_policy, settings.pii_score_threshold)
+    return SafetyGuard(redactor, upstream, moderation_model=settings.moderation_model,
+                       moderate_input=settings.safety_moderate_input,
+                       moderate_output=settings.safety_moderate_output,
+                       fail_open=settings.moderation_fail_open,
+                       stream_window_chars=settings.safety_stream_window_chars)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -86,10 +105,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                    if settings.rate_limit_enabled else None)
         app.state.cache = await _make_cache(settings, app.state.redis, clock)
         router = make_router(settings.router) if settings.routing_enabled else None
+        resilient = ResilientUpstream(upstream, clock, retry, app.state.breakers)
         app.state.pipeline = ChatPipeline(
-            settings, ResilientUpstream(upstream, clock, retry, app.state.breakers), clock,
-            limiter, router, StickyRoutes(app.state.redis, settings.sticky_route_ttl_s),
-            app.state.cache)
+            settings, resilient, clock, limiter, router,
+            StickyRoutes(app.state.redis, settings.sticky_route_ttl_s), app.state.cache,
+            await _make_guard(settings, resilient))
         lifecycle.started = True
         lifecycle.install_signal_handler()
         log.info("service started", extra={"fields": {

@@ -69,6 +69,21 @@ class Settings(BaseSettings):
     cache_search_ef: int = Field(200, ge=1, description="HNSW exploration factor of a lookup")
     admin_token: SecretStr | None = None  # enables /admin/* with `Authorization: Bearer`
 
+    # Safety (docs/SAFETY.md). POST /chat/safe always applies the guards; SAFETY_GUARDS puts
+    # them on /chat, /chat/stream and /v1/chat/completions too (on in the reference deployment).
+    safety_guards: bool = True
+    safety_pii: bool = True  # Presidio: mask personal data before the upstream, restore after
+    pii_policy: dict[str, Literal["mask", "block", "allow"]] = Field(
+        default_factory=dict, description='per entity, e.g. {"US_SSN": "block"}; default mask')
+    pii_score_threshold: float = Field(0.4, ge=0, le=1)
+    safety_moderate_input: bool = True
+    safety_moderate_output: bool = True
+    moderation_model: str = "omni-moderation-latest"
+    moderation_fail_open: bool = False  # moderation unreachable: refuse (503) unless true
+    safety_stream_window_chars: int = Field(
+        120, ge=1, description="a streamed answer is released in windows this size, each "
+                               "after moderation has passed the text so far")
+
     # Redis. Unset: an embedded fakeredis (one process only; not shared between workers).
     redis_url: str | None = None
 

@@ -18,9 +18,10 @@ class ServiceError(Exception):
 
     def __init__(self, message: str, *, retry_after: int | None = None,
                  code: str | None = None, retryable: bool | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, details: dict | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.details = details or {}  # extra fields of the error body
         self.retry_after = retry_after
         self.code = code
         self.headers = headers or {}
@@ -46,6 +47,30 @@ class RateLimited(ServiceError):
 
 class RequestTooLarge(ServiceError):
     status, type = 413, "request_too_large"
+
+
+class ContentFlagged(BadRequest):
+    """Moderation flagged the input: the categories, never the scores or the text."""
+
+    type = "content_flagged"
+
+
+class PiiBlocked(BadRequest):
+    """The input holds personal data whose policy is `block`."""
+
+    type = "pii_blocked"
+
+
+class OutputFlagged(ServiceError):
+    """Moderation flagged the answer while it streamed (a final `error` event)."""
+
+    status, type = 502, "output_flagged"
+
+
+class SafetyUnavailable(ServiceError):
+    """A safety check could not run; the request is refused (fail closed)."""
+
+    status, type = 503, "safety_unavailable"
 
 
 class ShuttingDown(ServiceError):
@@ -97,6 +122,7 @@ def error_response(status: int, type_: str, message: str, request_id: str | None
 
 def service_error_response(exc: ServiceError, request_id: str | None) -> JSONResponse:
     extra = {"code": exc.code} if exc.code else {}
+    extra.update(exc.details)
     response = error_response(exc.status, exc.type, exc.message, request_id,
                               retry_after=exc.retry_after, **extra)
     response.headers.update(exc.headers)

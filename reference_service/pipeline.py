@@ -1,11 +1,15 @@
 """The request path, top to bottom in one place.
 
     prepare (size limits, pinned model, cache policy)
+    -> redact (guarded calls: PII -> <PERSON_1>...; from here on nothing sees the originals)
     -> route (cheap or strong model, sticky per conversation)
     -> admit (rate limits)
+    -> moderate the input (guarded calls; flagged: 400, the upstream is never called)
     -> cache lookup (exact, then semantic + verifier)  -- a hit answers here
     -> call the upstream (retries, deadline, breaker, fallback)
-    -> cache store (complete answers only) -> settle (charge output tokens)
+    -> moderate the answer (guarded; streams in windows) -> cache store (complete answers
+       only, in their redacted form) -> settle (charge output tokens)
+    -> restore (the placeholders become the request's own values again)
 
 Each step is a call into its own module, so a reader sees the whole path of a chat
 request in this file.
@@ -22,11 +26,13 @@ from .clock import Clock
 from .config import Settings
 from .cache import Lookup, SemanticCache, scope_of
 from .clients import Client
-from .errors import CircuitOpen, RateLimited, RequestTooLarge, UnknownModel
+from .errors import CircuitOpen, OutputFlagged, RateLimited, RequestTooLarge, UnknownModel
 from .llm.deadline import Deadline
 from .llm.resilient import ResilientUpstream
 from .ratelimit import RateLimiter
 from .routing import RouteDecision, Router
+from .safety.guard import REFUSAL, SafetyGuard, SafetyReport
+from .safety.pii import Placeholders, StreamRestorer
 from .sticky_routes import StickyRoutes
 from .schemas import ChatCompletionRequest, ChatRequest
 
@@ -45,6 +51,9 @@ class ChatCall:
     cache_mode: str = "use"  # "use" | "refresh" (no-cache: store, don't serve) | "bypass"
     cache: Lookup | None = None
     cache_key: tuple[str, str] | None = None  # (scope, question), set by the lookup
+    guarded: bool = False  # safety guards (PII, moderation) apply
+    placeholders: Placeholders = field(default_factory=Placeholders)  # this request's only
+    safety: SafetyReport = field(default_factory=SafetyReport)
 
 
 @dataclass
@@ -57,6 +66,7 @@ class ChatResult:
     latency_ms: float
     ttft_ms: float | None = None
     cache: str = "BYPASS"  # what the cache did: HIT, MISS or BYPASS
+    safety: dict = field(default_factory=dict)  # what the guards found (types, never values)
 
     @property
     def total_tokens(self) -> int:
@@ -68,6 +78,8 @@ class ChatResult:
                   "completion_tokens": self.completion_tokens, "cache": self.cache}
         if self.ttft_ms is not None:
             fields["ttft_ms"] = round(self.ttft_ms, 2)
+        if self.safety:
+            fields["safety"] = self.safety
         return fields
 
 
@@ -89,7 +101,8 @@ class ChatPipeline:
 
     def __init__(self, settings: Settings, upstream: ResilientUpstream, clock: Clock,
                  limiter: RateLimiter | None = None, router: Router | None = None,
-                 sticky: StickyRoutes | None = None, cache: SemanticCache | None = None) -> None:
+                 sticky: StickyRoutes | None = None, cache: SemanticCache | None = None,
+                 guard: SafetyGuard | None = None) -> None:
         self.settings = settings
         self.upstream = upstream
         self.clock = clock
@@ -97,10 +110,11 @@ class ChatPipeline:
         self.router = router
         self.sticky = sticky
         self.cache = cache
+        self.guard = guard
 
     # -- prepare: turn an endpoint's body into a ChatCall, enforcing limits -------------
     def prepare_chat(self, req: ChatRequest, request_id: str, client: Client | None = None,
-                     cache_control: str = "") -> ChatCall:
+                     cache_control: str = "", guarded: bool | None = None) -> ChatCall:
         s = self.settings
         if len(req.message) > s.max_message_chars:
             raise RequestTooLarge(f"message is {len(req.message)} characters; "
@@ -112,10 +126,11 @@ class ChatPipeline:
         messages += [{"role": t.role, "content": t.content} for t in req.history]
         messages.append({"role": "user", "content": req.message})
         return self._call(messages, req.model, req.temperature, req.max_tokens, request_id, client,
-                          cache_control)
+                          cache_control, guarded)
 
     def prepare_completion(self, req: ChatCompletionRequest, request_id: str,
-                           client: Client | None = None, cache_control: str = "") -> ChatCall:
+                           client: Client | None = None, cache_control: str = "",
+                           guarded: bool | None = None) -> ChatCall:
         messages = [m.model_dump(exclude_none=True, include={"role", "content", "name"})
                     for m in req.messages]
         if len(messages) > self.settings.max_history_messages + 2:
@@ -123,14 +138,14 @@ class ChatPipeline:
                                   f"{self.settings.max_history_messages + 2}.")
         max_tokens = req.max_completion_tokens or req.max_tokens
         call = self._call(messages, req.model, req.temperature, max_tokens, request_id, client,
-                          cache_control)
+                          cache_control, guarded)
         if req.top_p is not None:
             call.params["top_p"] = req.top_p
         return call
 
     def _call(self, messages: list[dict], model: str | None, temperature: float | None,
               max_tokens: int | None, request_id: str, client: Client | None,
-              cache_control: str = "") -> ChatCall:
+              cache_control: str = "", guarded: bool | None = None) -> ChatCall:
         s = self.settings
         total = sum(len(message_text(m)) for m in messages)
         if total > s.max_total_chars:
@@ -150,8 +165,11 @@ class ChatPipeline:
             params["temperature"] = temperature
         if max_tokens is not None:
             params["max_tokens"] = max_tokens
+        if guarded is None:  # the endpoint did not insist: the deployment's setting decides
+            guarded = s.safety_guards
         return ChatCall(messages=messages, model=model, params=params, request_id=request_id,
-                        client=client, cache_mode=self._cache_mode(cache_control, temperature))
+                        client=client, cache_mode=self._cache_mode(cache_control, temperature),
+                        guarded=guarded and self.guard is not None)
 
     def _cache_mode(self, cache_control: str, temperature: float | None) -> str:
         """The cache policy of one request (see docs/CACHE.md)."""
@@ -171,8 +189,10 @@ class ChatPipeline:
         if not users:
             return None
         last_user = users[-1]
+        # Guarded answers passed output moderation: never mixed with unguarded ones.
+        params = {**call.params, "guarded": True} if call.guarded else call.params
         scope = scope_of(tenant=call.client.tenant if call.client else "", model=call.model,
-                         params=call.params, context=call.messages[:last_user],
+                         params=params, context=call.messages[:last_user],
                          after=call.messages[last_user + 1:])
         return scope, message_text(call.messages[last_user])
 
@@ -190,6 +210,9 @@ class ChatPipeline:
             call.response_headers["X-Cache"] = "BYPASS"
             return None
         call.cache = lookup = await self.cache.lookup(*call.cache_key)
+        if lookup.status == "HIT" and not call.placeholders.knows_all(lookup.entry.answer):
+            # The stored answer names a placeholder this request has no value for.
+            call.cache = lookup = Lookup("MISS", vector=lookup.vector)
         call.response_headers["X-Cache"] = lookup.status
         if lookup.status != "HIT":
             return None
@@ -211,6 +234,32 @@ class ChatPipeline:
                                prompt_tokens=result.prompt_tokens,
                                completion_tokens=result.completion_tokens,
                                vector=call.cache.vector)
+
+    # -- safety: redact and moderate the input, moderate the answer --------------------
+    async def redact(self, call: ChatCall) -> None:
+        """Replace personal data by placeholders; nothing after this sees the originals."""
+        if call.guarded:
+            call.response_headers["X-Safety"] = "checked"
+            call.messages, call.placeholders = await self.guard.redact(call.messages,
+                                                                       call.safety)
+
+    async def moderate_input(self, call: ChatCall, deadline: Deadline) -> None:
+        if call.guarded:
+            await self.guard.check_input(call.messages, deadline, call.safety)
+
+    async def moderate_output(self, call: ChatCall, text: str, deadline: Deadline) -> list[str]:
+        if not call.guarded:
+            return []
+        flagged = await self.guard.check_output(text, deadline, call.safety)
+        if flagged:
+            call.response_headers["X-Safety"] = "output-flagged"
+        return flagged
+
+    def _finish(self, call: ChatCall, result: ChatResult) -> ChatResult:
+        """The answer as the client gets it: its own values back in place of placeholders."""
+        result.text = call.placeholders.restore(result.text)
+        result.safety = call.safety.log_fields()
+        return result
 
     # -- route: which model answers ----------------------------------------------------
     async def route(self, call: ChatCall) -> None:
@@ -279,13 +328,15 @@ class ChatPipeline:
     async def complete(self, call: ChatCall) -> ChatResult:
         """Answer a chat in one piece, within the request's deadline."""
         start = self.clock.monotonic()
+        deadline = Deadline(self.clock, self.settings.request_timeout_s)
+        await self.redact(call)
         await self.route(call)
         await self.admit(call)
+        await self.moderate_input(call, deadline)
         cached = await self.cache_lookup(call)
         if cached is not None:
             cached.latency_ms = (self.clock.monotonic() - start) * 1000
-            return cached
-        deadline = Deadline(self.clock, self.settings.request_timeout_s)
+            return self._finish(call, cached)
         try:
             c = await self.upstream.complete(call.messages, call.model, call.params, deadline)
         except CircuitOpen:
@@ -300,9 +351,11 @@ class ChatPipeline:
             else count_tokens(c.text),
             latency_ms=(self.clock.monotonic() - start) * 1000,
             cache=call.response_headers.get("X-Cache", "BYPASS"))
+        if await self.moderate_output(call, result.text, deadline):
+            result.text, result.finish_reason = REFUSAL, "content_filter"  # and not cached
         await self.cache_store(call, result)
         await self.settle(call, result)
-        return result
+        return self._finish(call, result)
 
     async def stream(self, call: ChatCall) -> AsyncIterator[StreamEvent]:
         """Answer a chat as TokenEvents, then one DoneEvent with usage and timings.
@@ -312,16 +365,22 @@ class ChatPipeline:
         each gap), and a failure is no longer retried.
         """
         start = self.clock.monotonic()
+        deadline = Deadline(self.clock, self.settings.request_timeout_s)
+        await self.redact(call)
         await self.route(call)
         await self.admit(call)
+        await self.moderate_input(call, deadline)
         cached = await self.cache_lookup(call)
         if cached is not None:  # replayed as a stream, token by token
+            restorer = StreamRestorer(call.placeholders)
             for piece in split_tokens(cached.text):
-                yield TokenEvent(piece)
+                if out := restorer.feed(piece):
+                    yield TokenEvent(out)
+            if out := restorer.flush():
+                yield TokenEvent(out)
             cached.latency_ms = cached.ttft_ms = (self.clock.monotonic() - start) * 1000
-            yield DoneEvent(cached)
+            yield DoneEvent(self._finish(call, cached))
             return
-        deadline = Deadline(self.clock, self.settings.request_timeout_s)
         try:
             delta, deltas = await self.upstream.open_stream(call.messages, call.model,
                                                             call.params, deadline)
@@ -330,27 +389,65 @@ class ChatPipeline:
                 raise
             delta, deltas = await self.upstream.open_stream(call.messages, call.model,
                                                             call.params, deadline)
-        ttft_ms = (self.clock.monotonic() - start) * 1000
+        ttft_ms = None
         parts: list[str] = []
+        # Guarded: the answer is held in windows and released only once moderation has
+        # passed all the text so far, so no flagged text is ever sent (docs/SAFETY.md).
+        window = self.guard.stream_window_chars if (call.guarded and
+                                                    self.guard.moderate_output) else 0
+        restorer, pending, sent = StreamRestorer(call.placeholders), "", 0
+        refused = False  # flagged before anything was sent: the refusal is the answer
         try:
-            while True:
-                if delta.text:
-                    parts.append(delta.text)
-                    yield TokenEvent(delta.text)
-                else:  # the final delta: finish reason and usage
-                    text = "".join(parts)
-                    result = ChatResult(
-                        text=text, model=call.model, finish_reason=delta.finish_reason,
-                        prompt_tokens=delta.prompt_tokens if delta.prompt_tokens is not None
-                        else count_chat_tokens(call.messages),
-                        completion_tokens=delta.completion_tokens
-                        if delta.completion_tokens is not None else count_tokens(text),
-                        latency_ms=(self.clock.monotonic() - start) * 1000, ttft_ms=ttft_ms,
-                        cache=call.response_headers.get("X-Cache", "BYPASS"))
-                    await self.cache_store(call, result)  # only a completed stream is kept
-                    await self.settle(call, result)
-                    yield DoneEvent(result)
-                    return
+            while delta.text:
+                parts.append(delta.text)
+                pending += delta.text
+                if len(pending) >= window:
+                    if window and await self._flagged_midstream(call, parts, sent):
+                        refused = True
+                        break
+                    if out := restorer.feed(pending):
+                        ttft_ms = ttft_ms or (self.clock.monotonic() - start) * 1000
+                        sent += len(out)
+                        yield TokenEvent(out)
+                    pending = ""
                 delta = await anext(deltas)
+            # The final delta (finish reason and usage), or the refusal.
+            generated = "".join(parts)
+            if not refused and window and pending:
+                refused = await self._flagged_midstream(call, parts, sent)
+            if refused:
+                restorer, pending = StreamRestorer(Placeholders()), REFUSAL
+            if out := restorer.feed(pending) + restorer.flush():
+                ttft_ms = ttft_ms or (self.clock.monotonic() - start) * 1000
+                yield TokenEvent(out)
+            now = self.clock.monotonic()
+            result = ChatResult(
+                text=REFUSAL if refused else generated, model=call.model,
+                finish_reason="content_filter" if refused else delta.finish_reason,
+                prompt_tokens=delta.prompt_tokens if delta.prompt_tokens is not None
+                else count_chat_tokens(call.messages),
+                completion_tokens=delta.completion_tokens
+                if delta.completion_tokens is not None and not refused
+                else count_tokens(generated),
+                latency_ms=(now - start) * 1000,
+                ttft_ms=ttft_ms if ttft_ms is not None else (now - start) * 1000,
+                cache=call.response_headers.get("X-Cache", "BYPASS"))
+            await self.cache_store(call, result)  # only a completed stream is kept
+            await self.settle(call, result)
+            yield DoneEvent(self._finish(call, result))
         finally:
             await deltas.aclose()
+
+    async def _flagged_midstream(self, call: ChatCall, parts: list[str], sent: int) -> bool:
+        """Moderate the streamed answer so far. Flagged after text went out: raise (the
+        client gets a final `error` event; none of the flagged window was sent). Flagged
+        before anything went out: True (the caller answers with the refusal instead)."""
+        deadline = Deadline(self.clock, self.settings.request_timeout_s)  # per check
+        flagged = await self.moderate_output(call, "".join(parts), deadline)
+        if not flagged:
+            return False
+        if sent == 0:
+            return True
+        raise OutputFlagged(f"Moderation stopped the answer ({', '.join(flagged)}) after "
+                            f"{sent} characters; the flagged part was not sent.",
+                            details={"categories": flagged, "characters_sent": sent})

@@ -107,7 +107,8 @@ async def chat_events(events: AsyncIterator[StreamEvent | ErrorEvent], request_i
                 "cache": r.cache}), event="done")
         elif isinstance(event, ErrorEvent):
             log_fields.update(stream_error=event.error.type)
-            body = error_body(event.error.type, event.error.message, request_id)["error"]
+            body = error_body(event.error.type, event.error.message, request_id,
+                              **event.error.details)["error"]
             yield ServerSentEvent(json.dumps(body), event="error")
 
 
@@ -141,6 +142,6 @@ async def openai_events(events: AsyncIterator[StreamEvent | ErrorEvent], *, comp
         elif isinstance(event, ErrorEvent):
             log_fields.update(stream_error=event.error.type)
             yield ServerSentEvent(json.dumps(error_body(event.error.type, event.error.message,
-                                                        request_id)))
+                                                        request_id, **event.error.details)))
             return
     yield ServerSentEvent("[DONE]")

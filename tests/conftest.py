@@ -17,8 +17,10 @@ from reference_service.clock import FakeClock
 def make_settings(**overrides) -> Settings:
     """Settings for tests: never read a developer's .env or environment by surprise."""
     # Limits far above what the suite sends: rate limiting has its own tests.
+    # The safety guards (on in the reference deployment) have their own tests
+    # (tests/service/test_safety*.py); elsewhere they would only add moderation calls.
     base = dict(openai_api_key="test-key", log_format="json", mock_latency="zero",
-                rate_limit_rpm=1_000_000, rate_limit_tpm=1_000_000_000)
+                rate_limit_rpm=1_000_000, rate_limit_tpm=1_000_000_000, safety_guards=False)
     base.update(overrides)
     return Settings(_env_file=None, **base)
 
@@ -133,7 +135,8 @@ class ServiceProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "reference_service", "--port", str(self.port),
-             "--workers", str(workers)], env={**os.environ, **env},
+             "--workers", str(workers)], env={**os.environ, "SAFETY_GUARDS": "false",
+                                                 "SAFETY_PII": "false", **env},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 60
         ready = 0

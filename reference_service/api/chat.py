@@ -24,7 +24,29 @@ async def chat(body: ChatRequest, pipeline: PipelineDep,
     `/chat/limited` and `/chat/smart` are the lecture's names for the rate-limited and the
     routed endpoint; every chat endpoint is both limited and routed (pin `model` to skip
     routing). The choice is in `model_used`, `routing` and the `X-Model` header."""
-    call = pipeline.prepare_chat(body, request_id, client, cache_control)
+    return await _answer(body, pipeline, request_id, client, log_fields, response_headers,
+                         cache_control, guarded=None)
+
+
+@router.post("/chat/safe", response_model=ChatResponse)
+async def chat_safe(body: ChatRequest, pipeline: PipelineDep,
+                    request_id: RequestIdDep, client: ClientDep, log_fields: LogFieldsDep,
+                    response_headers: ResponseHeadersDep,
+                    cache_control: Annotated[str, Header()] = "") -> ChatResponse:
+    """The lecture's guarded endpoint: always moderated and PII-masked, whatever
+    SAFETY_GUARDS says (which puts the same guards on every chat endpoint).
+
+    Flagged input: 400 `content_flagged` with the categories. Personal data is replaced by
+    placeholders before the upstream (and the cache) see it, and restored in the answer.
+    A flagged answer is replaced by a refusal (`finish_reason: content_filter`)."""
+    return await _answer(body, pipeline, request_id, client, log_fields, response_headers,
+                         cache_control, guarded=True)
+
+
+async def _answer(body: ChatRequest, pipeline, request_id: str, client, log_fields: dict,
+                  response_headers: dict, cache_control: str, guarded: bool | None
+                  ) -> ChatResponse:
+    call = pipeline.prepare_chat(body, request_id, client, cache_control, guarded=guarded)
     call.response_headers = response_headers
     log_fields.update(tenant=client.tenant)
     result = await pipeline.complete(call)

@@ -127,6 +127,21 @@ class UpstreamClient:
             raise map_error(exc) from exc
         yield final
 
+    async def moderate(self, texts: list[str], model: str) -> list[list[str]]:
+        """The flagged categories of each text (an empty list: not flagged)."""
+        try:
+            resp = await self._client.moderations.create(model=model, input=texts)
+        except _SDK_ERRORS as exc:
+            raise map_error(exc) from exc
+        if len(resp.results) != len(texts):
+            raise UpstreamError("The moderation upstream sent the wrong number of results.")
+        flagged = []
+        for r in resp.results:
+            cats = r.categories.model_dump(by_alias=True) if r.flagged else {}
+            flagged.append(sorted(k for k, v in cats.items() if v) or (["unspecified"]
+                                                                       if r.flagged else []))
+        return flagged
+
     async def list_models(self, timeout_s: float) -> list[str]:
         try:
             page = await self._client.with_options(timeout=timeout_s).models.list()

@@ -73,6 +73,14 @@ class ResilientUpstream:
                                   lambda: self.upstream.complete(messages, model, params)),
             self.retry, deadline, self.clock)
 
+    async def moderate(self, texts: list[str], model: str,
+                       deadline: Deadline) -> list[list[str]]:
+        """Moderation under the same rules as chat: retries, deadline, its own breaker."""
+        return await with_retries(
+            lambda: self._attempt(model, deadline,
+                                  lambda: self.upstream.moderate(texts, model)),
+            self.retry, deadline, self.clock)
+
     async def open_stream(self, messages: list[dict], model: str, params: dict,
                           deadline: Deadline) -> tuple[Delta, AsyncIterator[Delta]]:
         """The first delta and the rest of the stream; retried until the first delta."""

@@ -1,0 +1,1 @@
+"""Safety guards: moderation of input and output, PII masked before the upstream."""

@@ -1,0 +1,119 @@
+"""Measure PII detection on labelled texts: per-entity precision and recall, leaks, and the
+hardware terms that were wrongly masked.
+
+    python -m reference_service.safety eval --cases data/pii_cases.jsonl [--split test]
+        [--untuned] [--json]
+
+A detection counts as a true positive when it overlaps a labelled span of the same type.
+"Leaked" counts labelled spans that no detection of any type covers (what matters for
+privacy: a phone number masked as something else is still not sent). A domain-term false
+positive is a labelled hardware term that a detection overlaps.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+from .pii import PiiRedactor
+from .recognizers import ENTITIES
+
+
+def load_cases(path: str | Path, split: str = "all") -> list[dict]:
+    cases = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return [c for c in cases if split == "all" or c.get("split") == split]
+
+
+def untuned_redactor() -> PiiRedactor:
+    """Presidio's default registry (every predefined recognizer) on the same spaCy model,
+    with no domain rules: the starting point the tuning is measured against."""
+    from presidio_analyzer import AnalyzerEngine
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+    from .recognizers import SPACY_MODEL, _offline_email_recognizer
+
+    nlp = NlpEngineProvider(nlp_configuration={
+        "nlp_engine_name": "spacy",
+        "models": [{"lang_code": "en", "model_name": SPACY_MODEL}]}).create_engine()
+    analyzer = AnalyzerEngine(nlp_engine=nlp, supported_languages=["en"])
+    analyzer.registry.remove_recognizer("EmailRecognizer")  # its default one goes online
+    analyzer.registry.add_recognizer(_offline_email_recognizer())
+
+    class Untuned(PiiRedactor):
+        def find(self, text):
+            from .pii import Finding
+            results = self.analyzer.analyze(text, language="en", entities=self.entities,
+                                            score_threshold=self.score_threshold)
+            return [Finding(r.entity_type, r.start, r.end, r.score) for r in results]
+
+    return Untuned(analyzer)
+
+
+def evaluate(redactor: PiiRedactor, cases: list[dict]) -> dict:
+    tp, fp, fn = Counter(), Counter(), Counter()
+    leaked, term_fps, misses, false_alarms = 0, [], [], []
+    start = time.perf_counter()
+    for case in cases:
+        text = case["text"]
+        found = redactor.find(text)
+        gold = case["entities"]
+        for f in found:
+            if any(g["type"] == f.entity_type and f.start < g["end"] and g["start"] < f.end
+                   for g in gold):
+                tp[f.entity_type] += 1
+            else:
+                fp[f.entity_type] += 1
+                false_alarms.append({"id": case["id"], "type": f.entity_type,
+                                     "text": text[f.start:f.end]})
+        for g in gold:
+            same = any(g["type"] == f.entity_type and f.start < g["end"] and g["start"] < f.end
+                       for f in found)
+            if not same:
+                fn[g["type"]] += 1
+            covered = any(f.start <= g["start"] and g["end"] <= f.end for f in found)
+            if not covered:
+                leaked += 1
+                misses.append({"id": case["id"], "type": g["type"], "text": g["value"]})
+        for term in case.get("domain_terms", []):
+            at = text.find(term)
+            hit = [f for f in found if f.start < at + len(term) and at < f.end]
+            if hit:
+                term_fps.append({"id": case["id"], "term": term, "as": hit[0].entity_type})
+    seconds = time.perf_counter() - start
+
+    def ratio(a, b):
+        return round(a / b, 3) if b else None
+
+    per_entity = {e: {"precision": ratio(tp[e], tp[e] + fp[e]), "recall": ratio(tp[e], tp[e] + fn[e]),
+                      "tp": tp[e], "fp": fp[e], "fn": fn[e]} for e in ENTITIES}
+    all_tp, all_fp, all_fn = sum(tp.values()), sum(fp.values()), sum(fn.values())
+    n_terms = sum(len(c.get("domain_terms", [])) for c in cases)
+    n_gold = sum(len(c["entities"]) for c in cases)
+    return {
+        "n_cases": len(cases), "n_entities": n_gold, "n_domain_terms": n_terms,
+        "precision": ratio(all_tp, all_tp + all_fp), "recall": ratio(all_tp, all_tp + all_fn),
+        "leaked": leaked, "domain_term_false_positives": len(term_fps),
+        "per_entity": per_entity, "ms_per_text": round(seconds * 1000 / max(1, len(cases)), 2),
+        "misses": misses, "false_alarms": false_alarms, "domain_terms_masked": term_fps,
+    }
+
+
+def format_report(r: dict) -> str:
+    lines = [f"{r['n_cases']} texts, {r['n_entities']} labelled entities, "
+             f"{r['n_domain_terms']} hardware terms; {r['ms_per_text']} ms per text",
+             f"overall: precision {r['precision']}, recall {r['recall']}, "
+             f"leaked {r['leaked']}/{r['n_entities']}, hardware terms masked "
+             f"{r['domain_term_false_positives']}/{r['n_domain_terms']}",
+             "", f"{'entity':<14} {'precision':>9} {'recall':>7} {'tp':>4} {'fp':>4} {'fn':>4}"]
+    for e, m in r["per_entity"].items():
+        p = "-" if m["precision"] is None else f"{m['precision']:.3f}"
+        rc = "-" if m["recall"] is None else f"{m['recall']:.3f}"
+        lines.append(f"{e:<14} {p:>9} {rc:>7} {m['tp']:>4} {m['fp']:>4} {m['fn']:>4}")
+    for title, key, fmt in (("missed", "misses", "{id} {type}: {text!r}"),
+                            ("false alarms", "false_alarms", "{id} {type}: {text!r}"),
+                            ("hardware terms masked", "domain_terms_masked", "{id} {term!r} as {as}")):
+        if r[key]:
+            lines += ["", f"{title}:"] + ["  " + fmt.format(**x) for x in r[key]]
+    return "\n".join(lines)

