@@ -70,7 +70,8 @@ async def _make_guard(settings: Settings, upstream: ResilientUpstream) -> Safety
                        moderate_input=settings.safety_moderate_input,
                        moderate_output=settings.safety_moderate_output,
                        fail_open=settings.moderation_fail_open,
-                       stream_window_chars=settings.safety_stream_window_chars)
+                       stream_window_chars=settings.safety_stream_window_chars,
+                       trusted_texts=frozenset({settings.system_prompt}))
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:

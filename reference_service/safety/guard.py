@@ -57,7 +57,8 @@ class SafetyGuard:
     def __init__(self, redactor: PiiRedactor | None, upstream: ResilientUpstream | None,
                  *, moderation_model: str = "omni-moderation-latest",
                  moderate_input: bool = True, moderate_output: bool = True,
-                 fail_open: bool = False, stream_window_chars: int = 120) -> None:
+                 fail_open: bool = False, stream_window_chars: int = 120,
+                 trusted_texts: frozenset[str] = frozenset()) -> None:
         self.redactor = redactor
         self.upstream = upstream
         self.moderation_model = moderation_model
@@ -65,6 +66,7 @@ class SafetyGuard:
         self.moderate_output = moderate_output and upstream is not None
         self.fail_open = fail_open
         self.stream_window_chars = stream_window_chars
+        self.trusted_texts = trusted_texts  # the configured system prompt: not user data
         self._outage = OutageLog("safety", "requests pass unmoderated (fail-open)",
                                  dependency="moderation")
 
@@ -74,8 +76,8 @@ class SafetyGuard:
         if self.redactor is None:
             return messages, Placeholders()
         try:
-            redacted, placeholders, counts = await asyncio.to_thread(self.redactor.redact,
-                                                                     messages)
+            redacted, placeholders, counts = await asyncio.to_thread(
+                self.redactor.redact, messages, self.trusted_texts)
         except PiiBlockedError as exc:
             raise PiiBlocked("The message contains personal data that this service does not "
                              f"accept: {', '.join(exc.entity_types)}. Remove it and retry.",

@@ -137,12 +137,17 @@ class PiiRedactor:
         out.append(text[last:])
         return "".join(out), findings
 
-    def redact(self, messages: list[dict]) -> tuple[list[dict], Placeholders, Counter]:
-        """Messages with every masked value replaced; the request's map; counts by type."""
+    def redact(self, messages: list[dict], trusted: frozenset[str] = frozenset()
+               ) -> tuple[list[dict], Placeholders, Counter]:
+        """Messages with every masked value replaced; the request's map; counts by type.
+        Texts in `trusted` (the service's own system prompt) are not analyzed."""
         placeholders, counts = Placeholders(), Counter()
         redacted = []
         for m in messages:
             text = message_text(m)
+            if text in trusted:
+                redacted.append(m)
+                continue
             new_text, findings = self.redact_text(text, placeholders)
             counts.update(f.entity_type for f in findings)
             redacted.append({**m, "content": new_text} if findings else m)

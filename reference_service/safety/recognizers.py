@@ -47,7 +47,9 @@ HARDWARE_TERMS = re.compile(
     r"Mellanox|Cuda|CUDA|cuDNN|TensorRT|Triton|NCCL|Kubernetes|Helm|Prometheus|Grafana|"
     r"Slurm|Ansible|Terraform|Jupyter|PyTorch|TensorFlow|JAX|Megatron|DeepSpeed|Llama|Mistral|"
     r"Gemma|Claude|Gemini|Falcon|Mixtral|Qwen|Phi|Nemotron|Nemo|NeMo|Riva|Omniverse|Isaac|"
-    r"Cosmos|Clara|Morpheus|Dynamo|Spark|Kafka|Redis|Postgres|Grace\s+Hopper"
+    r"Cosmos|Clara|Morpheus|Dynamo|Spark|Kafka|Redis|Postgres|Grace\s+Hopper|"
+    # infrastructure nouns that start sentences ("Node 10.0.3.17 is down")
+    r"Node|Nodes|Rack|Host|Server|Cluster|Switch|Chassis|Port|Slot|Socket|Card|Board|Fabric"
     r")\b")
 
 # A dotted quad after one of these words is a version, not an IP address.

@@ -1,0 +1,399 @@
+"""Safety guards end to end: PII never reaches the upstream, the cache or the logs; the
+request's own values come back in the answer; moderation in and out; fail closed."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import logging
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mock_llm.server import ThreadedServer
+from reference_service.app import create_app
+from reference_service.clock import FakeClock
+from tests.conftest import make_settings, parse_sse
+
+CASES = [json.loads(line) for line in Path("data/pii_cases.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def guarded_server(mock_server):
+    """The service as deployed: guards on every chat endpoint (SAFETY_GUARDS default)."""
+    clock = FakeClock()
+    settings = make_settings(openai_base_url=mock_server.base_url, safety_guards=True,
+                             admin_token="admin-secret")
+    app = create_app(settings, clock=clock)
+    with ThreadedServer(app) as server:
+        server.app, server.clock = app, clock
+        yield server
+
+
+@pytest.fixture
+def guarded(guarded_server, mock):
+    guarded_server.run_in_loop(guarded_server.app.state.breakers.reset())
+    guarded_server.run_in_loop(guarded_server.app.state.cache.clear())
+    with httpx.Client(base_url=guarded_server.url, timeout=20) as c:
+        yield c
+
+
+def upstream_text(mock) -> str:
+    """Everything the fake upstream was sent (chat and moderation), as one string."""
+    return "\n".join(json.dumps(r.body, ensure_ascii=False) for r in mock.state.requests)
+
+
+def chat_requests(mock):
+    return [r for r in mock.state.requests if r.path.endswith("/chat/completions")]
+
+
+def sse(response) -> list:
+    return parse_sse(response.iter_lines())
+
+
+# -- PII never leaves -------------------------------------------------------------------
+
+def test_no_labelled_pii_of_any_case_reaches_the_upstream(guarded, mock):
+    for case in CASES:
+        mock.state.clear_log()
+        r = guarded.post("/chat/safe", json={"message": case["text"], "model": "gpt-4o-mini"},
+                         headers={"Cache-Control": "no-store"})
+        assert r.status_code == 200, (case["id"], r.text)
+        sent = upstream_text(mock)
+        assert chat_requests(mock), case["id"]
+        for entity in case["entities"]:
+            assert entity["value"] not in sent, (case["id"], entity)
+
+
+def test_hardware_terms_reach_the_upstream_unmasked(guarded, mock):
+    text = ("Does the Grace Hopper superchip with the H100 SXM5 support PCIe 5.0 x16 and "
+            "DDR5-6400? Driver 550.54.15, firmware 1.20.4.11, checkpoints on S3 from EKS.")
+    assert guarded.post("/chat/safe", json={"message": text}).status_code == 200
+    [req] = chat_requests(mock)
+    assert req.body["messages"][-1]["content"] == text  # nothing was masked
+
+
+def test_invalid_luhn_card_number_is_not_masked(guarded, mock):
+    r = guarded.post("/chat/safe", json={"message": "Ticket says 4111 1111 1111 1112 (a typo) "
+                                                    "but 4111 1111 1111 1111 was charged."})
+    assert r.status_code == 200
+    sent = chat_requests(mock)[0].body["messages"][-1]["content"]
+    assert "4111 1111 1111 1112" in sent
+    assert "4111 1111 1111 1111" not in sent and "<CREDIT_CARD_1>" in sent
+
+
+def test_same_value_same_placeholder_and_history_is_masked_too(guarded, mock):
+    r = guarded.post("/chat/safe", json={
+        "message": "Did Maria Garcia get the H100 quote? Email maria@example.com again.",
+        "history": [{"role": "user", "content": "Please send the quote to maria@example.com"},
+                    {"role": "assistant", "content": "Sent to maria@example.com."}]})
+    assert r.status_code == 200
+    msgs = chat_requests(mock)[0].body["messages"]
+    assert [m["content"] for m in msgs[1:]] == [
+        "Please send the quote to <EMAIL_ADDRESS_1>", "Sent to <EMAIL_ADDRESS_1>.",
+        "Did <PERSON_1> get the H100 quote? Email <EMAIL_ADDRESS_1> again."]
+
+
+# -- the request's own values come back -----------------------------------------------
+
+ANSWER = "Hello <PERSON_1>! I wrote to <EMAIL_ADDRESS_1> and to <PERSON_1>'s team lead."
+QUESTION = "I'm Priya Raman, priya.raman@example.com. Is HBM3e faster than HBM3?"
+RESTORED = ("Hello Priya Raman! I wrote to priya.raman@example.com and to Priya Raman's "
+            "team lead.")
+
+
+def test_placeholders_restored_in_a_json_answer(guarded, mock):
+    mock.state.script_answer(ANSWER)
+    r = guarded.post("/chat/safe", json={"message": QUESTION})
+    assert r.status_code == 200 and r.json()["response"] == RESTORED
+    assert r.headers["x-safety"] == "checked"
+
+
+def test_stream_restorer_restores_a_placeholder_split_at_any_point():
+    from reference_service.safety.pii import Placeholders, StreamRestorer
+
+    p = Placeholders()
+    p.token_for("PERSON", "Priya Raman")
+    p.token_for("EMAIL_ADDRESS", "priya.raman@example.com")
+    text = ANSWER + " <3 and <PERSON_9> and a < b."
+    want = RESTORED + " <3 and <PERSON_9> and a < b."
+    for i in range(len(text)):
+        for j in range(i, len(text)):
+            r = StreamRestorer(p)
+            out = [r.feed(text[:i]), r.feed(text[i:j]), r.feed(text[j:]), r.flush()]
+            assert "".join(out) == want, (i, j)
+    # Only a possible placeholder start is held back, never the rest of the text.
+    r = StreamRestorer(p)
+    assert r.feed("Hello <PERS") == "Hello " and r.feed("ON_1>, hi") == "Priya Raman, hi"
+
+
+@pytest.fixture(scope="module")
+def unmoderated_output_server(mock_server):
+    """Guards on, output moderation off: every streamed token goes straight through the
+    restorer (with output moderation the answer is released in 120-character windows)."""
+    settings = make_settings(openai_base_url=mock_server.base_url, safety_guards=True,
+                             safety_moderate_output=False)
+    with ThreadedServer(create_app(settings, clock=FakeClock())) as server:
+        yield server
+
+
+@pytest.mark.parametrize("path", ["/chat/stream", "/v1/chat/completions"])
+@pytest.mark.parametrize("windowed", [True, False])
+def test_placeholders_restored_in_streams_even_when_split_across_chunks(
+        guarded_server, unmoderated_output_server, mock, path, windowed):
+    server = guarded_server if windowed else unmoderated_output_server
+    mock.state.script_answer(ANSWER)
+    body = ({"message": QUESTION} if path == "/chat/stream" else
+            {"model": "auto", "stream": True, "messages": [{"role": "user", "content": QUESTION}]})
+    with httpx.Client(base_url=server.url, timeout=20) as c, \
+            c.stream("POST", path, json=body, headers={"Cache-Control": "no-store"}) as r:
+        assert r.status_code == 200
+        events = sse(r)
+    if path == "/chat/stream":
+        pieces = [e.json()["token"] for e in events if e.event == "token"]
+    else:
+        pieces = [c["choices"][0]["delta"].get("content") or "" for e in events
+                  if e.data != "[DONE]" for c in [e.json()] if c["choices"]]
+    assert "".join(pieces) == RESTORED
+    assert not any("<" in p or ">" in p for p in pieces)  # no half placeholder went out
+    if not windowed:  # the upstream sent "<", "PERSON", "_", "1", ">" as separate tokens
+        assert len([p for p in pieces if p]) > 10
+
+
+def test_two_concurrent_requests_each_get_their_own_person_1(guarded, guarded_server, mock):
+    mock.state.script_answer("Thanks <PERSON_1>, noted.", count=2)
+
+    def ask(name: str) -> str:
+        with httpx.Client(base_url=guarded_server.url, timeout=20) as c:
+            r = c.post("/chat/safe", json={"message": f"Hi, I am {name}. Is DDR5 ECC?"},
+                       headers={"Cache-Control": "no-store"})
+            return r.json()["response"]
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        a, b = pool.map(ask, ["Maria Garcia", "Tom Becker"])
+    assert a == "Thanks Maria Garcia, noted." and b == "Thanks Tom Becker, noted."
+
+
+def test_the_cache_keeps_the_redacted_form_and_serves_it_with_the_new_requests_values(
+        guarded, guarded_server, mock):
+    mock.state.script_answer("Yes <PERSON_1>, the DGX H100 uses 208 V.")
+    q = "Hi, I am {}. Does the DGX H100 need 208 V power?"
+    first = guarded.post("/chat/safe", json={"message": q.format("Maria Garcia")})
+    second = guarded.post("/chat/safe", json={"message": q.format("Tom Becker")})
+    assert first.headers["x-cache"] == "MISS" and second.headers["x-cache"] == "HIT"
+    assert first.json()["response"] == "Yes Maria Garcia, the DGX H100 uses 208 V."
+    assert second.json()["response"] == "Yes Tom Becker, the DGX H100 uses 208 V."
+    assert len(chat_requests(mock)) == 1
+
+    redis = guarded_server.app.state.redis
+
+    async def dump() -> bytes:
+        out = b""
+        async for key in redis.scan_iter(count=1000):  # names, and every entry's JSON
+            out += key + (await redis.get(key) or b"" if b":x:" in key else b"")
+        return out
+
+    stored = guarded_server.run_in_loop(dump())
+    assert b"<PERSON_1>" in stored
+    assert b"Maria" not in stored and b"Becker" not in stored
+
+
+def test_a_cached_answer_naming_a_placeholder_the_request_lacks_is_not_served(guarded, mock):
+    mock.state.script_answer("Ask <PERSON_2> to call <PERSON_1> about the DGX H100 order.")
+    q1 = "Can Maria Garcia tell Tom Becker about the DGX H100 order status?"
+    assert guarded.post("/chat/safe", json={"message": q1}).headers["x-cache"] == "MISS"
+    # Same question with one person only: a near-duplicate, but <PERSON_2> means nothing here.
+    r = guarded.post("/chat/safe", json={"message": "Can Maria Garcia tell about the DGX H100 "
+                                                    "order status?"})
+    assert "<PERSON_2>" not in r.json()["response"]
+    assert r.headers["x-cache"] == "MISS"
+
+
+# -- moderation -------------------------------------------------------------------------
+
+def test_flagged_input_is_refused_with_categories_and_never_reaches_the_upstream(guarded, mock):
+    r = guarded.post("/chat/safe", json={"message": "How do I build a pipe bomb with a GPU?"})
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["type"] == "content_flagged"
+    assert "illicit/violent" in err["categories"]
+    assert "pipe bomb" not in r.text and "score" not in r.text
+    assert chat_requests(mock) == []
+
+
+def test_forged_history_is_moderated_too(guarded, mock):
+    r = guarded.post("/chat/safe", json={"message": "and then?", "history": [
+        {"role": "user", "content": "MODERATION_TEST_FLAG:harassment"},
+        {"role": "assistant", "content": "ok"}]})
+    assert r.status_code == 400 and r.json()["error"]["categories"] == ["harassment"]
+    assert chat_requests(mock) == []
+
+
+def test_flagged_output_is_replaced_by_a_refusal(guarded, mock):
+    mock.state.script_answer("Fine. MODERATION_TEST_FLAG:violence")
+    r = guarded.post("/chat/safe", json={"message": "Tell me about NVLink."})
+    assert r.status_code == 200
+    assert r.json()["response"] == "I can't help with that request."
+    assert r.json()["finish_reason"] == "content_filter"
+    assert r.headers["x-safety"] == "output-flagged"
+    # ...and it is not cached: the next identical request asks the upstream again.
+    guarded.post("/chat/safe", json={"message": "Tell me about NVLink."})
+    assert len(chat_requests(mock)) == 2
+
+
+def test_a_stream_flagged_midway_ends_with_an_error_event_and_never_sends_the_flagged_window(
+        guarded, mock):
+    clean = "NVLink connects GPUs directly. " * 8  # > one 120-character window
+    mock.state.script_answer(clean + "MODERATION_TEST_FLAG:violence and more text after it.")
+    with guarded.stream("POST", "/chat/stream", json={"message": "Tell me about NVLink."}) as r:
+        events = sse(r)
+    sent = "".join(e.json()["token"] for e in events if e.event == "token")
+    assert events[-1].event == "error"
+    err = events[-1].json()
+    assert err["type"] == "output_flagged" and err["categories"] == ["violence"]
+    assert err["characters_sent"] == len(sent) > 0
+    assert "MODERATION_TEST_FLAG" not in sent and clean.startswith(sent)
+
+
+def test_a_stream_flagged_before_anything_was_sent_is_answered_with_the_refusal(guarded, mock):
+    mock.state.script_answer("MODERATION_TEST_FLAG:violence")
+    with guarded.stream("POST", "/chat/stream", json={"message": "Tell me about PCIe."}) as r:
+        events = sse(r)
+    tokens = "".join(e.json()["token"] for e in events if e.event == "token")
+    assert tokens == "I can't help with that request."
+    assert [e.event for e in events][-2:] == ["usage", "done"]
+    assert events[-1].json()["finish_reason"] == "content_filter"
+
+
+def test_moderation_calls_are_retried_like_chat_calls(guarded, mock):
+    mock.state.fail_next(1, "500", endpoint="moderations")
+    r = guarded.post("/chat/safe", json={"message": "What is CXL?"})
+    assert r.status_code == 200
+    assert len([x for x in mock.state.requests if x.path.endswith("/moderations")]) >= 3
+
+
+def test_moderation_unavailable_fails_closed_by_default(guarded, mock):
+    mock.state.fail_next(10, "500", endpoint="moderations")
+    r = guarded.post("/chat/safe", json={"message": "What is CXL?"})
+    assert r.status_code == 503 and r.json()["error"]["type"] == "safety_unavailable"
+    assert chat_requests(mock) == []
+
+
+def test_moderation_fail_open_is_a_setting(mock_server, mock):
+    app = create_app(make_settings(openai_base_url=mock_server.base_url,
+                                   moderation_fail_open=True, retry_max_attempts=1),
+                     clock=FakeClock())
+    with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=20) as c:
+        mock.state.fail_next(10, "500", endpoint="moderations")
+        r = c.post("/chat/safe", json={"message": "What is CXL?"})
+        assert r.status_code == 200 and chat_requests(mock)
+
+
+# -- policy and failures ----------------------------------------------------------------
+
+def test_policy_per_entity_block_and_allow(mock_server, mock):
+    settings = make_settings(openai_base_url=mock_server.base_url,
+                             pii_policy={"US_SSN": "block", "IP_ADDRESS": "allow"})
+    with ThreadedServer(create_app(settings, clock=FakeClock())) as server, \
+            httpx.Client(base_url=server.url, timeout=20) as c:
+        r = c.post("/chat/safe", json={"message": "My SSN is 536-22-1984, is that needed?"})
+        assert r.status_code == 400
+        assert r.json()["error"] | {"request_id": None} == {
+            "type": "pii_blocked", "request_id": None, "entities": ["US_SSN"],
+            "message": "The message contains personal data that this service does not "
+                       "accept: US_SSN. Remove it and retry."}
+        assert chat_requests(mock) == []
+        r = c.post("/chat/safe", json={"message": "Node 10.0.3.17 is down, says Tom Becker."})
+        assert r.status_code == 200
+        assert chat_requests(mock)[0].body["messages"][-1]["content"] == \
+            "Node 10.0.3.17 is down, says <PERSON_1>."
+
+
+def test_an_analyzer_error_refuses_the_request(guarded, guarded_server, mock, monkeypatch):
+    redactor = guarded_server.app.state.pipeline.guard.redactor
+
+    def broken(text):
+        raise RuntimeError("spaCy fell over")
+
+    monkeypatch.setattr(redactor.analyzer, "analyze", lambda *a, **k: broken(a))
+    r = guarded.post("/chat/safe", json={"message": "I am Maria Garcia"})
+    assert r.status_code == 503 and r.json()["error"]["type"] == "safety_unavailable"
+    assert mock.state.requests == []  # neither chat nor moderation was called
+
+
+def test_guards_on_the_main_endpoints_follow_the_setting(guarded, mock, client):
+    # The guarded deployment masks /chat and /v1 too...
+    guarded.post("/chat", json={"message": "I am Maria Garcia, what is NVLink?"})
+    guarded.post("/v1/chat/completions", json={"model": "auto", "messages": [
+        {"role": "user", "content": "I am Maria Garcia, what is NVSwitch?"}]})
+    assert "Maria" not in json.dumps([r.body for r in chat_requests(mock)])
+    # ...the suite's default service (SAFETY_GUARDS=false) does not.
+    mock.state.clear_log()
+    client.post("/chat", json={"message": "I am Maria Garcia, what is NVLink?"})
+    assert "Maria Garcia" in json.dumps([r.body for r in chat_requests(mock)])
+
+
+def test_no_pii_in_the_logs(guarded, mock):
+    class Capture(logging.Handler):
+        lines: list[str] = []
+
+        def emit(self, record):
+            from reference_service.observability import JsonFormatter
+            self.lines.append(JsonFormatter().format(record))
+
+    handler = Capture(level=logging.DEBUG)
+    loggers = [logging.getLogger(), logging.getLogger("reference_service"),
+               logging.getLogger("presidio-analyzer")]
+    for lg in loggers:
+        lg.addHandler(handler)
+    try:
+        mock.state.script_answer("Hi <PERSON_1>, mail sent to <EMAIL_ADDRESS_1>.", count=2)
+        text = "I'm Aisha Khan, aisha.khan@example.com, card 5500 0000 0000 0004."
+        guarded.post("/chat/safe", json={"message": text})
+        with guarded.stream("POST", "/chat/stream", json={"message": text}) as r:
+            r.read()
+        guarded.post("/chat/safe", json={"message": "Aisha Khan says MODERATION_TEST_FLAG:hate"})
+        import time
+        time.sleep(0.2)  # the stream's access line is written just after its last byte
+    finally:
+        for lg in loggers:
+            lg.removeHandler(handler)
+    logged = "\n".join(handler.lines)
+    assert '"route": "/chat/safe"' in logged and '"PERSON": 1' in logged
+    for value in ("Aisha", "Khan", "aisha.khan", "5500 0000"):
+        assert value not in logged
+
+
+# -- the analyzer itself ----------------------------------------------------------------
+
+def test_the_email_recognizer_never_touches_the_network(monkeypatch):
+    import socket
+
+    from reference_service.safety.recognizers import _offline_email_recognizer
+
+    lookups = []
+
+    def no_network(host, *args, **kwargs):
+        lookups.append(host)
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    recognizer = _offline_email_recognizer()
+    assert recognizer.validate_result("ops@datacenter.example.co.uk")
+    assert not recognizer.validate_result("root@localhost.invalidtld")
+    assert lookups == []
+
+
+def test_the_measured_detection_quality_holds(capsys):
+    """The numbers in docs/SAFETY.md, as a floor: a recognizer change that leaks a labelled
+    value or masks more hardware terms fails here (and the doc must be re-measured)."""
+    from reference_service.safety.__main__ import main
+
+    assert main(["eval", "--cases", "data/pii_cases.jsonl", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n_cases"] >= 100 and report["leaked"] == 0
+    assert report["recall"] >= 0.95 and report["precision"] >= 0.95
+    assert report["domain_term_false_positives"] <= 2
+    assert set(report["per_entity"]) == {"PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER",
+                                         "CREDIT_CARD", "US_SSN", "IP_ADDRESS"}
