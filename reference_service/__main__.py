@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import tempfile
 
 import uvicorn
 
@@ -20,11 +22,20 @@ def main() -> None:
     args = parser.parse_args()
     print(f"reference_service: http://{args.host}:{args.port}  (workers={args.workers}; "
           "docs at /docs, chat page at /)", flush=True)
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its metrics to files here; /metrics in any worker sums them.
+        # Set before any worker imports prometheus_client (they inherit the environment).
+        metrics_dir = tempfile.mkdtemp(prefix="llm-gateway-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    else:
+        metrics_dir = None
     # The drain on SIGTERM happens inside the app before uvicorn is told to stop; uvicorn's
     # own graceful timeout is only a backstop for connections still open after that.
     uvicorn.run("reference_service.app:create_app", factory=True, host=args.host,
                 port=args.port, workers=args.workers, log_level=args.log_level,
                 access_log=False, timeout_graceful_shutdown=5)
+    if metrics_dir:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from importlib.resources import files
 
 from fastapi import FastAPI
 
-from .api import admin, chat, health, openai_compat, page, stream
+from .api import admin, chat, health, metrics, openai_compat, page, stream
 from .body_limit import BodySizeLimitMiddleware
 from .cache import CacheConfig, SemanticCache
 from .clock import Clock, SystemClock
@@ -23,6 +23,7 @@ from .llm import UpstreamClient, build_openai_client
 from .llm.breaker import BreakerConfig, BreakerRegistry
 from .llm.resilient import ResilientUpstream
 from .llm.retry import RetryPolicy
+from .metrics import Metrics
 from .observability import RequestContextMiddleware, configure_logging, log
 from .pipeline import ChatPipeline
 from .ratelimit import RateLimiter
@@ -132,14 +133,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.settings = settings
     app.state.lifecycle = lifecycle
     app.state.clock = clock
+    app.state.metrics = Metrics()
     app.state.index_html = files("reference_service").joinpath("static/index.html").read_text()
     install_error_handlers(app)
-    for module in (chat, stream, openai_compat, health, page):
+    for module in (chat, stream, openai_compat, health, metrics, page):
         app.include_router(module.router)
     if settings.admin_token is not None:
         app.include_router(admin.router)
     # Last added runs first: request id -> body limit -> drain gate -> routes.
     app.add_middleware(DrainMiddleware, lifecycle=lifecycle)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app

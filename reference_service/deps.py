@@ -40,6 +40,10 @@ def _response_headers(request: Request) -> dict:
     return request.state.response_headers
 
 
+def _timings(request: Request) -> dict:
+    return request.state.timings
+
+
 PipelineDep = Annotated[ChatPipeline, Depends(_pipeline)]
 LifecycleDep = Annotated[Lifecycle, Depends(_lifecycle)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
@@ -47,3 +51,4 @@ RequestIdDep = Annotated[str, Depends(_request_id)]
 LogFieldsDep = Annotated[dict, Depends(_log_fields)]
 ClientDep = Annotated[Client, Depends(_client)]
 ResponseHeadersDep = Annotated[dict, Depends(_response_headers)]
+TimingsDep = Annotated[dict, Depends(_timings)]

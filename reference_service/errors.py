@@ -135,6 +135,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError):
+        fields = getattr(request.state, "log_fields", None)
+        if fields is not None:
+            fields["error_type"] = exc.type  # for the log line and the metrics
         return service_error_response(exc, request_id_of(request))
 
     @app.exception_handler(RequestValidationError)

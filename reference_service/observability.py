@@ -44,8 +44,9 @@ class RequestContextMiddleware:
     Pure ASGI, so streamed responses pass through unbuffered.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics=None) -> None:
         self.app = app
+        self.metrics = metrics  # reference_service.metrics.Metrics, or None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,8 +59,12 @@ class RequestContextMiddleware:
         state["log_fields"] = fields
         extra_headers: dict[str, str] = {}
         state["response_headers"] = extra_headers  # e.g. rate-limit state, set by the pipeline
+        timings: dict[str, float] = {}
+        state["timings"] = timings  # "upstream_s", set by the pipeline
         start = time.perf_counter()
         status = 0
+        if self.metrics is not None:
+            self.metrics.in_flight.inc()
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -70,6 +75,9 @@ class RequestContextMiddleware:
                     if name not in headers:
                         headers[name] = value
                 headers["x-request-id"] = rid
+                if "upstream_s" in timings:  # time so far not spent waiting for the LLM
+                    overhead = time.perf_counter() - start - timings["upstream_s"]
+                    headers["x-overhead-ms"] = f"{max(0.0, overhead) * 1000:.2f}"
             await send(message)
 
         try:
@@ -83,11 +91,16 @@ class RequestContextMiddleware:
             await error_response(500, "internal_error", "Internal error; see the service log.",
                                  rid)(scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
+            seconds = time.perf_counter() - start
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            status = status or 500
             access_log.info("request", extra={"fields": {
                 "request_id": rid, "method": scope["method"],
-                "route": getattr(route, "path", scope["path"]), "status": status or 500,
-                "latency_ms": round((time.perf_counter() - start) * 1000, 2), **fields}})
+                "route": route if route != "unmatched" else scope["path"], "status": status,
+                "latency_ms": round(seconds * 1000, 2), **fields}})
+            if self.metrics is not None:
+                self.metrics.in_flight.dec()
+                self.metrics.observe_request(route, scope["method"], status, seconds, fields)
 
 
 class JsonFormatter(logging.Formatter):

@@ -17,6 +17,7 @@ request in this file.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import AsyncIterator
 
@@ -54,6 +55,10 @@ class ChatCall:
     guarded: bool = False  # safety guards (PII, moderation) apply
     placeholders: Placeholders = field(default_factory=Placeholders)  # this request's only
     safety: SafetyReport = field(default_factory=SafetyReport)
+    # Real seconds spent waiting for the upstream LLM ("upstream_s"; for the gateway overhead
+    # in X-Overhead-Ms and the metrics). Measured with perf_counter, not the injectable clock:
+    # this is a measurement, not a policy.
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,6 +72,9 @@ class ChatResult:
     ttft_ms: float | None = None
     cache: str = "BYPASS"  # what the cache did: HIT, MISS or BYPASS
     safety: dict = field(default_factory=dict)  # what the guards found (types, never values)
+    cache_tier: str | None = None  # "exact" | "semantic" on a hit
+    fallback_from: str | None = None  # the model whose breaker was open
+    upstream_ms: float | None = None  # time spent waiting for the upstream LLM
 
     @property
     def total_tokens(self) -> int:
@@ -80,6 +88,12 @@ class ChatResult:
             fields["ttft_ms"] = round(self.ttft_ms, 2)
         if self.safety:
             fields["safety"] = self.safety
+        if self.cache_tier:
+            fields["cache_tier"] = self.cache_tier
+        if self.fallback_from:
+            fields["fallback_from"] = self.fallback_from
+        if self.upstream_ms is not None:
+            fields["upstream_ms"] = round(self.upstream_ms, 2)
         return fields
 
 
@@ -259,6 +273,11 @@ class ChatPipeline:
         """The answer as the client gets it: its own values back in place of placeholders."""
         result.text = call.placeholders.restore(result.text)
         result.safety = call.safety.log_fields()
+        if call.cache is not None and call.cache.status == "HIT":
+            result.cache_tier = call.cache.tier
+        result.fallback_from = call.route.fallback_from if call.route else None
+        if "upstream_s" in call.timings:
+            result.upstream_ms = call.timings["upstream_s"] * 1000
         return result
 
     # -- route: which model answers ----------------------------------------------------
@@ -337,12 +356,15 @@ class ChatPipeline:
         if cached is not None:
             cached.latency_ms = (self.clock.monotonic() - start) * 1000
             return self._finish(call, cached)
+        upstream_start = time.perf_counter()
         try:
             c = await self.upstream.complete(call.messages, call.model, call.params, deadline)
         except CircuitOpen:
             if not self.fall_back(call):
                 raise
             c = await self.upstream.complete(call.messages, call.model, call.params, deadline)
+        finally:
+            call.timings["upstream_s"] = time.perf_counter() - upstream_start
         result = ChatResult(
             text=c.text, model=c.model, finish_reason=c.finish_reason,
             prompt_tokens=c.prompt_tokens if c.prompt_tokens is not None
@@ -381,6 +403,9 @@ class ChatPipeline:
             cached.latency_ms = cached.ttft_ms = (self.clock.monotonic() - start) * 1000
             yield DoneEvent(self._finish(call, cached))
             return
+        # Upstream time of a stream: until its first delta (all the client waits for before
+        # the first byte), then each wait for the next delta.
+        upstream_start = time.perf_counter()
         try:
             delta, deltas = await self.upstream.open_stream(call.messages, call.model,
                                                             call.params, deadline)
@@ -389,6 +414,8 @@ class ChatPipeline:
                 raise
             delta, deltas = await self.upstream.open_stream(call.messages, call.model,
                                                             call.params, deadline)
+        finally:
+            call.timings["upstream_s"] = time.perf_counter() - upstream_start
         ttft_ms = None
         parts: list[str] = []
         # Guarded: the answer is held in windows and released only once moderation has
@@ -410,7 +437,9 @@ class ChatPipeline:
                         sent += len(out)
                         yield TokenEvent(out)
                     pending = ""
+                waited = time.perf_counter()
                 delta = await anext(deltas)
+                call.timings["upstream_s"] += time.perf_counter() - waited
             # The final delta (finish reason and usage), or the refusal.
             generated = "".join(parts)
             if not refused and window and pending:

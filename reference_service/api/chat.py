@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header
 
-from ..deps import ClientDep, LogFieldsDep, PipelineDep, RequestIdDep, ResponseHeadersDep
+from ..deps import (ClientDep, LogFieldsDep, PipelineDep, RequestIdDep, ResponseHeadersDep,
+                    TimingsDep)
 from ..schemas import ChatRequest, ChatResponse, Routing, Usage
 
 router = APIRouter(tags=["chat"])
@@ -17,7 +18,7 @@ router = APIRouter(tags=["chat"])
 @router.post("/chat/smart", response_model=ChatResponse)
 async def chat(body: ChatRequest, pipeline: PipelineDep,
                request_id: RequestIdDep, client: ClientDep, log_fields: LogFieldsDep,
-               response_headers: ResponseHeadersDep,
+               response_headers: ResponseHeadersDep, timings: TimingsDep,
                cache_control: Annotated[str, Header()] = "") -> ChatResponse:
     """Answer one message (with optional earlier turns) in one piece.
 
@@ -25,13 +26,13 @@ async def chat(body: ChatRequest, pipeline: PipelineDep,
     routed endpoint; every chat endpoint is both limited and routed (pin `model` to skip
     routing). The choice is in `model_used`, `routing` and the `X-Model` header."""
     return await _answer(body, pipeline, request_id, client, log_fields, response_headers,
-                         cache_control, guarded=None)
+                         timings, cache_control, guarded=None)
 
 
 @router.post("/chat/safe", response_model=ChatResponse)
 async def chat_safe(body: ChatRequest, pipeline: PipelineDep,
                     request_id: RequestIdDep, client: ClientDep, log_fields: LogFieldsDep,
-                    response_headers: ResponseHeadersDep,
+                    response_headers: ResponseHeadersDep, timings: TimingsDep,
                     cache_control: Annotated[str, Header()] = "") -> ChatResponse:
     """The lecture's guarded endpoint: always moderated and PII-masked, whatever
     SAFETY_GUARDS says (which puts the same guards on every chat endpoint).
@@ -40,14 +41,14 @@ async def chat_safe(body: ChatRequest, pipeline: PipelineDep,
     placeholders before the upstream (and the cache) see it, and restored in the answer.
     A flagged answer is replaced by a refusal (`finish_reason: content_filter`)."""
     return await _answer(body, pipeline, request_id, client, log_fields, response_headers,
-                         cache_control, guarded=True)
+                         timings, cache_control, guarded=True)
 
 
 async def _answer(body: ChatRequest, pipeline, request_id: str, client, log_fields: dict,
-                  response_headers: dict, cache_control: str, guarded: bool | None
-                  ) -> ChatResponse:
+                  response_headers: dict, timings: dict, cache_control: str,
+                  guarded: bool | None) -> ChatResponse:
     call = pipeline.prepare_chat(body, request_id, client, cache_control, guarded=guarded)
-    call.response_headers = response_headers
+    call.response_headers, call.timings = response_headers, timings
     log_fields.update(tenant=client.tenant)
     result = await pipeline.complete(call)
     route = call.route

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
 from ..deps import (ClientDep, LifecycleDep, LogFieldsDep, PipelineDep, RequestIdDep,
-                    ResponseHeadersDep, SettingsDep)
+                    ResponseHeadersDep, SettingsDep, TimingsDep)
 from ..schemas import ChatCompletionRequest
 from ..streaming import EventChannel, openai_events, sse_response
 
@@ -22,11 +22,11 @@ async def chat_completions(body: ChatCompletionRequest, pipeline: PipelineDep,
                            lifecycle: LifecycleDep, settings: SettingsDep,
                            request_id: RequestIdDep, log_fields: LogFieldsDep,
                            client: ClientDep, response_headers: ResponseHeadersDep,
-                           cache_control: Annotated[str, Header()] = ""):
+                           timings: TimingsDep, cache_control: Annotated[str, Header()] = ""):
     """OpenAI's chat completions API, streaming (`stream: true`) or not. `model: "auto"`
     lets the router choose."""
     call = pipeline.prepare_completion(body, request_id, client, cache_control)
-    call.response_headers = response_headers
+    call.response_headers, call.timings = response_headers, timings
     log_fields.update(tenant=client.tenant)
     completion_id = f"chatcmpl-{request_id}"
     created = int(time.time())

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 
 from ..deps import (ClientDep, LifecycleDep, LogFieldsDep, PipelineDep, RequestIdDep,
-                    ResponseHeadersDep, SettingsDep)
+                    ResponseHeadersDep, SettingsDep, TimingsDep)
 from ..schemas import ChatQuery, ChatRequest
 from ..streaming import EventChannel, chat_events, sse_response
 
@@ -24,9 +24,10 @@ _SSE_DOC = {200: {"content": {"text/event-stream": {}},
 
 
 async def _stream(body: ChatRequest, pipeline, lifecycle, settings, request_id, log_fields,
-                  client, response_headers, cache_control: str = ""):
+                  client, response_headers, timings, cache_control: str = ""):
     call = pipeline.prepare_chat(body, request_id, client, cache_control)
     call.response_headers = response_headers  # rate-limit headers go out before the first byte
+    call.timings = timings
     log_fields.update(tenant=client.tenant)
     channel = EventChannel(pipeline.stream(call), lifecycle)
     first = await channel.first()  # routed and admitted by now: X-Model etc. are set
@@ -39,21 +40,21 @@ async def _stream(body: ChatRequest, pipeline, lifecycle, settings, request_id, 
 async def chat_stream(body: ChatRequest, pipeline: PipelineDep, lifecycle: LifecycleDep,
                       settings: SettingsDep, request_id: RequestIdDep, log_fields: LogFieldsDep,
                       client: ClientDep, response_headers: ResponseHeadersDep,
-                      cache_control: Annotated[str, Header()] = ""):
+                      timings: TimingsDep, cache_control: Annotated[str, Header()] = ""):
     """Stream the answer to one message as SSE events."""
     return await _stream(body, pipeline, lifecycle, settings, request_id, log_fields, client,
-                         response_headers, cache_control)
+                         response_headers, timings, cache_control)
 
 
 @router.get("/chat/stream", responses=_SSE_DOC)
 async def chat_stream_get(query: Annotated[ChatQuery, Query()], pipeline: PipelineDep,
                           lifecycle: LifecycleDep, settings: SettingsDep,
                           request_id: RequestIdDep, log_fields: LogFieldsDep, client: ClientDep,
-                          response_headers: ResponseHeadersDep):
+                          response_headers: ResponseHeadersDep, timings: TimingsDep):
     """The same stream for `EventSource` (GET only): `/chat/stream?message=...`.
 
     Cache-Control is not read here: every browser's EventSource sends `no-cache` on its
     own, which would keep the page from ever being served by the cache."""
     # No history here: a URL is no place for a conversation.
     return await _stream(ChatRequest(**query.model_dump()), pipeline, lifecycle, settings,
-                         request_id, log_fields, client, response_headers)
+                         request_id, log_fields, client, response_headers, timings)
