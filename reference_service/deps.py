@@ -1,4 +1,9 @@
-"""FastAPI dependencies, as `Annotated` aliases the routers use."""
+"""FastAPI dependencies, as `Annotated` aliases the routers use.
+
+All `async def`: FastAPI runs a plain `def` dependency in its thread pool, and these eight
+per request cost ~2 ms of thread hand-offs and GIL waits (found with py-spy; see
+docs/BENCHMARKS.md, "Gateway overhead").
+"""
 
 from __future__ import annotations
 
@@ -12,35 +17,35 @@ from .lifecycle import Lifecycle
 from .pipeline import ChatPipeline
 
 
-def _pipeline(request: Request) -> ChatPipeline:
+async def _pipeline(request: Request) -> ChatPipeline:
     return request.app.state.pipeline
 
 
-def _lifecycle(request: Request) -> Lifecycle:
+async def _lifecycle(request: Request) -> Lifecycle:
     return request.app.state.lifecycle
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _request_id(request: Request) -> str:
+async def _request_id(request: Request) -> str:
     return request.state.request_id
 
 
-def _log_fields(request: Request) -> dict:
+async def _log_fields(request: Request) -> dict:
     return request.state.log_fields
 
 
-def _client(request: Request) -> Client:
+async def _client(request: Request) -> Client:
     return identify(request, request.app.state.settings)
 
 
-def _response_headers(request: Request) -> dict:
+async def _response_headers(request: Request) -> dict:
     return request.state.response_headers
 
 
-def _timings(request: Request) -> dict:
+async def _timings(request: Request) -> dict:
     return request.state.timings
 
 

@@ -17,7 +17,7 @@ class Forbidden(ServiceError):
     status, type = 403, "forbidden"
 
 
-def require_admin(request: Request) -> None:
+async def require_admin(request: Request) -> None:
     token = request.app.state.settings.admin_token
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not given:
