@@ -12,7 +12,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: setup serve mock test test-deps lab grade clean
+.PHONY: setup serve mock test soak bench test-deps lab grade clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,15 @@ test: $(STAMP)
 	@if [ -n "$$CI" ]; then $(MAKE) --no-print-directory test-deps; fi
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(PY) -m pytest $(NBVAL) notebooks/
+
+# The long fault and load runs (tests/load with --soak: 10x the requests, longer outages).
+# `make test` runs the short version of the same tests.
+soak: $(STAMP)
+	$(PY) -m pytest tests/load --soak -v $(PYTEST_ARGS)
+
+# The gateway overhead benchmark (docs/BENCHMARKS.md); a few minutes, pinned to 2 cores.
+bench: $(STAMP)
+	$(PY) benchmarks/overhead.py $(BENCH_ARGS)
 
 # Grade the student's exercises/ (tests/exercises with --impl=exercises), with a summary.
 grade: $(STAMP)

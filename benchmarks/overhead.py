@@ -78,7 +78,7 @@ def cpu_seconds(proc: subprocess.Popen) -> float:
     return sum(p.cpu_times().user + p.cpu_times().system for p in procs)
 
 
-def request_factory(port: int, config: str, stream: bool = False):
+def request_factory(port: int, config: str, stream: bool = False, phase: str = ""):
     body = dict(BODY, stream=True) if stream else BODY
     if config.startswith("+ routing") or config.startswith("everything"):
         body = dict(body, model="auto")
@@ -86,7 +86,7 @@ def request_factory(port: int, config: str, stream: bool = False):
         def make(i: int) -> bytes:  # a new question each time: always a miss
             b = dict(body, messages=[{"role": "user",
                                       "content": f"What is the bandwidth of PCIe {i}.0 x16 "
-                                                 f"in lab {i}?"}])
+                                                 f"in lab {phase}{i}?"}])
             return build_request(HOST, port, "/v1/chat/completions", b)
         return make
     return build_request(HOST, port, "/v1/chat/completions", body)
@@ -95,9 +95,10 @@ def request_factory(port: int, config: str, stream: bool = False):
 def measure(port: int, config: str, quick: bool, proc: subprocess.Popen | None) -> dict:
     n = {1: 300, 10: 1000, 50: 2000} if not quick else {1: 100, 10: 300, 50: 500}
     out = {}
-    req = request_factory(port, config)
-    asyncio.run(run(HOST, port, req, concurrency=4, requests=100))  # warm up
+    asyncio.run(run(HOST, port, request_factory(port, config, phase="warm"), concurrency=4,
+                    requests=100))
     for c, count in n.items():
+        req = request_factory(port, config, phase=f"c{c}-")  # new questions in every phase
         cpu0 = cpu_seconds(proc) if proc else 0.0
         r = asyncio.run(run(HOST, port, req, concurrency=c, requests=count, time_limit_s=60))
         cpu = (cpu_seconds(proc) - cpu0) / max(1, len(r.latencies)) if proc else 0.0
@@ -105,11 +106,12 @@ def measure(port: int, config: str, quick: bool, proc: subprocess.Popen | None) 
         out[f"c{c}"] = {"p50_ms": r.pct(50) * 1000, "p95_ms": r.pct(95) * 1000,
                         "p99_ms": r.pct(99) * 1000, "rps": r.rps, "cpu_ms": cpu * 1000,
                         "n": len(r.latencies), "errors": r.errors, "non_200": bad}
-    sreq = request_factory(port, config, stream=True)
+    sreq = request_factory(port, config, stream=True, phase="stream-")
     r = asyncio.run(run(HOST, port, sreq, concurrency=1, requests=n[1]))
     out["stream_c1"] = {"ttfb_p50_ms": r.pct(50, r.first_bytes) * 1000,
                         "ttfb_p99_ms": r.pct(99, r.first_bytes) * 1000,
                         "p50_ms": r.pct(50) * 1000}
+    req = request_factory(port, config, phase="steady-")
     r = asyncio.run(run(HOST, port, req, concurrency=50, requests=n[50] // 2, rate=50,
                         time_limit_s=60))
     out["steady_50rps"] = {"p50_ms": r.pct(50) * 1000, "p99_ms": r.pct(99) * 1000,

@@ -75,6 +75,16 @@ async def _make_guard(settings: Settings, upstream: ResilientUpstream) -> Safety
                        trusted_texts=frozenset({settings.system_prompt}))
 
 
+def _openapi(app: FastAPI, settings: Settings) -> dict:
+    from fastapi.openapi.utils import get_openapi
+
+    from .schemas import document_limits
+
+    app.openapi_schema = document_limits(get_openapi(
+        title=app.title, version=app.version, routes=app.routes), settings)
+    return app.openapi_schema
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """Build the service. Settings default to the environment (and `.env`)."""
     settings = settings or Settings()
@@ -136,6 +146,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.metrics = Metrics()
     app.state.index_html = files("reference_service").joinpath("static/index.html").read_text()
     install_error_handlers(app)
+    app.openapi = lambda: app.openapi_schema or _openapi(app, settings)
     for module in (chat, stream, openai_compat, health, metrics, page):
         app.include_router(module.router)
     if settings.admin_token is not None:

@@ -161,4 +161,10 @@ def install_error_handlers(app: FastAPI) -> None:
         message = str(exc.detail)
         if exc.status_code == 400:  # FastAPI could not decode the body at all
             message = "The request body could not be parsed; send UTF-8 JSON."
-        return error_response(exc.status_code, type_, message, request_id_of(request))
+        response = error_response(exc.status_code, type_, message, request_id_of(request))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            path = request.app.openapi()["paths"].get(request.url.path, {})
+            if path:
+                response.headers["Allow"] = ", ".join(sorted(m.upper() for m in path))
+        return response

@@ -136,6 +136,10 @@ class ChatPipeline:
         if len(req.history) > s.max_history_messages:
             raise RequestTooLarge(f"history has {len(req.history)} messages; "
                                   f"the limit is {s.max_history_messages}.")
+        for i, turn in enumerate(req.history):
+            if len(turn.content) > s.max_message_chars:
+                raise RequestTooLarge(f"history[{i}] is {len(turn.content)} characters; "
+                                      f"the limit is {s.max_message_chars}.")
         messages = [{"role": "system", "content": s.system_prompt}]
         messages += [{"role": t.role, "content": t.content} for t in req.history]
         messages.append({"role": "user", "content": req.message})
@@ -150,6 +154,11 @@ class ChatPipeline:
         if len(messages) > self.settings.max_history_messages + 2:
             raise RequestTooLarge(f"{len(messages)} messages; the limit is "
                                   f"{self.settings.max_history_messages + 2}.")
+        for name in ("max_tokens", "max_completion_tokens"):
+            value = getattr(req, name)
+            if value is not None and value > self.settings.max_output_tokens:
+                raise RequestTooLarge(f"{name} is {value}; the limit is "
+                                      f"{self.settings.max_output_tokens}.")
         max_tokens = req.max_completion_tokens or req.max_tokens
         call = self._call(messages, req.model, req.temperature, max_tokens, request_id, client,
                           cache_control, guarded)

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _integral(v):
+    """JSON has one number type: 5.0 is the integer 5 (JSON Schema agrees); 5.5 and "5"
+    are not integers."""
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+Int = Annotated[int, BeforeValidator(_integral)]
 
 
 class Turn(BaseModel):
     """One earlier turn of the conversation, sent back by the client."""
+
+    model_config = ConfigDict(strict=True)
 
     role: Literal["user", "assistant"]
     content: str = Field(min_length=1)
@@ -19,24 +30,20 @@ class ChatQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    message: str = Field(min_length=1, description="the user's new message")
+    message: str = Field(min_length=1, pattern=r"\S",
+                         description="the user's new message (not blank)")
     user_id: str | None = Field(None, max_length=128)
     model: str | None = Field(None, description="pin a model; default: the service chooses")
     temperature: float | None = Field(None, ge=0, le=2)
-    max_tokens: int | None = Field(None, ge=1)
-
-    @field_validator("message")
-    @classmethod
-    def _not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("message must not be blank")
-        return v
+    max_tokens: Int | None = Field(None, ge=1)
 
 
 class ChatRequest(ChatQuery):
     """Body of POST /chat and /chat/stream. Sizes are checked against the settings."""
 
-    model_config = ConfigDict(extra="ignore", json_schema_extra={
+    # strict: a JSON body says what it means ("0.5" is not a temperature); the GET form
+    # (ChatQuery) stays lax, since query parameters are all strings.
+    model_config = ConfigDict(extra="ignore", strict=True, json_schema_extra={
         "examples": [{"message": "What is HBM3?"}]})
 
     history: list[Turn] = Field(default_factory=list, description="earlier turns, oldest first")
@@ -75,20 +82,20 @@ class ChatResponse(BaseModel):
 # -- OpenAI-compatible front door ---------------------------------------------------------
 
 class TextPart(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     type: str
     text: str | None = None
 
 
 class OpenAIMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextPart] | None = None
     name: str | None = None
 
 
 class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     include_usage: bool = False
 
 
@@ -96,7 +103,7 @@ class ChatCompletionRequest(BaseModel):
     """Body of POST /v1/chat/completions (the subset of OpenAI's this service honours;
     other fields are accepted and ignored)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     model: str = Field(min_length=1)
     messages: list[OpenAIMessage] = Field(min_length=1)
@@ -104,6 +111,80 @@ class ChatCompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: Int | None = Field(None, ge=1)
+    max_completion_tokens: Int | None = Field(None, ge=1)
     user: str | None = Field(None, max_length=256)
+
+
+# -- errors and the deployment's limits, in the OpenAPI document ----------------------------
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")  # categories, entities, code, details...
+    type: str = Field(description="machine-readable, e.g. rate_limited, upstream_timeout")
+    message: str
+    request_id: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error response of the service."""
+
+    error: ErrorDetail
+
+
+def error_doc(description: str) -> dict:
+    return {"model": ErrorBody, "description": description}
+
+
+CHAT_ERRORS: dict[int | str, dict] = {
+    400: error_doc("invalid JSON, unknown model, content flagged by moderation, blocked personal "
+                "data, or the upstream rejected the request"),
+    401: error_doc("missing or unknown API key (when API_KEYS is set)"),
+    413: error_doc("body, message, history, conversation or max_tokens over the limit"),
+    422: error_doc("a field is invalid"),
+    429: error_doc("rate limited: see Retry-After and the x-ratelimit-* headers"),
+    502: error_doc("the upstream LLM failed"),
+    503: error_doc("upstream busy, circuit breaker open, safety check unavailable, or shutting "
+                "down: see Retry-After"),
+    504: error_doc("the request's deadline passed"),
+}
+
+
+def document_limits(schema: dict, settings) -> dict:
+    """The OpenAPI document states this deployment's limits (models, sizes), so a schema-valid
+    request is one the service accepts."""
+    models = list(settings.models)
+    comps = schema.get("components", {}).get("schemas", {})
+
+    def constrain(props: dict) -> None:
+        if "model" in props:
+            props["model"] = {**{k: v for k, v in props["model"].items() if k != "anyOf"},
+                              "anyOf": [{"type": "string", "enum": models + ["auto"]},
+                                        {"type": "null"}]}
+        for name in ("max_tokens", "max_completion_tokens"):
+            if name in props:
+                props[name]["anyOf"] = [{"type": "integer", "minimum": 1,
+                                         "maximum": settings.max_output_tokens},
+                                        {"type": "null"}]
+        if "message" in props:
+            props["message"]["maxLength"] = settings.max_message_chars
+        if "history" in props:
+            props["history"]["maxItems"] = settings.max_history_messages
+        if "messages" in props:
+            props["messages"]["maxItems"] = settings.max_history_messages + 2
+
+    for name in ("ChatRequest", "ChatQuery", "ChatCompletionRequest"):
+        if name in comps:
+            constrain(comps[name].get("properties", {}))
+    if "ChatCompletionRequest" in comps:  # required there: a string from the list
+        comps["ChatCompletionRequest"]["properties"]["model"] = {
+            "type": "string", "enum": models + ["auto"], "title": "Model"}
+    if "Turn" in comps:
+        comps["Turn"]["properties"]["content"]["maxLength"] = settings.max_message_chars
+    for op in schema.get("paths", {}).get("/chat/stream", {}).values():
+        params = {p["name"]: p for p in op.get("parameters", [])}
+        if params:
+            schemas = {k: p["schema"] for k, p in params.items()}
+            constrain(schemas)
+            for k, p in params.items():
+                p["schema"] = schemas[k]
+    return schema

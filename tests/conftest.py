@@ -163,6 +163,8 @@ class ServiceProcess:
 
 
 def pytest_addoption(parser):
+    parser.addoption("--soak", action="store_true",
+                     help="tests/load: the long fault and load runs (make soak)")
     parser.addoption("--impl", choices=["solutions", "exercises"],
                      default=os.environ.get("EXERCISE_IMPL", "solutions"),
                      help="which implementation tests/exercises grades (env: EXERCISE_IMPL)")

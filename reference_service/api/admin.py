@@ -11,6 +11,7 @@ import hmac
 from fastapi import APIRouter, Depends, Request
 
 from ..errors import ServiceError, Unauthorized
+from ..schemas import error_doc
 
 
 class Forbidden(ServiceError):
@@ -27,13 +28,19 @@ async def require_admin(request: Request) -> None:
         raise Forbidden("Wrong admin token.")
 
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+class CacheDisabled(ServiceError):
+    status, type = 404, "cache_disabled"
+
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)],
+                   responses={401: error_doc("no bearer token"), 403: error_doc("wrong token"),
+                              404: error_doc("the cache is disabled (CACHE_ENABLED=false)")})
 
 
 def _cache(request: Request):
     cache = request.app.state.cache
     if cache is None:
-        raise ServiceError("The cache is disabled (CACHE_ENABLED=false).")
+        raise CacheDisabled("The cache is disabled (CACHE_ENABLED=false).")
     return cache
 
 

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Header
 
 from ..deps import (ClientDep, LogFieldsDep, PipelineDep, RequestIdDep, ResponseHeadersDep,
                     TimingsDep)
-from ..schemas import ChatRequest, ChatResponse, Routing, Usage
+from ..schemas import CHAT_ERRORS, ChatRequest, ChatResponse, Routing, Usage
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], responses=CHAT_ERRORS)
 
 
 @router.post("/chat", response_model=ChatResponse)

@@ -23,8 +23,11 @@ async def live() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/ready")
-@router.get("/readyz")
+_NOT_READY = {503: {"description": "starting or draining (with Retry-After)"}}
+
+
+@router.get("/ready", responses=_NOT_READY)
+@router.get("/readyz", responses=_NOT_READY)
 async def ready(lifecycle: LifecycleDep) -> JSONResponse:
     """Readiness: 200 when taking traffic, 503 + Retry-After while starting or draining."""
     if lifecycle.ready:
@@ -51,7 +54,8 @@ async def _check(coro) -> dict:
     return out
 
 
-@router.get("/health/detailed")
+@router.get("/health/detailed", responses={503: {"description": "degraded: a dependency is "
+                                                                  "down, or not ready"}})
 async def detailed(request: Request, lifecycle: LifecycleDep) -> JSONResponse:
     """Each dependency's state; 503 when any is down or the service is not ready."""
     state = request.app.state

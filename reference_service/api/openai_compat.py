@@ -11,13 +11,17 @@ from fastapi.responses import JSONResponse
 
 from ..deps import (ClientDep, LifecycleDep, LogFieldsDep, PipelineDep, RequestIdDep,
                     ResponseHeadersDep, SettingsDep, TimingsDep)
-from ..schemas import ChatCompletionRequest
+from ..schemas import CHAT_ERRORS, ChatCompletionRequest
 from ..streaming import EventChannel, openai_events, sse_response
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+COMPLETION_RESPONSES = {200: {"description": "a chat.completion object, or with `stream: true` "
+                                             "chat.completion.chunk events then [DONE]",
+                              "content": {"application/json": {}, "text/event-stream": {}}},
+                        **CHAT_ERRORS}
 
 
-@router.post("/chat/completions")
+@router.post("/chat/completions", responses=COMPLETION_RESPONSES)
 async def chat_completions(body: ChatCompletionRequest, pipeline: PipelineDep,
                            lifecycle: LifecycleDep, settings: SettingsDep,
                            request_id: RequestIdDep, log_fields: LogFieldsDep,

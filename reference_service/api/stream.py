@@ -14,10 +14,10 @@ from fastapi import APIRouter, Header, Query
 
 from ..deps import (ClientDep, LifecycleDep, LogFieldsDep, PipelineDep, RequestIdDep,
                     ResponseHeadersDep, SettingsDep, TimingsDep)
-from ..schemas import ChatQuery, ChatRequest
+from ..schemas import CHAT_ERRORS, ChatQuery, ChatRequest
 from ..streaming import EventChannel, chat_events, sse_response
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], responses=CHAT_ERRORS)
 
 _SSE_DOC = {200: {"content": {"text/event-stream": {}},
                   "description": "token events, then usage and done (or error)"}}
