@@ -79,6 +79,7 @@ class Vectors:
 
 
 async def vs_fill(cache: SemanticCache, scope: str, vectors: np.ndarray) -> None:
+    reduce = ["REDUCE", str(cache.config.reduce_dim)] if cache.config.reduce_dim else []
     """The store's key layout, written in pipelines (one store() per entry takes minutes)."""
     now = time.time()
     r = cache.redis
@@ -90,18 +91,20 @@ async def vs_fill(cache: SemanticCache, scope: str, vectors: np.ndarray) -> None
             e = Entry(f"answer {i}", "m", q, 10, 100, "stop", now, now + 86400,
                       base64.b64encode(vectors[i].tobytes()).decode())
             pipe.set(f"c:{scope}:x:{eid}", json.dumps(e.__dict__), ex=86400)
-            pipe.execute_command("VADD", f"c:{scope}:v", "FP32", vectors[i].tobytes(), eid)
+            pipe.execute_command("VADD", f"c:{scope}:v", *reduce, "FP32", vectors[i].tobytes(),
+                                 eid)
             pipe.zadd(f"c:{scope}:t", {eid: now + 86400})
         await pipe.execute()
 
 
-async def bench_vector_set(url: str, n: int, queries: int) -> dict:
+async def bench_vector_set(url: str, n: int, queries: int, reduce_dim: int = 128) -> dict:
     import redis.asyncio as aredis
 
     r = aredis.from_url(url)
     await r.flushdb()
     vecs = Vectors()
-    cache = SemanticCache(r, vecs, SystemClock(), CacheConfig(similarity_threshold=0.93))
+    cache = SemanticCache(r, vecs, SystemClock(), CacheConfig(similarity_threshold=0.93,
+                                                              reduce_dim=reduce_dim))
     scope = f"bench{n}"
     stored = unit_vectors(n, seed=1)
     t = time.perf_counter()
@@ -182,6 +185,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--lecture-max", type=int, default=10_000)
+    parser.add_argument("--reduce", type=int, default=128,
+                        help="VADD REDUCE dimensions, as CACHE_VECTOR_REDUCE (0: none)")
     args = parser.parse_args()
     print(json.dumps({"embedding_one_query": bench_embedding()}), flush=True)
     with RedisServer() as server:
@@ -190,9 +195,8 @@ def main() -> None:
                 q = max(5, min(args.queries, 200_000 // n))
                 print(json.dumps({"lecture_json_scan": bench_lecture(server.url, n, q)}),
                       flush=True)
-            print(json.dumps({"vector_set": asyncio.run(bench_vector_set(server.url, n,
-                                                                          args.queries))}),
-                  flush=True)
+            result = asyncio.run(bench_vector_set(server.url, n, args.queries, args.reduce))
+            print(json.dumps({"vector_set": result, "reduce": args.reduce}), flush=True)
 
 
 if __name__ == "__main__":

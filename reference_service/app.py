@@ -51,7 +51,9 @@ async def _make_cache(settings: Settings, redis, clock: Clock) -> SemanticCache 
     cache = SemanticCache(redis, embedder, clock, CacheConfig(
         similarity_threshold=settings.cache_similarity_threshold, ttl_s=settings.cache_ttl_s,
         max_entries_per_scope=settings.cache_max_entries, verify=settings.cache_verify,
-        search_ef=settings.cache_search_ef))
+        search_ef=settings.cache_search_ef,
+        # fakeredis rejects a second VADD with REDUCE; the embedded cache is small anyway
+        reduce_dim=settings.cache_vector_reduce if settings.redis_url else 0))
     if settings.redis_url:
         await cache.check_server()  # a Redis without vector sets is a startup error
     return cache

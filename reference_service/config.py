@@ -66,7 +66,10 @@ class Settings(BaseSettings):
     cache_max_temperature: float = Field(1.0, ge=0, le=2,
                                          description="requests above it bypass the cache")
     cache_verify: bool = True
-    cache_search_ef: int = Field(200, ge=1, description="HNSW exploration factor of a lookup")
+    cache_search_ef: int = Field(100, ge=1, description="HNSW exploration factor of a lookup")
+    cache_vector_reduce: int = Field(
+        128, ge=0, description="index dimensions after random projection (VADD REDUCE); "
+                               "0: none. Real Redis only (fakeredis mishandles REDUCE)")
     admin_token: SecretStr | None = None  # enables /admin/* with `Authorization: Bearer`
 
     # Safety (docs/SAFETY.md). POST /chat/safe always applies the guards; SAFETY_GUARDS puts

@@ -45,8 +45,18 @@ class CacheConfig:
     ttl_s: float = 24 * 3600
     max_entries_per_scope: int = 100_000
     candidates: int = 3  # nearest neighbours checked by the verifier
-    search_ef: int = 200  # HNSW exploration factor (docs/BENCHMARKS.md: recall vs latency)
+    search_ef: int = 100  # HNSW exploration factor (docs/BENCHMARKS.md: recall vs latency)
     verify: bool = True
+    # Random projection of the index to this many dimensions (VADD REDUCE; 0: none). The
+    # stored float32 embedding still decides by exact cosine; the index only ranks.
+    reduce_dim: int = 0
+
+    @property
+    def score_margin(self) -> float:
+        """How far below the threshold an index score may be and the candidate still be
+        checked exactly. 8-bit quantization alone moves scores by < 0.002; a projection to
+        128 dimensions by up to 0.062 (1,204 real question pairs, docs/BENCHMARKS.md)."""
+        return 0.08 if self.reduce_dim else 0.02
 
 
 @dataclass
@@ -135,13 +145,13 @@ class SemanticCache:
         raw = await self.redis.execute_command(
             "VSIM", f"c:{scope}:v", "FP32", vector.tobytes(), "WITHSCORES",
             "COUNT", self.config.candidates, "EF", self.config.search_ef)
-        for element, score in _pairs(raw):
-            # Vector sets score cosine as (1 + cos) / 2, on 8-bit quantized vectors: good
-            # enough to pick candidates (a small margin keeps borderline ones), then the
-            # exact cosine against the stored float32 embedding decides.
-            if 2.0 * float(score) - 1.0 < self.config.similarity_threshold - QUANT_MARGIN:
-                break
-            candidate = await self._get(scope, element, now)
+        # Vector sets score cosine as (1 + cos) / 2, on 8-bit quantized (and perhaps
+        # projected) vectors: good enough to pick candidates (a margin keeps borderline
+        # ones), then the exact cosine against the stored float32 embedding decides.
+        floor = self.config.similarity_threshold - self.config.score_margin
+        near = [(e, s) for e, s in _pairs(raw) if 2.0 * float(s) - 1.0 >= floor]
+        entries = await self._get_many(scope, [e for e, _ in near], now)
+        for (element, score), candidate in zip(near, entries):
             if candidate is None:  # expired or evicted: drop it from the index
                 await self.redis.execute_command("VREM", f"c:{scope}:v", element)
                 continue
@@ -167,6 +177,17 @@ class SemanticCache:
             await self.redis.delete(f"c:{scope}:x:{eid}")
             return None
         return entry
+
+    async def _get_many(self, scope: str, eids: list[str], now: float) -> list[Entry | None]:
+        """Several entries in one round trip (expired ones come back as None)."""
+        if not eids:
+            return []
+        raws = await self.redis.mget([f"c:{scope}:x:{e}" for e in eids])
+        out = []
+        for raw in raws:
+            entry = Entry(**json.loads(raw)) if raw is not None else None
+            out.append(entry if entry is not None and entry.expires_at > now else None)
+        return out
 
     async def _put(self, scope: str, eid: str, entry: Entry, now: float) -> None:
         ttl = max(1, int(entry.expires_at - now) + 1)
@@ -198,14 +219,22 @@ class SemanticCache:
                      now: float) -> None:
         vkey, tkey = f"c:{scope}:v", f"c:{scope}:t"
         ttl = int(self.config.ttl_s) + 60
+        reduce = ["REDUCE", str(self.config.reduce_dim)] if self.config.reduce_dim else []
         pipe = self.redis.pipeline(transaction=False)
-        pipe.execute_command("VADD", vkey, "FP32", vector.tobytes(), eid)  # Q8 (default)
+        pipe.execute_command("VADD", vkey, *reduce, "FP32", vector.tobytes(), eid)  # Q8
         pipe.zadd(tkey, {eid: expires_at})
         pipe.zrangebyscore(tkey, "-inf", now, start=0, num=100)
         pipe.zcard(tkey)
         pipe.expire(vkey, ttl)
         pipe.expire(tkey, ttl)
-        _, _, expired, size = (await pipe.execute())[:4]
+        added, _, expired, size = (await pipe.execute(raise_on_error=False))[:4]
+        if isinstance(added, ResponseError) and reduce and "projection" in str(added).lower():
+            # a set made before REDUCE was configured keeps its layout until it is cleared
+            await self.redis.execute_command("VADD", vkey, "FP32", vector.tobytes(), eid)
+        else:
+            for result in (added, expired, size):
+                if isinstance(result, Exception):
+                    raise result
         doomed = [e.decode() if isinstance(e, bytes) else e for e in expired]
         excess = size - len(doomed) - self.config.max_entries_per_scope
         if excess > 0:
@@ -264,9 +293,6 @@ def _usd(entry: Entry) -> float:
         return 0.0
     return (entry.prompt_tokens * price.usd_per_1m_input
             + entry.completion_tokens * price.usd_per_1m_output) / 1e6
-
-
-QUANT_MARGIN = 0.02  # how far below the threshold a quantized score may be and still be checked
 
 
 def _cosine(vector: np.ndarray, stored: str | None, score: float) -> float:

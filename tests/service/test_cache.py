@@ -307,3 +307,35 @@ def test_eventsource_get_is_cached_despite_its_no_cache_header(client, mock):
             s.read()
             assert s.headers["x-cache"] == expected
     assert len(mock.state.chat_requests()) == 1
+
+
+# -- the reduced index (VADD REDUCE), as deployed on a real Redis -------------------------
+
+async def test_reduced_index_serves_paraphrases_and_rejects_near_misses(redis_url, embedder):
+    import redis.asyncio as aredis
+    r = aredis.from_url(redis_url)
+    await r.flushdb()
+    cache = SemanticCache(r, embedder, FakeClock(), CacheConfig(reduce_dim=128))
+    await cache.store("s", "How much memory bandwidth does the H100 SXM have?", "3.35 TB/s",
+                      model="m")
+    assert int(await r.execute_command("VDIM", "c:s:v")) == 128  # the index is projected
+    hit = await cache.lookup("s", "What is the memory bandwidth of an H100 SXM?")
+    assert hit.status == "HIT" and hit.tier == "semantic" and hit.similarity >= 0.93
+    miss = await cache.lookup("s", "How much memory bandwidth does the H200 SXM have?")
+    assert miss.status == "MISS"
+    await r.aclose()
+
+
+async def test_a_set_made_without_reduce_keeps_working_when_reduce_is_configured(redis_url,
+                                                                                 embedder):
+    import redis.asyncio as aredis
+    r = aredis.from_url(redis_url)
+    await r.flushdb()
+    old = SemanticCache(r, embedder, FakeClock(), CacheConfig(reduce_dim=0))
+    await old.store("s", "What is HBM3?", "stacked DRAM", model="m")
+    new = SemanticCache(r, embedder, FakeClock(), CacheConfig(reduce_dim=128))
+    await new.store("s", "What is CXL?", "Compute Express Link", model="m")  # no error
+    assert int(await r.execute_command("VCARD", "c:s:v")) == 2
+    hit = await new.lookup("s", "What does CXL stand for?")
+    assert hit.status == "HIT" and hit.entry.answer == "Compute Express Link"
+    await r.aclose()
