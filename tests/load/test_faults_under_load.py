@@ -66,10 +66,15 @@ async def load(url: str, n: int, concurrency: int) -> list[dict]:
         return await asyncio.gather(*[bounded(i) for i in range(n)])
 
 
-def footprint(pid: int) -> tuple[float, int]:
-    """(RSS in MiB, open TCP connections) of the service process."""
+def footprint(pid: int) -> tuple[float, int, dict]:
+    """(RSS in MiB, open TCP connections, connections by state) of the service process."""
     p = psutil.Process(pid)
-    return p.memory_info().rss / 2**20, len(p.net_connections(kind="tcp"))
+    time.sleep(1.0)  # let closes the clients just made reach the server (no CLOSE_WAIT noise)
+    conns = p.net_connections(kind="tcp")
+    states: dict[str, int] = {}
+    for c in conns:
+        states[c.status] = states.get(c.status, 0) + 1
+    return p.memory_info().rss / 2**20, len(conns), states
 
 
 def breaker_state(url: str, model: str) -> float:
@@ -90,7 +95,7 @@ def test_upstream_faults_under_load(scale):
             "BREAKER_COOLDOWN_S": "1"})
         try:
             asyncio.run(load(svc.url, 40, concurrency))  # warm up: connection pools, caches
-            rss0, conns0 = footprint(svc.proc.pid)
+            rss0, conns0, states0 = footprint(svc.proc.pid)
 
             for kind, rate in (("429", 0.04), ("500", 0.04), ("hang", 0.02), ("drop", 0.04),
                                ("malformed", 0.02)):
@@ -127,9 +132,9 @@ def test_upstream_faults_under_load(scale):
             assert breaker_state(svc.url, "gpt-4o-mini") == 0
 
             asyncio.run(load(svc.url, 40, concurrency))
-            rss1, conns1 = footprint(svc.proc.pid)
+            rss1, conns1, states1 = footprint(svc.proc.pid)
             assert rss1 - rss0 < 40 * scale ** 0.5, (rss0, rss1)  # MiB
-            assert conns1 <= conns0 + 5, (conns0, conns1)
+            assert conns1 <= conns0 + 5, (states0, states1)
         finally:
             out = svc.terminate()
     assert "Traceback" not in out, out[-3000:]
