@@ -1,7 +1,7 @@
 """FastAPI dependencies, as `Annotated` aliases the routers use.
 
-All `async def`: FastAPI runs a plain `def` dependency in its thread pool, and these eight
-per request cost ~2 ms of thread hand-offs and GIL waits (found with py-spy; see
+All `async def`: FastAPI runs a plain `def` dependency in its thread pool, and eight of them
+per request meant thread hand-offs and GIL waits on every request (found with py-spy; see
 docs/BENCHMARKS.md, "Gateway overhead").
 """
 

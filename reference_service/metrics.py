@@ -18,22 +18,11 @@ import os
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge,
                                Histogram, generate_latest)
 
-from mock_llm.config import DEFAULT_MODELS
+from .pricing import cost_usd
 
 # Latency buckets from 1 ms (gateway overhead) to 60 s (a long stream).
 _LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _BREAKER = {"closed": 0, "half_open": 1, "open": 2}
-CHAT_ROUTES = ("/chat", "/chat/safe", "/chat/smart", "/chat/limited", "/chat/stream",
-               "/v1/chat/completions")
-
-
-def cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> float:
-    """At the lab's list prices (mock_llm.config); unknown models cost 0 (documented)."""
-    price = DEFAULT_MODELS.get(model)
-    if price is None:
-        return 0.0
-    return (prompt_tokens * price.usd_per_1m_input
-            + completion_tokens * price.usd_per_1m_output) / 1e6
 
 
 def multiprocess_dir() -> str | None:
@@ -83,8 +72,6 @@ class Metrics:
         """Record one finished request from its log fields."""
         self.requests.labels(route, method, str(status)).inc()
         self.latency.labels(route).observe(seconds)
-        if route not in CHAT_ROUTES:
-            return
         if "upstream_ms" in fields or fields.get("cache") == "HIT":
             upstream_s = fields.get("upstream_ms", 0.0) / 1000
             self.overhead.labels(route).observe(max(0.0, seconds - upstream_s))

@@ -92,6 +92,8 @@ class RequestContextMiddleware:
                                  rid)(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - start
+            if "upstream_s" in timings:
+                fields["upstream_ms"] = round(timings["upstream_s"] * 1000, 2)
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             status = status or 500
             access_log.info("request", extra={"fields": {
@@ -121,8 +123,17 @@ class TextFormatter(logging.Formatter):
         return f"{record.levelname:<7} {record.name}: {record.getMessage()} {fields}".rstrip()
 
 
+# Libraries whose debug lines quote message text: Presidio ("Context list is: <the words>"),
+# sse-starlette (every chunk sent), the openai SDK and httpx (request bodies).
+CONTENT_LOGGERS = ("presidio-analyzer", "sse_starlette", "openai", "httpx", "httpcore",
+                   "httpx2", "httpcore2")
+
+
 def configure_logging(level: str, fmt: str) -> None:
-    """Our loggers write one line per record to stderr (idempotent)."""
+    """Our loggers write one line per record to stderr (idempotent). Libraries that would
+    log message text are held at WARNING, whatever level the root logger is given."""
+    for name in CONTENT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     logger = logging.getLogger("reference_service")
     logger.setLevel(level.upper())
     logger.propagate = False

@@ -74,7 +74,6 @@ class ChatResult:
     safety: dict = field(default_factory=dict)  # what the guards found (types, never values)
     cache_tier: str | None = None  # "exact" | "semantic" on a hit
     fallback_from: str | None = None  # the model whose breaker was open
-    upstream_ms: float | None = None  # time spent waiting for the upstream LLM
 
     @property
     def total_tokens(self) -> int:
@@ -92,8 +91,6 @@ class ChatResult:
             fields["cache_tier"] = self.cache_tier
         if self.fallback_from:
             fields["fallback_from"] = self.fallback_from
-        if self.upstream_ms is not None:
-            fields["upstream_ms"] = round(self.upstream_ms, 2)
         return fields
 
 
@@ -285,8 +282,6 @@ class ChatPipeline:
         if call.cache is not None and call.cache.status == "HIT":
             result.cache_tier = call.cache.tier
         result.fallback_from = call.route.fallback_from if call.route else None
-        if "upstream_s" in call.timings:
-            result.upstream_ms = call.timings["upstream_s"] * 1000
         return result
 
     # -- route: which model answers ----------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 
@@ -160,6 +161,31 @@ class ServiceProcess:
         if self.proc.poll() is None:
             self.proc.terminate()
         return self.proc.communicate(timeout=30)[0]
+
+
+class LogCapture(logging.Handler):
+    """Every record, formatted as the service's JSON log line."""
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        from reference_service.observability import JsonFormatter
+        self.lines.append(JsonFormatter().format(record))
+
+
+@pytest.fixture
+def captured():
+    """The JSON lines of every log record while the test runs: the service's own loggers
+    (which do not propagate) and everything else through the root logger."""
+    handler = LogCapture()
+    loggers = [logging.getLogger("reference_service"), logging.getLogger()]
+    for logger in loggers:
+        logger.addHandler(handler)
+    yield handler.lines
+    for logger in loggers:
+        logger.removeHandler(handler)
 
 
 def pytest_addoption(parser):

@@ -25,10 +25,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from redis.exceptions import RedisError, ResponseError
 
-from mock_llm.config import DEFAULT_MODELS
-
 from ..clock import Clock
 from ..outage import OutageLog
+from ..pricing import cost_usd
 from .normalize import canonical, exact_key_text
 from .verifier import verify
 
@@ -287,12 +286,8 @@ class SemanticCache:
 
 
 def _usd(entry: Entry) -> float:
-    """What the hit saved at the lab's list prices (unknown models: 0)."""
-    price = DEFAULT_MODELS.get(entry.model)
-    if price is None:
-        return 0.0
-    return (entry.prompt_tokens * price.usd_per_1m_input
-            + entry.completion_tokens * price.usd_per_1m_output) / 1e6
+    """What the hit saved."""
+    return cost_usd(entry.model, entry.prompt_tokens, entry.completion_tokens)
 
 
 def _cosine(vector: np.ndarray, stored: str | None, score: float) -> float:

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 
 from mock_llm.tokens import message_text
 
-from ..errors import (ContentFlagged, PiiBlocked, SafetyUnavailable, ServiceError,
-                      UpstreamError)
+from ..errors import ContentFlagged, PiiBlocked, SafetyUnavailable, ServiceError
 from ..llm.deadline import Deadline
 from ..llm.resilient import ResilientUpstream
 from ..outage import OutageLog
@@ -118,9 +117,7 @@ class SafetyGuard:
                         report: SafetyReport) -> list[list[str]]:
         try:
             verdicts = await self.upstream.moderate(texts, self.moderation_model, deadline)
-        except (UpstreamError, ServiceError) as exc:
-            if isinstance(exc, (ContentFlagged, PiiBlocked)):
-                raise
+        except ServiceError:  # upstream failed, timed out, or its breaker is open
             if not self.fail_open:
                 raise SafetyUnavailable("Moderation is unavailable, so the request was "
                                         "refused. Retry later.", retry_after=1) from None

@@ -129,7 +129,6 @@ async def test_stats_count_hits_by_tier_and_savings(async_redis_factory, embedde
 
 
 async def test_redis_killed_mid_run_bypasses_then_recovers(embedder, caplog):
-    import redis.asyncio as aredis
     from tests.redis_server import RedisServer
     from reference_service.redis_client import make_redis
 

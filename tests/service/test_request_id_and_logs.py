@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 
 import pytest
@@ -30,25 +29,6 @@ def test_generated_ids_are_unique_and_on_every_kind_of_response(client):
               client.post("/chat", content=b"x" * 300_000),
               client.get("/readyz"), client.get("/")):
         assert len(r.headers["x-request-id"]) == 32
-
-
-class Capture(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record):
-        from reference_service.observability import JsonFormatter
-        self.lines.append(JsonFormatter().format(record))
-
-
-@pytest.fixture
-def captured():
-    handler = Capture()
-    logger = logging.getLogger("reference_service")
-    logger.addHandler(handler)
-    yield handler.lines
-    logger.removeHandler(handler)
 
 
 def test_one_json_line_per_request_without_message_text(client, captured):

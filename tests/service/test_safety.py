@@ -334,19 +334,12 @@ def test_guards_on_the_main_endpoints_follow_the_setting(guarded, mock, client):
     assert "Maria Garcia" in json.dumps([r.body for r in chat_requests(mock)])
 
 
-def test_no_pii_in_the_logs(guarded, mock):
-    class Capture(logging.Handler):
-        lines: list[str] = []
+def test_no_pii_in_the_logs(guarded, mock, captured):
+    import time
 
-        def emit(self, record):
-            from reference_service.observability import JsonFormatter
-            self.lines.append(JsonFormatter().format(record))
-
-    handler = Capture(level=logging.DEBUG)
-    loggers = [logging.getLogger(), logging.getLogger("reference_service"),
-               logging.getLogger("presidio-analyzer")]
-    for lg in loggers:
-        lg.addHandler(handler)
+    root = logging.getLogger()  # an operator turns on debug logging for everything
+    level = root.level
+    root.setLevel(logging.DEBUG)
     try:
         mock.state.script_answer("Hi <PERSON_1>, mail sent to <EMAIL_ADDRESS_1>.", count=2)
         text = "I'm Aisha Khan, aisha.khan@example.com, card 5500 0000 0000 0004."
@@ -354,12 +347,10 @@ def test_no_pii_in_the_logs(guarded, mock):
         with guarded.stream("POST", "/chat/stream", json={"message": text}) as r:
             r.read()
         guarded.post("/chat/safe", json={"message": "Aisha Khan says MODERATION_TEST_FLAG:hate"})
-        import time
         time.sleep(0.2)  # the stream's access line is written just after its last byte
     finally:
-        for lg in loggers:
-            lg.removeHandler(handler)
-    logged = "\n".join(handler.lines)
+        root.setLevel(level)
+    logged = "\n".join(captured)
     assert '"route": "/chat/safe"' in logged and '"PERSON": 1' in logged
     for value in ("Aisha", "Khan", "aisha.khan", "5500 0000"):
         assert value not in logged
