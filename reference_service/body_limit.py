@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .context import context_of
 from .errors import error_response
 
 
@@ -54,7 +55,8 @@ class BodySizeLimitMiddleware:
                 await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        rid = scope.get("state", {}).get("request_id")
+        ctx = context_of(scope)
+        rid = ctx.request_id if ctx is not None else None
         await error_response(413, "request_too_large",
                              f"The request body is larger than {self.max_bytes} bytes.",
                              rid)(scope, receive, send)

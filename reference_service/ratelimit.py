@@ -22,12 +22,8 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
-from .errors import ServiceError
+from .errors import LimiterUnavailable
 from .outage import OutageLog
-
-
-class LimiterUnavailable(ServiceError):
-    status, type = 503, "rate_limiter_unavailable"
 
 
 # The time in ms: ARGV[1] if given (tests), else Redis's own clock (one clock for all replicas).
@@ -117,6 +113,18 @@ class Decision:
         if not self.allowed:
             h["retry-after"] = str(self.retry_after_s)
         return h
+
+
+class NoLimits:
+    """RATE_LIMIT_ENABLED=false: every request is admitted, nothing is charged."""
+
+    async def check(self, client: str, limits: Limits, tokens: int,
+                    now_ms: int | None = None) -> Decision | None:
+        return None
+
+    async def charge(self, client: str, limits: Limits, tokens: int,
+                     now_ms: int | None = None) -> None:
+        return None
 
 
 class RateLimiter:

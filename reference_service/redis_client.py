@@ -20,3 +20,8 @@ def make_redis(settings: Settings) -> redis.Redis:
     import fakeredis  # only the embedded default needs it
 
     return fakeredis.FakeAsyncRedis()
+
+
+def as_text(value: bytes | str | None) -> str | None:
+    """A Redis reply as text: redis-py gives bytes, fakeredis and decoded clients str."""
+    return value.decode() if isinstance(value, bytes) else value

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from mock_llm import MockConfig, MockLLMServer
-from tests.conftest import ServiceProcess
+from tests.support import ServiceProcess
 from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.load, pytest.mark.slow, pytest.mark.timeout(1200)]

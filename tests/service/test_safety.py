@@ -14,7 +14,7 @@ import pytest
 from mock_llm.server import ThreadedServer
 from reference_service.app import create_app
 from reference_service.clock import FakeClock
-from tests.conftest import make_settings, parse_sse
+from tests.support import make_settings, parse_sse, services_of
 
 CASES = [json.loads(line) for line in Path("data/pii_cases.jsonl").read_text().splitlines()]
 
@@ -33,8 +33,8 @@ def guarded_server(mock_server):
 
 @pytest.fixture
 def guarded(guarded_server, mock):
-    guarded_server.run_in_loop(guarded_server.app.state.breakers.reset())
-    guarded_server.run_in_loop(guarded_server.app.state.cache.clear())
+    guarded_server.run_in_loop(services_of(guarded_server.app).breakers.reset())
+    guarded_server.run_in_loop(services_of(guarded_server.app).cache.clear())
     with httpx.Client(base_url=guarded_server.url, timeout=20) as c:
         yield c
 
@@ -186,7 +186,7 @@ def test_the_cache_keeps_the_redacted_form_and_serves_it_with_the_new_requests_v
     assert second.json()["response"] == "Yes Tom Becker, the DGX H100 uses 208 V."
     assert len(chat_requests(mock)) == 1
 
-    redis = guarded_server.app.state.redis
+    redis = services_of(guarded_server.app).redis
 
     async def dump() -> bytes:
         out = b""
@@ -349,7 +349,7 @@ def test_policy_per_entity_block_and_allow(mock_server, mock):
 
 
 def test_an_analyzer_error_refuses_the_request(guarded, guarded_server, mock, monkeypatch):
-    redactor = guarded_server.app.state.pipeline.guard.redactor
+    redactor = services_of(guarded_server.app).pipeline.guard.redactor
 
     def broken(text):
         raise RuntimeError("spaCy fell over")
