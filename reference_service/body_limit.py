@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .context import context_of
-from .errors import error_response
-
-
-class BodyTooLarge(HTTPException):
-    """Raised while reading a body that outgrows the limit; the error handlers make it a 413."""
-
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__(413, f"The request body is larger than {max_bytes} bytes.")
+from .errors import BodyTooLarge, error_response
 
 
 class BodySizeLimitMiddleware:

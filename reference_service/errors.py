@@ -119,6 +119,14 @@ class CircuitOpen(ServiceError):
     status, type = 503, "circuit_open"
 
 
+class BodyTooLarge(StarletteHTTPException):
+    """Raised while reading a body that outgrows the limit (body_limit.py); the error
+    handlers make it a 413."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"The request body is larger than {max_bytes} bytes.")
+
+
 def request_id_of(request: Request) -> str | None:
     ctx = context_of(request.scope)
     return ctx.request_id if ctx is not None else None

@@ -23,9 +23,9 @@ from ..errors import ContentFlagged, PiiBlocked, SafetyUnavailable, ServiceError
 from ..llm.deadline import Deadline
 from ..llm.resilient import ResilientUpstream
 from ..outage import OutageLog
-from .pii import PiiBlockedError, PiiRedactor, Placeholders
+from .pii import PiiRedactor, Placeholders
 
-log = logging.getLogger("reference_service")
+log = logging.getLogger(__name__)
 
 # The lecture's /chat/safe answers a flagged answer with this sentence.
 REFUSAL = "I'm unable to provide that response."
@@ -78,10 +78,8 @@ class SafetyGuard:
         try:
             redacted, placeholders, counts = await asyncio.to_thread(
                 self.redactor.redact, messages, self.trusted_texts)
-        except PiiBlockedError as exc:
-            raise PiiBlocked("The message contains personal data that this service does not "
-                             f"accept: {', '.join(exc.entity_types)}. Remove it and retry.",
-                             details={"entities": exc.entity_types}) from None
+        except PiiBlocked:
+            raise
         except Exception:
             log.exception("PII analyzer failed; request refused")
             raise SafetyUnavailable("The personal-data check failed, so the request was not "

@@ -18,6 +18,7 @@ from typing import Literal
 
 from mock_llm.tokens import message_text
 
+from ..errors import PiiBlocked
 from .recognizers import ENTITIES, hardware_spans, keep
 
 Action = Literal["mask", "block", "allow"]
@@ -90,12 +91,6 @@ class StreamRestorer:
         return self.placeholders.restore(text)
 
 
-class PiiBlockedError(Exception):
-    def __init__(self, entity_types: list[str]) -> None:
-        super().__init__(", ".join(entity_types))
-        self.entity_types = entity_types
-
-
 class PiiRedactor:
     """Detect PII with a Presidio analyzer and apply the policy of each entity type."""
 
@@ -128,7 +123,9 @@ class PiiRedactor:
         findings = self.find(text)
         blocked = sorted({f.entity_type for f in findings if self.policy[f.entity_type] == "block"})
         if blocked:
-            raise PiiBlockedError(blocked)
+            raise PiiBlocked("The message contains personal data that this service does not "
+                             f"accept: {', '.join(blocked)}. Remove it and retry.",
+                             details={"entities": blocked})
         out, last = [], 0
         for f in findings:
             out.append(text[last:f.start])
