@@ -28,6 +28,7 @@ from .errors import CircuitOpen, RateLimited
 from .llm.client import Delta
 from .llm.deadline import Deadline
 from .llm.resilient import ResilientUpstream
+from .messages import shape_key
 from .ratelimit import RateLimiter, SlidingWindowLimiter
 from .routing import RouteDecision, Router
 from .routing.sticky import StickyRoutes
@@ -99,7 +100,10 @@ class ChatPipeline:
                 yield TokenEvent(out)
             yield DoneEvent(await self._stream_result(call, release, delta, ttft_ms))
         finally:
-            await deltas.aclose()
+            await deltas.aclose()  # a client that went away cancels the upstream call here
+            if call.result is None:  # ended early: still charge what was generated
+                await self.limiter.charge(call.client.id, call.client.limits,
+                                          count_tokens(release.generated))
 
     # -- the steps before the upstream -------------------------------------------------
     def _deadline(self) -> Deadline:
@@ -174,8 +178,11 @@ class ChatPipeline:
         last_user = users[-1]
         # Guarded answers passed output moderation: never mixed with unguarded ones.
         params = {**call.params, "guarded": True} if call.guarded else call.params
+        # The question is the last user message's text; all else of that message (a name,
+        # an image, extra keys) is scope too: two requests that differ there never share.
         scope = scope_of(tenant=call.tenant, model=call.model or "", params=params,
-                         context=call.messages[:last_user], after=call.messages[last_user + 1:])
+                         context=call.messages[:last_user], after=call.messages[last_user + 1:],
+                         question_shape=shape_key(call.messages[last_user]))
         return scope, message_text(call.messages[last_user])
 
     async def _cache_lookup(self, call: ChatCall) -> ChatResult | None:

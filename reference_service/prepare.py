@@ -8,9 +8,9 @@ from typing import Any
 from .call import CacheMode, ChatCall, Message
 from .clients import Client
 from .config import Settings
-from .errors import RequestTooLarge, UnknownModel
+from .errors import BadRequest, RequestTooLarge, UnknownModel
 from .schemas import ChatCompletionRequest, ChatRequest
-from .tokens import message_text
+from .messages import all_text
 
 
 class CallFactory:
@@ -64,13 +64,16 @@ class CallFactory:
               max_tokens: int | None, request_id: str, client: Client, cache_control: str,
               guarded: bool | None) -> ChatCall:
         s = self.settings
-        total = sum(len(message_text(m)) for m in messages)
+        total = sum(len(all_text(m)) for m in messages)
         if total > s.max_total_chars:
             raise RequestTooLarge(f"the conversation is {total} characters; "
                                   f"the limit is {s.max_total_chars}.")
         if max_tokens is not None and max_tokens > s.max_output_tokens:
             raise RequestTooLarge(f"max_tokens is {max_tokens}; the limit is {s.max_output_tokens}.")
         self._check_model(model)
+        guarded = s.safety_guards if guarded is None else guarded
+        if guarded:
+            _check_readable(messages)
         params: dict[str, Any] = {}
         if temperature is not None:
             params["temperature"] = temperature
@@ -79,8 +82,7 @@ class CallFactory:
         return ChatCall(
             messages=messages, model=None if model == "auto" else model, client=client,
             request_id=request_id, params=params,
-            # the endpoint did not insist: the deployment's setting decides
-            guarded=s.safety_guards if guarded is None else guarded,
+            guarded=guarded,
             cache_mode=self._cache_mode(cache_control, temperature))
 
     def _check_model(self, model: str | None) -> None:
@@ -96,3 +98,16 @@ class CallFactory:
         if temperature is not None and temperature > self.settings.cache_max_temperature:
             return "bypass"  # the client asked for variety; a stored answer is not that
         return "refresh" if "no-cache" in directives else "use"
+
+
+def _check_readable(messages: list[Message]) -> None:
+    """A guarded call sends nothing the guards cannot read: only text content parts."""
+    for i, m in enumerate(messages):
+        content = m.get("content")
+        for part in content if isinstance(content, list) else []:
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind != "text":
+                raise BadRequest(f"messages[{i}] has a content part of type {kind!r}; on a "
+                                 "guarded path only text parts are accepted (the personal-data "
+                                 "check and moderation read text only).",
+                                 code="unsupported_content")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
-from .errors import LimiterUnavailable
+from .errors import LimiterUnavailable, RequestTooLarge
 from .outage import OutageLog
 
 
@@ -149,7 +149,10 @@ class RateLimiter:
         None when Redis is unreachable and the limiter fails open (logged once per outage);
         503 (LimiterUnavailable) when it fails closed.
         """
-        tokens = max(1, min(tokens, limits.tpm))  # a request bigger than the budget waits a full period
+        if tokens > limits.tpm:  # it could never be admitted: say so, do not make it wait
+            raise RequestTooLarge(f"The prompt is {tokens} tokens; this client may send "
+                                  f"{limits.tpm} tokens per minute.", code="over_token_limit")
+        tokens = max(1, tokens)
         args = ["" if now_ms is None else now_ms, limits.rpm, PERIOD_MS, 1,
                 limits.tpm, PERIOD_MS, tokens]
         try:

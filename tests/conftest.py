@@ -51,6 +51,28 @@ def service(service_server, mock):
     return service_server
 
 
+@pytest.fixture(scope="session")
+def guarded_server(mock_server):
+    """Guards on every chat endpoint (SAFETY_GUARDS=true; by default only /chat/safe)."""
+    clock = FakeClock()
+    settings = make_settings(openai_base_url=mock_server.base_url, safety_guards=True,
+                             admin_token="admin-secret")
+    app = create_app(settings, clock=clock)
+    with ThreadedServer(app) as server:
+        server.app, server.clock = app, clock
+        yield server
+
+
+@pytest.fixture
+def guarded(guarded_server, mock):
+    """A client of the guarded service, with fresh breakers and an empty cache."""
+    services = services_of(guarded_server.app)
+    guarded_server.run_in_loop(services.breakers.reset())
+    guarded_server.run_in_loop(services.cache.clear())
+    with httpx.Client(base_url=guarded_server.url, timeout=20) as c:
+        yield c
+
+
 @pytest.fixture
 def client(service):
     with httpx.Client(base_url=service.url, timeout=10) as c:

@@ -76,7 +76,7 @@ class ServiceProcess:
              "--workers", str(workers)], env={**os.environ, "SAFETY_GUARDS": "false",
                                                  "SAFETY_PII": "false", **env},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # a loaded 2-core CI machine
         ready = 0
         while ready < (20 if workers > 1 else 1):  # with workers: all of them answer
             try:
@@ -118,3 +118,13 @@ def services_of(app: FastAPI) -> Services:
     """The started service's collaborators (tests look inside; routers use deps)."""
     services: Services = app.state.services
     return services
+
+
+def upstream_text(mock) -> str:
+    """Everything the fake upstream was sent (chat and moderation), as one string."""
+    return "\n".join(json.dumps(r.body, ensure_ascii=False) for r in mock.state.requests)
+
+
+def chat_requests(mock) -> list[Any]:
+    """The chat completion requests the fake upstream received."""
+    return [r for r in mock.state.requests if r.path.endswith("/chat/completions")]

@@ -14,38 +14,9 @@ import pytest
 from mock_llm.server import ThreadedServer
 from reference_service.app import create_app
 from reference_service.clock import FakeClock
-from tests.support import make_settings, parse_sse, services_of
+from tests.support import chat_requests, make_settings, parse_sse, services_of, upstream_text
 
 CASES = [json.loads(line) for line in Path("data/pii_cases.jsonl").read_text().splitlines()]
-
-
-@pytest.fixture(scope="module")
-def guarded_server(mock_server):
-    """Guards on every chat endpoint (SAFETY_GUARDS=true; by default only /chat/safe)."""
-    clock = FakeClock()
-    settings = make_settings(openai_base_url=mock_server.base_url, safety_guards=True,
-                             admin_token="admin-secret")
-    app = create_app(settings, clock=clock)
-    with ThreadedServer(app) as server:
-        server.app, server.clock = app, clock
-        yield server
-
-
-@pytest.fixture
-def guarded(guarded_server, mock):
-    guarded_server.run_in_loop(services_of(guarded_server.app).breakers.reset())
-    guarded_server.run_in_loop(services_of(guarded_server.app).cache.clear())
-    with httpx.Client(base_url=guarded_server.url, timeout=20) as c:
-        yield c
-
-
-def upstream_text(mock) -> str:
-    """Everything the fake upstream was sent (chat and moderation), as one string."""
-    return "\n".join(json.dumps(r.body, ensure_ascii=False) for r in mock.state.requests)
-
-
-def chat_requests(mock):
-    return [r for r in mock.state.requests if r.path.endswith("/chat/completions")]
 
 
 def sse(response) -> list:
