@@ -131,6 +131,8 @@ class ResilientUpstream:
         verdict = Verdict.NONE  # the client went away, unless it ends otherwise
         try:
             async for delta in deltas:
+                if delta.finish_reason is not None:  # the final delta: the stream completed
+                    verdict = Verdict.SUCCESS  # (the reader may stop here and close us)
                 yield delta
             verdict = Verdict.SUCCESS
         except UpstreamError as exc:

@@ -316,3 +316,17 @@ def test_streams_broken_midway_count_as_failures(no_retry_service, mock):
     r = httpx.post(url + "/chat/stream", json=ASK)
     assert r.status_code == 503 and r.json()["error"]["type"] == "circuit_open"
     assert len(mock.state.chat_requests()) == 5
+
+
+def test_a_completed_stream_resets_the_failure_count(no_retry_service, mock):
+    """A stream read to its final delta is a success for the breaker, although the reader
+    stops there and closes the upstream stream (it used to count as no verdict, so five
+    broken streams among any number of good ones opened the breaker)."""
+    url = no_retry_service.url
+    fresh = {"Cache-Control": "no-cache"}  # every stream from the upstream, none from the cache
+    for _ in range(5):  # five broken streams, each followed by a completed one
+        mock.state.fail_next(1, "drop", after_chunks=3)
+        for expected in ("error", "done"):
+            with httpx.stream("POST", url + "/chat/stream", json=ASK, headers=fresh) as s:
+                assert s.status_code == 200, f"expected a stream, got {s.status_code}: {s.read()}"
+                assert parse_sse(s.iter_lines())[-1].event == expected

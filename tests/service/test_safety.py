@@ -275,6 +275,20 @@ def test_release_mode_sends_token_by_token_and_cuts_a_flagged_answer_at_the_next
     assert "MODERATION_TEST_FLAG" in sent and (clean + flagged).startswith(sent)
 
 
+def test_release_mode_counts_exactly_what_was_sent_when_cut_midstream(released_server, mock):
+    clean = "NVLink connects GPUs directly. " * 8
+    tail = " and the answer goes on for a long while after the flagged words." * 6
+    mock.state.script_answer(clean + "MODERATION_TEST_FLAG:violence" + tail)
+    with httpx.Client(base_url=released_server.url, timeout=20) as c, \
+            c.stream("POST", "/chat/stream", json={"message": "Tell me about NVLink 4."},
+                     headers={"Cache-Control": "no-store"}) as r:
+        events = sse(r)
+    sent = "".join(e.data for e in events if e.event == "token")
+    err = events[-1].json()
+    assert err["type"] == "output_flagged" and err["characters_sent"] == len(sent)
+    assert len(sent) < len(clean) + 150  # cut at the first check after the flag, mid-stream
+
+
 def test_moderation_calls_are_retried_like_chat_calls(guarded, mock):
     mock.state.fail_next(1, "500", endpoint="moderations")
     r = guarded.post("/chat/safe", json={"message": "What is CXL?"})
