@@ -27,6 +27,13 @@ from .services import shared_embedder  # noqa: F401  (re-exported: notebooks war
 log = logging.getLogger(__name__)
 
 
+def services_of(app: FastAPI) -> services_module.Services:
+    """The started app's collaborators, for a notebook or a test to look inside (the
+    routers get them through deps.py)."""
+    services: services_module.Services = app.state.services
+    return services
+
+
 def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
     from fastapi.openapi.utils import get_openapi
 

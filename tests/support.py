@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 
 from reference_service import Settings
-from reference_service.services import Services
+from reference_service.app import services_of  # noqa: F401  (re-exported)
 
 
 def make_settings(**overrides) -> Settings:
@@ -112,12 +111,6 @@ class LogCapture(logging.Handler):
         self.lines.append(JsonFormatter().format(record))
 
 
-
-
-def services_of(app: FastAPI) -> Services:
-    """The started service's collaborators (tests look inside; routers use deps)."""
-    services: Services = app.state.services
-    return services
 
 
 def upstream_text(mock) -> str:
