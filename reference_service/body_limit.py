@@ -51,4 +51,4 @@ class BodySizeLimitMiddleware:
         rid = ctx.request_id if ctx is not None else None
         await error_response(413, "request_too_large",
                              f"The request body is larger than {self.max_bytes} bytes.",
-                             rid)(scope, receive, send)
+                             rid, path=scope["path"])(scope, receive, send)

@@ -151,7 +151,8 @@ class DrainMiddleware:
             msg = ("The service is shutting down; retry on another instance." if lc.draining
                    else "The service is starting.")
             response = error_response(503, "shutting_down" if lc.draining else "not_ready",
-                                      msg, rid, retry_after=lc.retry_after_s)
+                                      msg, rid, retry_after=lc.retry_after_s,
+                                      path=scope["path"])
             response.headers["Connection"] = "close"
             await response(scope, receive, send)
             return

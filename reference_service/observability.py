@@ -76,7 +76,8 @@ class RequestContextMiddleware:
             if status:
                 raise  # the response has started; nothing better can be sent
             await error_response(500, "internal_error", "Internal error; see the service log.",
-                                 ctx.request_id)(scope, receive, send_with_headers)
+                                 ctx.request_id, path=scope["path"])(
+                scope, receive, send_with_headers)
         finally:
             self._log(scope, ctx, status or 500)
 

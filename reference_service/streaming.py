@@ -18,7 +18,7 @@ from typing import Any, AsyncIterator
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from .call import ChatCall, DoneEvent, StreamEvent, TokenEvent
-from .errors import ServiceError, ShuttingDown, error_body
+from .errors import ServiceError, ShuttingDown, error_body, openai_error_body
 from .lifecycle import Lifecycle
 
 log = logging.getLogger(__name__)
@@ -121,11 +121,19 @@ async def chat_events(events: AsyncIterator[StreamEvent | ErrorEvent], call: Cha
 
 
 def _error_event(event: ErrorEvent, call: ChatCall) -> dict[str, Any]:
-    """The body of a stream's final error (the call remembers its type for the log)."""
+    """The lab's body of a stream's final error (the call remembers its type for the log)."""
     call.stream_error = event.error.type
     body: dict[str, Any] = error_body(event.error.type, event.error.message, call.request_id,
                                       **event.error.details)["error"]
     return body
+
+
+def _openai_error_event(event: ErrorEvent, call: ChatCall) -> dict[str, Any]:
+    """OpenAI's shape of the same (what the SDK raises as an APIError mid-stream)."""
+    call.stream_error = event.error.type
+    e = event.error
+    return openai_error_body(e.status, e.type, e.message, call.request_id, param=e.param,
+                             **({"code": e.code} if e.code else {}), **e.details)
 
 
 async def openai_events(events: AsyncIterator[StreamEvent | ErrorEvent], call: ChatCall, *,
@@ -156,6 +164,6 @@ async def openai_events(events: AsyncIterator[StreamEvent | ErrorEvent], call: C
                                          "completion_tokens": r.completion_tokens,
                                          "total_tokens": r.total_tokens}, choices=False)
         else:
-            yield ServerSentEvent(json.dumps({"error": _error_event(event, call)}))
+            yield ServerSentEvent(json.dumps(_openai_error_event(event, call)))
             return
     yield ServerSentEvent("[DONE]")

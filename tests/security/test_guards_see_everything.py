@@ -44,7 +44,7 @@ def test_flagged_text_in_any_role_is_refused(guarded, mock, role):
     if role == "tool":
         message["tool_call_id"] = "call_1"
     r = v1(guarded, [message, {"role": "user", "content": "Go on."}])
-    assert r.status_code == 400 and r.json()["error"]["type"] == "content_flagged"
+    assert r.status_code == 400 and r.json()["error"]["code"] == "content_flagged"
     assert chat_requests(mock) == []
 
 

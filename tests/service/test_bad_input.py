@@ -73,14 +73,20 @@ def test_wrong_content_type(client, body):
     assert 400 <= r.status_code < 500 and "error" in r.json()
 
 
-def test_openai_front_door_bad_bodies(client, mock):
-    for body, status in [({"model": "gpt-4o"}, 422), ({"messages": []}, 422),
-                         ({"model": "gpt-4o", "messages": [{"role": "bot", "content": "x"}]}, 422),
-                         ({"model": "gpt-4o", "messages": [{"role": "user", "content": 5}]}, 422),
-                         ({"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}],
-                           "max_tokens": -1}, 422)]:
+def test_openai_front_door_bad_bodies_are_400_in_openais_shape(client, mock):
+    for body, param in [({"model": "gpt-4o"}, "messages"), ({"messages": []}, "model"),
+                        ({"model": "gpt-4o", "messages": [{"role": "bot", "content": "x"}]},
+                         "messages.0.role"),
+                        ({"model": "gpt-4o", "messages": [{"role": "user", "content": 5}]},
+                         "messages.0.content.str"),
+                        ({"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}],
+                          "max_tokens": -1}, "max_tokens")]:
         r = client.post("/v1/chat/completions", json=body)
-        assert r.status_code == status and "error" in r.json(), body
+        assert r.status_code == 400, body
+        err = r.json()["error"]
+        assert err["type"] == "invalid_request_error" and err["code"] == "validation_error"
+        assert err["param"] == param and err["message"], (body, err)
+        assert err["request_id"] == r.headers["x-request-id"]
     assert mock.state.chat_requests() == []
 
 

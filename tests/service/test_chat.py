@@ -76,8 +76,11 @@ def test_openai_sdk_sees_errors_as_its_own_exceptions(sdk, mock):
     with pytest.raises(openai.BadRequestError) as e:
         sdk.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "x"}])
     assert "unknown model" in e.value.message
-    with pytest.raises(openai.UnprocessableEntityError):
+    with pytest.raises(openai.BadRequestError) as e:  # OpenAI's status for an invalid request
         sdk.chat.completions.create(model="gpt-4o", messages=[])
+    assert e.value.param == "messages" and e.value.code == "validation_error"
+    assert e.value.type == "invalid_request_error"
+    assert e.value.body["request_id"] == e.value.response.headers["x-request-id"]
     mock.state.fail_next(3, "500")  # every attempt fails
     with pytest.raises(openai.APIStatusError) as e:
         sdk.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
