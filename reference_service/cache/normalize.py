@@ -58,6 +58,42 @@ def canonical(text: str) -> str:
     return " ".join(text.split())
 
 
+# Case folding must not make 48 Gb (bits) the same question as 48 GB (bytes).
+_BITS = re.compile(r"(?<=\d)(\s?[kKmMgGtTpPeE]i?)b(?=/s|ps|\b)")
+
+
 def exact_key_text(text: str) -> str:
     """The exact tier's key text: canonical, case-folded, without trailing punctuation."""
-    return canonical(text).casefold().rstrip(" ?!.")
+    return _BITS.sub(r"\1bit", canonical(text)).casefold().rstrip(" ?!.")
+
+
+# Definitional templates: "Explain X", "Can you explain what X is?", "What does X do?",
+# "Tell me about X" all ask "what is X". Their embeddings sit far apart because the
+# template words outweigh a short subject; embedding the subject under one template puts
+# them together. Only whole-question templates are rewritten, so "How does X work?" or
+# "What is X used for in Y?" keep their words.
+_ART = r"(?:an?\s+|the\s+)?"
+_DEFINITIONAL = [re.compile(p, re.IGNORECASE) for p in (
+    r"^(?:please\s+)?(?:can|could|would)\s+you\s+(?:please\s+)?(?:explain|describe|tell\s+me)\s+"
+    r"(?:what\s+)?" + _ART + r"(?P<x>.+?)(?:\s+(?:is|are|means?|does|do))?$",
+    r"^(?:please\s+)?(?:explain|describe|define)\s+(?:what\s+)?" + _ART +
+    r"(?P<x>.+?)(?:\s+(?:is|are|means?))?$",
+    r"^(?:tell\s+me\s+about|give\s+me\s+an\s+overview\s+of)\s+" + _ART + r"(?P<x>.+)$",
+    r"^what(?:'s|\s+is|\s+are)\s+meant\s+by\s+" + _ART + r"(?P<x>.+)$",
+    r"^what\s+(?:does|do)\s+" + _ART + r"(?P<x>.+?)\s+(?:do|mean)(?P<y>\s+(?:on|in|for)\s+.+)?$",
+    r"^what(?:'s|\s+is|\s+are)\s+" + _ART + r"(?P<x>.+?)(?:\s+used\s+for|\s+for)?$",
+)]
+
+
+def question_form(text: str) -> str:
+    """The question as embedded and compared: `canonical`, then a definitional question
+    ("Explain X", "Can you explain what X is?", "What does X do?") as "what is X"."""
+    text = canonical(text)
+    bare = text.rstrip(" ?!.")
+    for pattern in _DEFINITIONAL:
+        m = pattern.match(bare)
+        if m:
+            subject = m.group("x").strip() + (m.groupdict().get("y") or "")
+            subject = re.sub(r"\s+(?:is|are)\s+(in|on|for)\s+", r" \1 ", subject)
+            return "what is " + re.sub(r"\b([A-Z][A-Z0-9\-]+)s\b", r"\1", subject)  # VLANs
+    return text

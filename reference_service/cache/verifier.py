@@ -19,6 +19,13 @@ none of these differ between the two questions (after glossary canonicalization)
 
 Each rule is generic text logic, not a list of this lab's test pairs; docs/CACHE.md reports
 what it buys on QQP (general domain, written by strangers) as well as on the lab's pairs.
+
+The rules come in two kinds. *Exact* ones (`hard_reason`: numbers, identifiers, negation,
+antonyms and directions, days, comparison order, units, identifiers in another order) say
+something that is true of the two texts whatever the context: they refuse on every pass.
+*Soft* ones (`soft_reason`: names one side lacks, content words in another order) are
+heuristics with known exceptions (an acronym against its expansion, "A and B" lists); they
+refuse on the first pass and are features of the learned model (model.py) on the second.
 """
 
 from __future__ import annotations
@@ -55,11 +62,28 @@ _ANTONYMS = [("enable", "disable"), ("enabled", "disabled"), ("increase", "decre
              ("mount", "unmount"), ("buy", "sell"), ("hot", "cold"), ("include", "exclude"),
              ("allow", "deny"), ("accept", "reject"), ("success", "failure"),
              ("internal", "external"), ("minimum", "maximum"), ("early", "late"),
-             ("gain", "loss"), ("win", "lose"), ("up", "down")]
+             ("gain", "loss"), ("win", "lose"), ("up", "down"),
+             # directions and sides
+             ("ingress", "egress"), ("upstream", "downstream"), ("uplink", "downlink"),
+             ("inlet", "outlet"), ("incoming", "outgoing"), ("front", "rear"), ("front", "back"),
+             ("left", "right"), ("north", "south"), ("east", "west"), ("into", "out"),
+             ("over", "under"), ("above", "below"), ("push", "pull"), ("send", "receive"),
+             ("source", "destination"), ("sender", "receiver"), ("attach", "detach"),
+             ("fill", "drain"), ("charge", "discharge"), ("raise", "lower"),
+             ("active", "passive"), ("public", "private"), ("primary", "secondary"),
+             ("first", "last"), ("least", "most"), ("love", "hate"), ("like", "dislike"),
+             ("cheap", "expensive"), ("pass", "fail"), ("grant", "revoke"),
+             ("expand", "shrink"), ("plug", "unplug"), ("escalate", "de-escalate")]
+# Opposites made with a prefix ("encrypted"/"unencrypted", "activate"/"deactivate").
+_NEG_PREFIXES = ("un", "non-", "non", "dis", "de-", "de")
 _ANTONYM_OF: dict[str, set[str]] = {}
 for a, b in _ANTONYMS:
     _ANTONYM_OF.setdefault(a, set()).add(b)
     _ANTONYM_OF.setdefault(b, set()).add(a)
+# Days and times of day: a question about Monday is not one about Sunday.
+_DAYS = re.compile(r"\b(mon|tues|wednes|thurs|fri|satur|sun)days?\b|\b(weekdays?|weekends?|today|"
+                   r"tomorrow|yesterday|tonight|overnight|mornings?|afternoons?|evenings?|"
+                   r"nights?|daily|weekly|monthly|yearly|annually|hourly|nightly)\b", re.I)
 _COMPARATIVE = re.compile(r"\b(\w+er|more \w+|less \w+|better|worse|rather)\s+than\b", re.I)
 
 
@@ -67,6 +91,12 @@ _UNITS = re.compile(r"\b(seconds?|minutes?|hours?|days?|weeks?|months?|years?|de
                     r"kb|mb|gb|tb|pb|kib|mib|gib|tib|kbps|mbps|gbps|gb/s|tb/s|mb/s|gt/s|mt/s|"
                     r"hz|khz|mhz|ghz|w|kw|mw|watts?|v|mv|dollars?|usd|eur|euros?|rupees?|"
                     r"miles?|km|meters?|feet|inches?|kg|lbs?)\b", re.I)
+# A unit right after a number ("3 m", "85 C", "48 Gb", "16 A"). Bits and bytes keep their
+# case (Gb is not GB); everything else is case-folded and singular.
+_ATTACHED_UNIT = re.compile(
+    r"\d(?:[\d.,]*\d)?\s?(°\s?[cf]\b|[kmgtpe]i?[bB](?:/s|ps)?\b|[kmg]?va\b|[kmg]?w\b|"
+    r"[kmgt]?hz\b|[mk]?a\b|[mk]?v\b|[cmk]?m\b|mm\b|ft\b|c\b|f\b|lpm\b|u\b|"
+    r"liters?\b|litres?\b|°)", re.I)
 _FILLER = set("""a an the is are was were be been being am do does did doing have has had having i me
 my mine we our ours you your yours he him his she her hers it its they them their theirs what which
 who whom whose this that these those how why when where can could should would will shall may might
@@ -143,12 +173,64 @@ def _order(words: list[str], keep: set[str]) -> list[str]:
 
 
 def _units(text: str) -> set[str]:
-    return {_singular(u.lower()) for u in _UNITS.findall(text)}
+    units = {_singular(u.lower()) for u in _UNITS.findall(text)}
+    for u in _ATTACHED_UNIT.findall(text):
+        u = u.replace(" ", "").replace("°", "deg")
+        bits = re.fullmatch(r"([kmgtpe]i?)([bB])((?:/s|ps)?)", u, re.I)
+        if bits:  # Gb vs GB matters; gb/s and gbps are the same
+            units.add(bits.group(1).lower() + bits.group(2) + ("/s" if bits.group(3) else ""))
+        else:
+            units.add(_singular(u.lower()))
+    return units
+
+
+def _days(text: str) -> set[str]:
+    return {_singular(m.group(0).lower()) for m in _DAYS.finditer(text)}
+
+
+def _stem(w: str) -> str:
+    """A crude stem, enough to see "uploading" and "download" as opposites."""
+    w = w.lower()
+    for suffix, repl in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if len(w) > len(suffix) + 3 and w.endswith(suffix) and not w.endswith("ss"):
+            w = w[: -len(suffix)] + repl
+            break
+    return w[:-1] if len(w) > 4 and w.endswith("e") else w  # "include" = "includ(ed)"
+
+
+_STEM_ANTONYMS: dict[str, set[str]] = {}
+for _a, _b in _ANTONYMS:
+    _STEM_ANTONYMS.setdefault(_stem(_a), set()).add(_stem(_b))
+    _STEM_ANTONYMS.setdefault(_stem(_b), set()).add(_stem(_a))
+
+
+def _opposite(w: str, others: set[str]) -> bool:
+    """Is one of `others` (stems) an opposite of w (a stem)?"""
+    if _STEM_ANTONYMS.get(w, set()) & others:
+        return True
+    for o in others:
+        longer, shorter = (o, w) if len(o) > len(w) else (w, o)
+        for prefix in _NEG_PREFIXES:
+            if len(shorter) >= 4 and longer == prefix + shorter:
+                return True
+    return False
 
 
 def _content(text: str) -> list[str]:
-    return [_singular(w.lower()) for w in re.findall(r"[A-Za-z][A-Za-z\-']+", text)
-            if w.lower() not in _FILLER]
+    words = (re.sub(r"'s$|'$", "", w.lower()) for w in re.findall(r"[A-Za-z][A-Za-z\-']+", text))
+    return [_singular(w) for w in words if w not in _FILLER]
+
+
+_FROM_TO = re.compile(r"\b([A-Za-z][\w\-]*) to (?:the |a |an )?([A-Za-z][\w\-]*)", re.I)
+
+
+def _reversed_direction(a: str, b: str) -> bool:
+    """ "from X to Y" on one side, "from Y to X" on the other."""
+    def hops(text):
+        return {(x.lower(), y.lower()) for x, y in _FROM_TO.findall(text)
+                if x.lower() not in _FILLER and y.lower() not in _FILLER}
+    ha, hb = hops(a), hops(b)
+    return any((y, x) in hb and (x, y) not in hb for x, y in ha)
 
 
 def _roles_swapped(a: str, b: str) -> bool:
@@ -162,33 +244,66 @@ def _roles_swapped(a: str, b: str) -> bool:
     return [w for w in ca if w in shared] != [w for w in cb if w in shared]
 
 
-def verify(query: str, cached: str) -> Verdict:
-    """May the answer cached for `cached` be served for `query`?"""
-    a, b = canonical(query), canonical(cached)
+def _swapped(wa: list[str], wb: list[str], keys: set[str]) -> bool:
+    """The same sentence with the `keys` in other places: roles exchanged, not reworded."""
+    def frame(words):
+        return [("<k>" if _id_key(w) in keys else w.lower()) for w in words]
+    return frame(wa) == frame(wb) and [_id_key(w) for w in wa if _id_key(w) in keys] != \
+        [_id_key(w) for w in wb if _id_key(w) in keys]
+
+
+def _id_key(w: str) -> str:
+    return re.sub(r"(\d)\.0\b", r"\1", w.lower())
+
+
+_LIST = re.compile(r",| and | or |/| vs\.? | versus ", re.I)
+
+
+def hard_reason(a: str, b: str) -> str | None:
+    """The exact rule that tells these two (canonical) questions apart, if any."""
     wa, wb = _WORD.findall(a), _WORD.findall(b)
     if _numbers(wa) != _numbers(wb):
-        return Verdict(False, "numbers")
+        return "numbers"
     ida, idb = _identifiers(wa), _identifiers(wb)
     if ida != idb:
-        return Verdict(False, "identifiers")
-    lower_a = {_singular(w.lower()) for w in wa}
-    lower_b = {_singular(w.lower()) for w in wb}
-    if (_names(a, wa) - lower_b) or (_names(b, wb) - lower_a):
-        return Verdict(False, "names")
+        return "identifiers"
     if _negations(a) % 2 != _negations(b) % 2:
-        return Verdict(False, "negation")
-    set_a = {w.lower() for w in wa}
-    set_b = {w.lower() for w in wb}
-    for w in set_a ^ set_b:
-        side, other = (set_a, set_b) if w in set_a else (set_b, set_a)
-        if any(x in other and x not in side for x in _ANTONYM_OF.get(w, ())):
-            return Verdict(False, "antonyms")
+        return "negation"
+    stems_a = {_stem(w) for w in wa}
+    stems_b = {_stem(w) for w in wb}
+    for w in stems_a ^ stems_b:
+        side, other = (stems_a, stems_b) if w in stems_a else (stems_b, stems_a)
+        if _opposite(w, other - side):
+            return "antonyms"
+    if _days(a) != _days(b):
+        return "days"
+    if _reversed_direction(a, b):
+        return "direction reversed"
     if _COMPARATIVE.search(a) and _COMPARATIVE.search(b):
         keys = (ida & idb) | (_names(a, wa) & _names(b, wb))
         if _order(wa, keys) != _order(wb, keys):
-            return Verdict(False, "comparison order")
+            return "comparison order"
     if _units(a) != _units(b):
-        return Verdict(False, "units")
+        return "units"
+    if len(ida) >= 2 and _swapped(wa, wb, ida) and not _LIST.search(f"{a} {b}"):
+        return "identifier roles"  # "Does the QSFP112 port take QSFP56 cables?" reversed
+    return None
+
+
+def soft_reason(a: str, b: str) -> str | None:
+    """A heuristic that says these (canonical) questions differ; it has exceptions."""
+    wa, wb = _WORD.findall(a), _WORD.findall(b)
+    lower_a = {_singular(w.lower()) for w in wa}
+    lower_b = {_singular(w.lower()) for w in wb}
+    if (_names(a, wa) - lower_b) or (_names(b, wb) - lower_a):
+        return "names"
     if _roles_swapped(a, b):
-        return Verdict(False, "roles swapped")
-    return Verdict(True)
+        return "roles swapped"
+    return None
+
+
+def verify(query: str, cached: str) -> Verdict:
+    """May the answer cached for `cached` be served for `query`, by the rules alone?"""
+    a, b = canonical(query), canonical(cached)
+    reason = hard_reason(a, b) or soft_reason(a, b)
+    return Verdict(reason is None, reason)
