@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..clock import SystemClock
-from .normalize import canonical
+from .normalize import question_form
 from .store import CacheConfig, SemanticCache
 
 
@@ -48,7 +48,7 @@ class PrecomputedEmbedder:
     """Embeds every text of the run in one batch, then answers from memory."""
 
     def __init__(self, embedder, texts: list[str]) -> None:
-        uniq = list(dict.fromkeys(canonical(t) for t in texts))
+        uniq = list(dict.fromkeys(question_form(t) for t in texts))
         vectors = embedder.embed(uniq)
         self._by_text = dict(zip(uniq, vectors))
         self._embedder = embedder

@@ -80,7 +80,7 @@ _DEFINITIONAL = [re.compile(p, re.IGNORECASE) for p in (
     r"(?P<x>.+?)(?:\s+(?:is|are|means?))?$",
     r"^(?:tell\s+me\s+about|give\s+me\s+an\s+overview\s+of)\s+" + _ART + r"(?P<x>.+)$",
     r"^what(?:'s|\s+is|\s+are)\s+meant\s+by\s+" + _ART + r"(?P<x>.+)$",
-    r"^what\s+(?:does|do)\s+" + _ART + r"(?P<x>.+?)\s+(?:do|mean)(?P<y>\s+(?:on|in|for)\s+.+)?$",
+    r"^what\s+(?:does|do)\s+" + _ART + r"(?P<x>.+?)\s+(?:do|mean|stand\s+for)(?P<y>\s+(?:on|in|for)\s+.+)?$",
     r"^what(?:'s|\s+is|\s+are)\s+" + _ART + r"(?P<x>.+?)(?:\s+used\s+for|\s+for)?$",
 )]
 

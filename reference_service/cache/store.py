@@ -28,8 +28,9 @@ from redis.exceptions import RedisError, ResponseError
 from ..clock import Clock
 from ..outage import OutageLog
 from ..pricing import cost_usd
-from .normalize import canonical, exact_key_text
-from .verifier import verify
+from .model import VerifierModel
+from .normalize import exact_key_text, question_form
+from .verifier import hard_reason, soft_reason
 
 STATS_KEY = "c:stats"
 
@@ -46,6 +47,10 @@ class CacheConfig:
     candidates: int = 3  # nearest neighbours checked by the verifier
     search_ef: int = 100  # HNSW exploration factor (docs/BENCHMARKS.md: recall vs latency)
     verify: bool = True
+    # The learned verifier (model.py): with it, candidates down to its floor are asked, and
+    # one that passes the exact rules is served when the model accepts it. Without it, the
+    # rules alone decide, at or above similarity_threshold.
+    model: VerifierModel | None = None
     # Random projection of the index to this many dimensions (VADD REDUCE; 0: none). The
     # stored float32 embedding still decides by exact cosine; the index only ranks.
     reduce_dim: int = 0
@@ -62,7 +67,7 @@ class CacheConfig:
 class Entry:
     answer: str
     model: str
-    question: str  # canonical form of the question it answers (for the verifier)
+    question: str  # question form of the question it answers (for the verifier)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str | None = "stop"
@@ -138,29 +143,37 @@ class SemanticCache:
             return Lookup("HIT", "exact", entry, 1.0)
         if not semantic or self.embedder is None:
             return Lookup("MISS")
-        text = canonical(question)
+        text = question_form(question)
         vector = await self.embedder.aembed_one(text)
         result = Lookup("MISS", vector=vector)
+        model = self.config.model if self.config.verify else None
+        threshold = self.config.similarity_threshold
+        floor = min(threshold, model.candidate_floor) if model else threshold
         raw = await self.redis.execute_command(
             "VSIM", f"c:{scope}:v", "FP32", vector.tobytes(), "WITHSCORES",
             "COUNT", self.config.candidates, "EF", self.config.search_ef)
         # Vector sets score cosine as (1 + cos) / 2, on 8-bit quantized (and perhaps
         # projected) vectors: good enough to pick candidates (a margin keeps borderline
         # ones), then the exact cosine against the stored float32 embedding decides.
-        floor = self.config.similarity_threshold - self.config.score_margin
-        near = [(e, s) for e, s in _pairs(raw) if 2.0 * float(s) - 1.0 >= floor]
+        near = [(e, s) for e, s in _pairs(raw)
+                if 2.0 * float(s) - 1.0 >= floor - self.config.score_margin]
         entries = await self._get_many(scope, [e for e, _ in near], now)
         for (element, score), candidate in zip(near, entries):
             if candidate is None:  # expired or evicted: drop it from the index
                 await self.redis.execute_command("VREM", f"c:{scope}:v", element)
                 continue
             similarity = _cosine(vector, candidate.vector, score)
-            if similarity < self.config.similarity_threshold:
+            if similarity < floor:
                 continue
             if self.config.verify:
-                verdict = verify(text, candidate.question)
-                if not verdict.ok:
-                    result.rejected.append((round(similarity, 4), verdict.reason))
+                reason = hard_reason(text, candidate.question)
+                if reason is None and model is not None:
+                    if model.probability(text, candidate.question, similarity) < model.threshold:
+                        reason = "model"
+                elif reason is None:
+                    reason = soft_reason(text, candidate.question)
+                if reason is not None:
+                    result.rejected.append((round(similarity, 4), reason))
                     continue
             # a semantic hit is also stored under the exact key of this wording
             await self._put(scope, entry_id(question), candidate, now)
@@ -199,7 +212,7 @@ class SemanticCache:
                     semantic: bool = True) -> None:
         """Keep an answer for this question (exact tier, and semantic tier if allowed)."""
         now = self.clock.time()
-        text = canonical(question)
+        text = question_form(question)
         entry = Entry(answer, model, text, prompt_tokens, completion_tokens, finish_reason,
                       created=now, expires_at=now + self.config.ttl_s)
         eid = entry_id(question)
