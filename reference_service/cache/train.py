@@ -40,7 +40,9 @@ OLD_PAIRS = ROOT / "data" / "cache_pairs.jsonl"
 QQP_DEV = ROOT.parent / "shared" / "data" / "qqp_dev.jsonl"
 MODEL_PATH = Path(__file__).with_name("verifier_model.json")
 
-TARGET_FALSE_HIT_RATE = 0.01
+# The lab's pairs are clean: at most 1 wrong answer in 100 near-misses. QQP's labels are
+# noisy (pairs marked different that ask the same thing): 2 in 100.
+TARGET_FALSE_HIT_RATE = {"lab": 0.01, "qqp": 0.02}
 FLOORS = (0.5, 0.6, 0.7, 0.8)
 THRESHOLDS = tuple(round(0.30 + 0.01 * i, 2) for i in range(70))
 FOLDS = 5
@@ -139,7 +141,7 @@ def _features(rows: list[Row], idx: list[int]) -> np.ndarray:
 def _choose(rows: list[Row], idx: list[int], prob: dict[int, float], floor: float) -> float:
     """Lowest threshold meeting the false-hit target on both sources (rows `idx` only)."""
     for t in THRESHOLDS:
-        if all(_rates(rows, idx, prob, floor, t, s)[0] <= TARGET_FALSE_HIT_RATE
+        if all(_rates(rows, idx, prob, floor, t, s)[0] <= TARGET_FALSE_HIT_RATE[s]
                for s in ("lab", "qqp")):
             return t
     return 1.0
