@@ -97,3 +97,77 @@ def question_form(text: str) -> str:
             subject = re.sub(r"\s+(?:is|are)\s+(in|on|for)\s+", r" \1 ", subject)
             return "what is " + re.sub(r"\b([A-Z][A-Z0-9\-]+)s\b", r"\1", subject)  # VLANs
     return text
+
+
+# -- acronyms the glossary does not know ---------------------------------------------------
+# An acronym on one side and its long form on the other ("BGP" / "Border Gateway Protocol",
+# "SR-IOV" / "single root I/O virtualization") are found by letter matching (Schwartz and
+# Hearst's rule: the first letter starts the long form, the others follow in order, every
+# word of the long form gives at least one), so no list has to know them.
+WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9+#.\-/]*[A-Za-z0-9+#]|[A-Za-z0-9]")
+
+_ACRONYM = re.compile(r"^(?=(?:[^A-Z]*[A-Z]){2})[A-Z][A-Za-z\-/]{1,9}$")
+_LINKS = {"of", "and", "for", "over", "the", "a", "an", "to", "in", "on"}
+
+
+def _letters(acronym: str) -> str:
+    a = acronym[:-1] if acronym.endswith("s") and acronym[:-1].isupper() else acronym
+    return re.sub(r"[^a-z]", "", a.lower())
+
+
+def _spells(letters: str, words: list[str]) -> bool:
+    """Do these words spell the acronym? First letter starts the first word, the rest
+    follow in order, each word (but small linking ones) gives at least one letter."""
+    text = [re.sub(r"[^a-z]", "", w.lower()) for w in words]
+    if not letters or not text or not text[0] or text[0][0] != letters[0]:
+        return False
+
+    def match(i: int, wi: int, pos: int, touched: bool) -> bool:
+        if i == len(letters):
+            # the long form must end here, every later word unused
+            return wi == len(text) - 1 and touched
+        w = text[wi]
+        # the next letter inside the current word
+        j = w.find(letters[i], pos)
+        if j != -1 and match(i + 1, wi, j + 1, True):
+            return True
+        # or at the start of a following word (skipping small linking words)
+        if not touched and words[wi].lower() not in _LINKS:
+            return False
+        for nxt in range(wi + 1, len(text)):
+            if text[nxt] and text[nxt][0] == letters[i] and match(i + 1, nxt, 1, True):
+                return True
+            if words[nxt].lower() not in _LINKS:
+                break
+        return False
+
+    return match(1, 0, 1, True)
+
+
+def _long_form(acronym: str, text: str) -> tuple[int, int] | None:
+    """Where in `text` (character span) the words spelling `acronym` are, if anywhere."""
+    letters = _letters(acronym)
+    spans = [(m.start(), m.end(), m.group(0)) for m in WORD.finditer(text)]
+    words = [w for _, _, w in spans]
+    for n in range(min(len(letters) + 3, 8), 1, -1):  # the longest long form first
+        for i in range(len(words) - n + 1):
+            if _spells(letters, words[i:i + n]):
+                return spans[i][0], spans[i + n - 1][1]
+    return None
+
+
+def align_texts(a: str, b: str) -> tuple[str, str, int]:
+    """Each side's long forms of the other side's acronyms replaced by the acronym:
+    ("Does the switch support the Link Aggregation Control Protocol?", "... LACP?") becomes
+    the same question twice. Returns both texts and how many long forms were replaced."""
+    found = 0
+    texts = [a, b]
+    for src, dst in ((0, 1), (1, 0)):
+        for acr in dict.fromkeys(w for w in WORD.findall(texts[src]) if _ACRONYM.match(w)):
+            if acr.lower() in {w.lower() for w in WORD.findall(texts[dst])}:
+                continue
+            span = _long_form(acr, texts[dst])
+            if span is not None:
+                texts[dst] = texts[dst][:span[0]] + acr + texts[dst][span[1]:]
+                found += 1
+    return texts[0], texts[1], found

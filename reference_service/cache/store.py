@@ -28,9 +28,8 @@ from redis.exceptions import RedisError, ResponseError
 from ..clock import Clock
 from ..outage import OutageLog
 from ..pricing import cost_usd
-from .model import VerifierModel
 from .normalize import exact_key_text, question_form
-from .verifier import hard_reason, soft_reason
+from .verifier import ALIGNED_FLOOR, judge
 
 STATS_KEY = "c:stats"
 
@@ -46,11 +45,7 @@ class CacheConfig:
     max_entries_per_scope: int = 100_000
     candidates: int = 3  # nearest neighbours checked by the verifier
     search_ef: int = 100  # HNSW exploration factor (docs/BENCHMARKS.md: recall vs latency)
-    verify: bool = True
-    # The learned verifier (model.py): with it, candidates down to its floor are asked, and
-    # one that passes the exact rules is served when the model accepts it. Without it, the
-    # rules alone decide, at or above similarity_threshold.
-    model: VerifierModel | None = None
+    verify: bool = True  # off: served on similarity alone (for measurements only)
     # Random projection of the index to this many dimensions (VADD REDUCE; 0: none). The
     # stored float32 embedding still decides by exact cosine; the index only ranks.
     reduce_dim: int = 0
@@ -83,6 +78,7 @@ class Lookup:
     entry: Entry | None = None
     similarity: float | None = None
     rejected: list[tuple[float, str]] = field(default_factory=list)  # (similarity, rule)
+    accepted: str | None = None  # on a semantic hit, what accepted it (verifier.judge)
     vector: np.ndarray | None = None  # the question's embedding, reused by store()
 
 
@@ -146,9 +142,10 @@ class SemanticCache:
         text = question_form(question)
         vector = await self.embedder.aembed_one(text)
         result = Lookup("MISS", vector=vector)
-        model = self.config.model if self.config.verify else None
         threshold = self.config.similarity_threshold
-        floor = min(threshold, model.candidate_floor) if model else threshold
+        # A candidate that is the same question once acronyms are aligned is served from
+        # ALIGNED_FLOOR up, so the verifier sees candidates down to there.
+        floor = min(threshold, ALIGNED_FLOOR) if self.config.verify else threshold
         raw = await self.redis.execute_command(
             "VSIM", f"c:{scope}:v", "FP32", vector.tobytes(), "WITHSCORES",
             "COUNT", self.config.candidates, "EF", self.config.search_ef)
@@ -165,19 +162,14 @@ class SemanticCache:
             similarity = _cosine(vector, candidate.vector, score)
             if similarity < floor:
                 continue
-            if self.config.verify:
-                reason = hard_reason(text, candidate.question)
-                if reason is None and model is not None:
-                    if model.probability(text, candidate.question, similarity) < model.threshold:
-                        reason = "model"
-                elif reason is None:
-                    reason = soft_reason(text, candidate.question)
-                if reason is not None:
-                    result.rejected.append((round(similarity, 4), reason))
-                    continue
+            served, why = (judge(text, candidate.question, similarity, threshold)
+                           if self.config.verify else (True, "similarity"))
+            if not served:
+                result.rejected.append((round(similarity, 4), why))
+                continue
             # a semantic hit is also stored under the exact key of this wording
             await self._put(scope, entry_id(question), candidate, now)
-            return Lookup("HIT", "semantic", candidate, similarity, result.rejected, vector)
+            return Lookup("HIT", "semantic", candidate, similarity, result.rejected, vector, why)
         return result
 
     async def _get(self, scope: str, eid: str, now: float) -> Entry | None:
