@@ -169,7 +169,8 @@ class SemanticCache:
                 continue
             # a semantic hit is also stored under the exact key of this wording
             await self._put(scope, entry_id(question), candidate, now)
-            return Lookup("HIT", "semantic", candidate, similarity, result.rejected, vector, why)
+            return Lookup("HIT", "semantic", candidate, similarity, result.rejected,
+                          accepted=why, vector=vector)
         return result
 
     async def _get(self, scope: str, eid: str, now: float) -> Entry | None:
