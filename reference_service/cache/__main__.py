@@ -1,6 +1,8 @@
 """python -m reference_service.cache eval --pairs FILE.jsonl [--threshold T] [--split S]
                                           [--sweep] [--plot PNG] [--json]
 python -m reference_service.cache train [--compare-model]
+python -m reference_service.cache replay [--workload lab|lab-train|qqp] [--questions N]
+                                         [--hours H] [--seed S] [--plot PNG] [--json]
 
 Runs each pair through the cache the service uses (store a, look up b, a fresh cache per
 pair) and prints precision of hits, recall and false-hit rate; --sweep adds the curve over
@@ -10,6 +12,11 @@ JSON object (precision, recall, false_hit_rate, threshold, n_pairs, ...).
 train chooses the similarity threshold by cross-validation on the training pairs and the
 QQP dev file (train.py) and writes reference_service/cache/operating_point.json;
 --compare-model also prints the learned verifier that was tried, out of fold.
+
+replay sends a workload of N questions (default 2,000: users asking the same few hundred
+things in their own words, replay.py) through the lecture's cache (cosine >= 0.95, 1 h
+expiry) and the lab's, and prints LLM calls saved, wrong answers served and cost saved;
+--plot writes the two curves as a PNG.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m reference_service.cache",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["eval", "train"])
+    parser.add_argument("command", choices=["eval", "train", "replay"])
     parser.add_argument("--pairs", type=Path)
     parser.add_argument("--threshold", type=float,
                         default=Settings(_env_file=None).cache_similarity_threshold)
@@ -34,12 +41,19 @@ def main() -> None:
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--compare-model", action="store_true")
+    parser.add_argument("--workload", default="lab", choices=["lab", "lab-train", "qqp"])
+    parser.add_argument("--questions", type=int, default=2000)
+    parser.add_argument("--hours", type=float, default=8.0)
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     from .embedder import Embedder
 
     if args.command == "train":
         _train(Embedder(), args.compare_model)
+        return
+    if args.command == "replay":
+        _replay(args, Embedder())
         return
     if args.pairs is None:
         parser.error("eval needs --pairs")
@@ -92,6 +106,30 @@ def _train(embedder, compare_model: bool) -> None:
             print(f"    cos >= {t:<4}  " + "  ".join(
                 f"{s} P {train.rates(rows, t, s)['precision']} R {train.rates(rows, t, s)['recall']}"
                 for s in ("lab", "qqp")))
+
+
+def _replay(args, embedder) -> None:
+    from .replay import plot_replay, replay
+
+    report = replay(args.workload, args.questions, args.hours, args.seed, args.threshold,
+                    embedder)
+    if args.json:
+        print(json.dumps({k: v for k, v in report.items() if k != "curves"}))
+    else:
+        print(f"replay: {report['questions']} questions over {report['hours']:g} h, "
+              f"{report['distinct_intents_asked']} intents asked "
+              f"({report['distinct_wordings_asked']} wordings), workload {report['workload']}")
+        for r in report["results"]:
+            print(f"  {r['cache']}")
+            print(f"    LLM calls saved {r['calls_saved']} ({r['calls_saved_pct']}%; a perfect "
+                  f"cache with this expiry: {r['perfect_cache_saves_pct']}%); "
+                  f"{r['reworded_hits']} of the hits on a wording not asked before")
+            print(f"    wrong answers served {r['wrong_answers']} ({r['wrong_pct_of_hits']}% of "
+                  f"hits), another intent's answer never labelled {r['unlabelled_answers']}")
+            print(f"    cost saved ${r['usd_saved']} of ${r['usd_without_cache']}")
+    if args.plot:
+        plot_replay(report, args.plot)
+        print(f"wrote {args.plot}")
 
 
 if __name__ == "__main__":
