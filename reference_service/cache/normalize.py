@@ -115,10 +115,12 @@ def _letters(acronym: str) -> str:
     return re.sub(r"[^a-z]", "", a.lower())
 
 
-def _spells(letters: str, words: list[str]) -> bool:
+def _spells(letters: str, words: list[str], text: list[str] | None = None) -> bool:
     """Do these words spell the acronym? First letter starts the first word, the rest
-    follow in order, each word (but small linking ones) gives at least one letter."""
-    text = [re.sub(r"[^a-z]", "", w.lower()) for w in words]
+    follow in order, each word (but small linking ones) gives at least one letter.
+    `text`: the words lower-cased, letters only (computed when not given)."""
+    if text is None:
+        text = [_letters_only(w) for w in words]
     if not letters or not text or not text[0] or text[0][0] != letters[0]:
         return False
 
@@ -149,11 +151,17 @@ def _long_form(acronym: str, text: str) -> tuple[int, int] | None:
     letters = _letters(acronym)
     spans = [(m.start(), m.end(), m.group(0)) for m in WORD.finditer(text)]
     words = [w for _, _, w in spans]
+    plain = [_letters_only(w) for w in words]
+    starts = [i for i, w in enumerate(plain) if w[:1] == letters[:1]]
     for n in range(min(len(letters) + 3, 8), 1, -1):  # the longest long form first
-        for i in range(len(words) - n + 1):
-            if _spells(letters, words[i:i + n]):
+        for i in starts:
+            if i + n <= len(words) and _spells(letters, words[i:i + n], plain[i:i + n]):
                 return spans[i][0], spans[i + n - 1][1]
     return None
+
+
+def _letters_only(word: str) -> str:
+    return re.sub(r"[^a-z]", "", word.lower())
 
 
 def align_texts(a: str, b: str) -> tuple[str, str, int]:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .normalize import WORD, align_texts, question_form
 
@@ -189,6 +190,7 @@ def _days(text: str) -> set[str]:
     return {_singular(m.group(0).lower()) for m in _DAYS.finditer(text)}
 
 
+@lru_cache(maxsize=4096)
 def _stem(w: str) -> str:
     """A crude stem, enough to see "uploading" and "download" as opposites."""
     w = w.lower()
@@ -209,11 +211,12 @@ def _opposite(w: str, others: set[str]) -> bool:
     """Is one of `others` (stems) an opposite of w (a stem)?"""
     if _STEM_ANTONYMS.get(w, set()) & others:
         return True
-    for o in others:
-        longer, shorter = (o, w) if len(o) > len(w) else (w, o)
-        for prefix in _NEG_PREFIXES:
-            if len(shorter) >= 4 and longer == prefix + shorter:
-                return True
+    for prefix in _NEG_PREFIXES:  # "unlock" / "lock", either way round
+        if len(w) >= 4 and prefix + w in others:
+            return True
+        rest = w[len(prefix):]
+        if w.startswith(prefix) and len(rest) >= 4 and rest in others:
+            return True
     return False
 
 
