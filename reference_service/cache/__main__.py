@@ -109,24 +109,14 @@ def _train(embedder, compare_model: bool) -> None:
 
 
 def _replay(args, embedder) -> None:
-    from .replay import plot_replay, replay
+    from .replay import format_report, plot_replay, replay
 
     report = replay(args.workload, args.questions, args.hours, args.seed, args.threshold,
                     embedder)
     if args.json:
         print(json.dumps({k: v for k, v in report.items() if k != "curves"}))
     else:
-        print(f"replay: {report['questions']} questions over {report['hours']:g} h, "
-              f"{report['distinct_intents_asked']} intents asked "
-              f"({report['distinct_wordings_asked']} wordings), workload {report['workload']}")
-        for r in report["results"]:
-            print(f"  {r['cache']}")
-            print(f"    LLM calls saved {r['calls_saved']} ({r['calls_saved_pct']}%; a perfect "
-                  f"cache with this expiry: {r['perfect_cache_saves_pct']}%); "
-                  f"{r['reworded_hits']} of the hits on a wording not asked before")
-            print(f"    wrong answers served {r['wrong_answers']} ({r['wrong_pct_of_hits']}% of "
-                  f"hits), another intent's answer never labelled {r['unlabelled_answers']}")
-            print(f"    cost saved ${r['usd_saved']} of ${r['usd_without_cache']}")
+        print(format_report(report))
     if args.plot:
         plot_replay(report, args.plot)
         print(f"wrote {args.plot}")

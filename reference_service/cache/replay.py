@@ -268,7 +268,14 @@ def replay(workload: str | list[tuple[Path, str | None]] = "lab", n: int = 2000,
            embedder=None) -> dict:
     """Replay `n` questions of `workload` (a name in WORKLOADS, or (pairs file, split)
     sources) through the caches; a JSON-able report (`curves`: (hits, wrong) after each
-    question, per cache)."""
+    question, per cache). From a running event loop (a notebook), await `areplay`."""
+    return asyncio.run(areplay(workload, n, hours, seed, threshold, embedder))
+
+
+async def areplay(workload: str | list[tuple[Path, str | None]] = "lab", n: int = 2000,
+                  hours: float = 8.0, seed: int = 0, threshold: float | None = None,
+                  embedder=None) -> dict:
+    """`replay`, awaitable."""
     from ..config import Settings
 
     if threshold is None:
@@ -279,7 +286,7 @@ def replay(workload: str | list[tuple[Path, str | None]] = "lab", n: int = 2000,
     sources = WORKLOADS[workload] if isinstance(workload, str) else workload
     intents, different = load_intents(sources)
     questions = make_questions(intents, n, hours, seed)
-    tallies = asyncio.run(_replay(questions, embedder, threshold, different))
+    tallies = await _replay(questions, embedder, threshold, different)
     return {"workload": workload if isinstance(workload, str) else "custom",
             "intents": len(intents),
             "distinct_intents_asked": len({q.intent for q in questions}),
@@ -287,6 +294,22 @@ def replay(workload: str | list[tuple[Path, str | None]] = "lab", n: int = 2000,
             "questions": n, "hours": hours, "seed": seed,
             "results": [t.summary(n) for t in tallies],
             "curves": {t.name: t.curve for t in tallies}}
+
+
+def format_report(report: dict) -> str:
+    """The report as the command prints it."""
+    lines = [f"replay: {report['questions']} questions over {report['hours']:g} h, "
+             f"{report['distinct_intents_asked']} intents asked "
+             f"({report['distinct_wordings_asked']} wordings), workload {report['workload']}"]
+    for r in report["results"]:
+        lines += [f"  {r['cache']}",
+                  f"    LLM calls saved {r['calls_saved']} ({r['calls_saved_pct']}%; a perfect "
+                  f"cache with this expiry: {r['perfect_cache_saves_pct']}%); "
+                  f"{r['reworded_hits']} of the hits on a wording not asked before",
+                  f"    wrong answers served {r['wrong_answers']} ({r['wrong_pct_of_hits']}% of "
+                  f"hits), another intent's answer never labelled {r['unlabelled_answers']}",
+                  f"    cost saved ${r['usd_saved']} of ${r['usd_without_cache']}"]
+    return "\n".join(lines)
 
 
 def plot_replay(report: dict, path: Path) -> None:

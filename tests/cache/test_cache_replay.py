@@ -74,3 +74,13 @@ def test_a_replay_accounts_for_every_question(tmp_path):
     lecture, lab = report["results"][0], report["results"][1]
     # H100/A100 swapped scores 0.997: the lecture's rule serves it, the verifier does not
     assert lecture["wrong_answers"] > 0 and lab["wrong_answers"] == 0
+
+
+async def test_a_notebook_can_await_the_replay_and_print_what_the_command_prints(tmp_path):
+    from reference_service.cache.replay import areplay, format_report
+
+    path = write_pairs(tmp_path, [("How do I reset the BMC?", "How can I reset the BMC?", 1, None)])
+    report = await areplay([(path, None)], n=20, hours=1, embedder=shared_embedder())
+    text = format_report(report)
+    assert text.startswith("replay: 20 questions over 1 h, 1 intents asked")
+    assert text.count("LLM calls saved") == 3
