@@ -1,7 +1,7 @@
 """Choose the cache's operating point: `python -m reference_service.cache train` writes
-reference_service/cache/operating_point.json (tests/cache/test_operating_point.py checks the
-shipped file is what this produces, and that the service's default threshold is the one
-chosen here).
+reference_service/cache/operating_point.json. tests/cache/test_cache_operating_point.py
+checks the shipped file is what this produces, and that the service's default threshold
+is the one chosen here.
 
 Training data (never a test split):
 - data/cache_pairs_topics.jsonl, split train (31 topics);
