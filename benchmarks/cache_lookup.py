@@ -6,8 +6,8 @@ Starts its own Redis 8 (tests/redis_server.py). Both caches get the same random 
 vectors (384-d, as all-MiniLM-L6-v2's); queries are other random vectors (misses: the
 full search, the common case) and stored questions (exact hits).
 
-- lecture: one JSON value per entry (query, embedding, response) under cache:<hash>; a
-  lookup SCANs every key, GETs it, and computes cosine in Python. Measured up to 10k.
+- lecture: its layout (cache:emb:<id>, cache:ans:<id>, the list cache:index); a lookup
+  reads the list, GETs every embedding and computes cosine in Python. Measured up to 10k.
 - vector set: this service's SemanticCache.lookup (exact tier, then VSIM on the vector
   set, then the entry), with the embedding step excluded (vectors precomputed), and the
   embedding of one query measured on its own (all-MiniLM-L6-v2 on CPU).
@@ -46,25 +46,35 @@ def pct(samples: list[float]) -> dict:
 
 
 # -- the lecture's cache ------------------------------------------------------------------
+# Its layout (lecture section 3): cache:emb:<id> (the embedding as a JSON list) and
+# cache:ans:<id> (the answer), both with a TTL, and the list cache:index of every id ever
+# stored. A lookup reads the whole list, GETs each embedding (one round trip each), takes
+# the dot product in Python, then GETs the best one's answer.
 def lecture_fill(r, vectors: np.ndarray) -> None:
     pipe = r.pipeline(transaction=False)
     for i, v in enumerate(vectors):
-        pipe.set(f"cache:{i}", json.dumps({"query": f"q{i}", "embedding": v.tolist(),
-                                           "response": f"answer {i}"}))
+        cache_id = f"{1_700_000_000 + i}_{i % 100000}"
+        pipe.set(f"cache:emb:{cache_id}", json.dumps(v.tolist()), ex=3600)  # setex
+        pipe.set(f"cache:ans:{cache_id}", f"answer {i}", ex=3600)
+        pipe.rpush("cache:index", cache_id)
         if i % 1000 == 999:
             pipe.execute()
     pipe.execute()
 
 
 def lecture_lookup(r, q: np.ndarray, threshold: float = 0.95):
-    best, best_sim = None, -1.0
-    for key in r.scan_iter("cache:*"):
-        data = json.loads(r.get(key))
-        e = np.array(data["embedding"], dtype=np.float32)
-        sim = float(np.dot(q, e) / (np.linalg.norm(q) * np.linalg.norm(e)))
+    best_id, best_sim = None, -1.0
+    for raw in r.lrange("cache:index", 0, -1):
+        cache_id = raw.decode()
+        emb = r.get(f"cache:emb:{cache_id}")
+        if not emb:
+            continue
+        sim = float(np.dot(q, np.array(json.loads(emb))))
         if sim > best_sim:
-            best, best_sim = data, sim
-    return best if best_sim >= threshold else None
+            best_id, best_sim = cache_id, sim
+    if best_sim >= threshold and best_id:
+        return r.get(f"cache:ans:{best_id}")
+    return None
 
 
 # -- this service's cache -----------------------------------------------------------------
@@ -185,16 +195,20 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--lecture-max", type=int, default=10_000)
+    parser.add_argument("--lecture-only", action="store_true")
     parser.add_argument("--reduce", type=int, default=128,
                         help="VADD REDUCE dimensions, as CACHE_VECTOR_REDUCE (0: none)")
     args = parser.parse_args()
-    print(json.dumps({"embedding_one_query": bench_embedding()}), flush=True)
+    if not args.lecture_only:
+        print(json.dumps({"embedding_one_query": bench_embedding()}), flush=True)
     with RedisServer() as server:
         for n in args.sizes:
             if n <= args.lecture_max:
                 q = max(5, min(args.queries, 200_000 // n))
-                print(json.dumps({"lecture_json_scan": bench_lecture(server.url, n, q)}),
+                print(json.dumps({"lecture_index_scan": bench_lecture(server.url, n, q)}),
                       flush=True)
+            if args.lecture_only:
+                continue
             result = asyncio.run(bench_vector_set(server.url, n, args.queries, args.reduce))
             print(json.dumps({"vector_set": result, "reduce": args.reduce}), flush=True)
 

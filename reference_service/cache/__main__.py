@@ -1,10 +1,22 @@
 """python -m reference_service.cache eval --pairs FILE.jsonl [--threshold T] [--split S]
                                           [--sweep] [--plot PNG] [--json]
+python -m reference_service.cache train [--compare-model]
+python -m reference_service.cache replay [--workload lab|lab-train|qqp] [--questions N]
+                                         [--hours H] [--seed S] [--plot PNG] [--json]
 
 Runs each pair through the cache the service uses (store a, look up b, a fresh cache per
 pair) and prints precision of hits, recall and false-hit rate; --sweep adds the curve over
 thresholds (cosine similarity, 0.70-0.99), --plot writes it as a PNG, --json prints one
 JSON object (precision, recall, false_hit_rate, threshold, n_pairs, ...).
+
+train chooses the similarity threshold by cross-validation on the training pairs and the
+QQP dev file (train.py) and writes reference_service/cache/operating_point.json;
+--compare-model also prints the learned verifier that was tried, out of fold.
+
+replay sends a workload of N questions (default 2,000: users asking the same few hundred
+things in their own words, replay.py) through the lecture's cache (cosine >= 0.95, 1 h
+expiry) and the lab's, and prints LLM calls saved, wrong answers served and cost saved;
+--plot writes the two curves as a PNG.
 """
 
 from __future__ import annotations
@@ -20,17 +32,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m reference_service.cache",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["eval"])
-    parser.add_argument("--pairs", type=Path, required=True)
+    parser.add_argument("command", choices=["eval", "train", "replay"])
+    parser.add_argument("--pairs", type=Path)
     parser.add_argument("--threshold", type=float,
                         default=Settings(_env_file=None).cache_similarity_threshold)
     parser.add_argument("--split", help="only pairs of this split (train or test)")
     parser.add_argument("--sweep", action="store_true")
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--compare-model", action="store_true")
+    parser.add_argument("--workload", default="lab", choices=["lab", "lab-train", "qqp"])
+    parser.add_argument("--questions", type=int, default=2000)
+    parser.add_argument("--hours", type=float, default=8.0)
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     from .embedder import Embedder
+
+    if args.command == "train":
+        _train(Embedder(), args.compare_model)
+        return
+    if args.command == "replay":
+        _replay(args, Embedder())
+        return
+    if args.pairs is None:
+        parser.error("eval needs --pairs")
     from .evaluate import evaluate_file, plot_curve
 
     report = evaluate_file(args.pairs, args.threshold, args.split, args.sweep or bool(args.plot),
@@ -53,6 +79,46 @@ def main() -> None:
                       f"{co['recall']:>6.3f}")
     if args.plot:
         plot_curve({args.pairs.stem: report["curve"]}, args.plot, args.threshold)
+        print(f"wrote {args.plot}")
+
+
+def _train(embedder, compare_model: bool) -> None:
+    from . import train
+
+    rows = train.build_rows(train.load_training_pairs(), embedder)
+    point = train.operating_point(rows)
+    train.write(point)
+    print(f"similarity threshold {point['similarity_threshold']} (precision targets "
+          f"{train.TARGET_PRECISION}); wrote {train.OPERATING_POINT.name}")
+    for s, r in (point["on_training_data"] or {}).items():
+        print(f"  {s}: precision {r['precision']} recall {r['recall']} "
+              f"false-hit rate {r['false_hit_rate']} ({r['pairs']} pairs)")
+    print("  cross-validation (threshold chosen on 4 folds, judged on the 5th):")
+    for f in point["cross_validation"]["per_fold"]:
+        print(f"    fold {f['fold']}: threshold {f['threshold']}  " + "  ".join(
+            f"{s} P {f[s]['precision']} R {f[s]['recall']}" for s in ("lab", "qqp") if s in f))
+    if compare_model:
+        print("\n  learned verifier (logistic regression, out of fold) vs the threshold:")
+        for line in train.compare_model(rows):
+            print(f"    p >= {line['model_probability_at_least']:<5} " + "  ".join(
+                f"{s} P {line[s]['precision']} R {line[s]['recall']}" for s in ("lab", "qqp")))
+        for t in (0.88, 0.90, 0.92, 0.93, 0.95):
+            print(f"    cos >= {t:<4}  " + "  ".join(
+                f"{s} P {train.rates(rows, t, s)['precision']} R {train.rates(rows, t, s)['recall']}"
+                for s in ("lab", "qqp")))
+
+
+def _replay(args, embedder) -> None:
+    from .replay import format_report, plot_replay, replay
+
+    report = replay(args.workload, args.questions, args.hours, args.seed, args.threshold,
+                    embedder)
+    if args.json:
+        print(json.dumps({k: v for k, v in report.items() if k != "curves"}))
+    else:
+        print(format_report(report))
+    if args.plot:
+        plot_replay(report, args.plot)
         print(f"wrote {args.plot}")
 
 

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ..clock import SystemClock
-from .normalize import canonical
+from .normalize import question_form
 from .store import CacheConfig, SemanticCache
+from .verifier import SAME_AFTER_ALIGNMENT
 
 
 @dataclass
@@ -48,7 +49,7 @@ class PrecomputedEmbedder:
     """Embeds every text of the run in one batch, then answers from memory."""
 
     def __init__(self, embedder, texts: list[str]) -> None:
-        uniq = list(dict.fromkeys(canonical(t) for t in texts))
+        uniq = list(dict.fromkeys(question_form(t) for t in texts))
         vectors = embedder.embed(uniq)
         self._by_text = dict(zip(uniq, vectors))
         self._embedder = embedder
@@ -102,26 +103,28 @@ async def sweep(pairs: list[Pair], embedder, thresholds: list[float]) -> list[di
     """The curve, from one run that records each pair's similarity and verdict.
 
     With one stored entry per fresh cache, b hits at threshold t exactly when it hits the
-    exact tier, or its similarity to a is >= t and the verifier accepts it."""
+    exact tier, or the verifier accepts it as the same question after acronym alignment
+    (whatever t), or its similarity to a is >= t and the verifier accepts it."""
     import fakeredis
 
     redis = fakeredis.FakeAsyncRedis()
     emb = PrecomputedEmbedder(embedder, [t for p in pairs for t in (p.a, p.b)])
     cache = SemanticCache(redis, emb, SystemClock(),
                           CacheConfig(similarity_threshold=-1.0, candidates=1))
-    sims, verified, exact = [], [], []
+    sims, verified, exact, aligned = [], [], [], []
     for i, p in enumerate(pairs):
         scope = f"sweep{i}"
         await cache.store(scope, p.a, "a", model="eval")
         r = await cache.lookup(scope, p.b)
         exact.append(r.tier == "exact")
         verified.append(r.status == "HIT")
+        aligned.append(r.accepted == SAME_AFTER_ALIGNMENT)
         sims.append(r.similarity if r.status == "HIT" else r.rejected[0][0])
     await redis.aclose()
     curve = []
     for t in thresholds:
-        outs = [Outcome(p, e or (v and s >= t), None, s, v)
-                for p, s, v, e in zip(pairs, sims, verified, exact)]
+        outs = [Outcome(p, e or al or (v and s >= t), None, s, v)
+                for p, s, v, e, al in zip(pairs, sims, verified, exact, aligned)]
         cos_only = [Outcome(p, e or s >= t, None, s, True)
                     for p, s, e in zip(pairs, sims, exact)]
         curve.append({"threshold": t, **score(outs),

@@ -28,8 +28,8 @@ from redis.exceptions import RedisError, ResponseError
 from ..clock import Clock
 from ..outage import OutageLog
 from ..pricing import cost_usd
-from .normalize import canonical, exact_key_text
-from .verifier import verify
+from .normalize import exact_key_text, question_form
+from .verifier import ALIGNED_FLOOR, judge
 
 STATS_KEY = "c:stats"
 
@@ -45,7 +45,7 @@ class CacheConfig:
     max_entries_per_scope: int = 100_000
     candidates: int = 3  # nearest neighbours checked by the verifier
     search_ef: int = 100  # HNSW exploration factor (docs/BENCHMARKS.md: recall vs latency)
-    verify: bool = True
+    verify: bool = True  # off: served on similarity alone (for measurements only)
     # Random projection of the index to this many dimensions (VADD REDUCE; 0: none). The
     # stored float32 embedding still decides by exact cosine; the index only ranks.
     reduce_dim: int = 0
@@ -62,7 +62,7 @@ class CacheConfig:
 class Entry:
     answer: str
     model: str
-    question: str  # canonical form of the question it answers (for the verifier)
+    question: str  # question form of the question it answers (for the verifier)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str | None = "stop"
@@ -78,6 +78,7 @@ class Lookup:
     entry: Entry | None = None
     similarity: float | None = None
     rejected: list[tuple[float, str]] = field(default_factory=list)  # (similarity, rule)
+    accepted: str | None = None  # on a semantic hit, what accepted it (verifier.judge)
     vector: np.ndarray | None = None  # the question's embedding, reused by store()
 
 
@@ -138,33 +139,38 @@ class SemanticCache:
             return Lookup("HIT", "exact", entry, 1.0)
         if not semantic or self.embedder is None:
             return Lookup("MISS")
-        text = canonical(question)
+        text = question_form(question)
         vector = await self.embedder.aembed_one(text)
         result = Lookup("MISS", vector=vector)
+        threshold = self.config.similarity_threshold
+        # A candidate that is the same question once acronyms are aligned is served from
+        # ALIGNED_FLOOR up, so the verifier sees candidates down to there.
+        floor = min(threshold, ALIGNED_FLOOR) if self.config.verify else threshold
         raw = await self.redis.execute_command(
             "VSIM", f"c:{scope}:v", "FP32", vector.tobytes(), "WITHSCORES",
             "COUNT", self.config.candidates, "EF", self.config.search_ef)
         # Vector sets score cosine as (1 + cos) / 2, on 8-bit quantized (and perhaps
         # projected) vectors: good enough to pick candidates (a margin keeps borderline
         # ones), then the exact cosine against the stored float32 embedding decides.
-        floor = self.config.similarity_threshold - self.config.score_margin
-        near = [(e, s) for e, s in _pairs(raw) if 2.0 * float(s) - 1.0 >= floor]
+        near = [(e, s) for e, s in _pairs(raw)
+                if 2.0 * float(s) - 1.0 >= floor - self.config.score_margin]
         entries = await self._get_many(scope, [e for e, _ in near], now)
         for (element, score), candidate in zip(near, entries):
             if candidate is None:  # expired or evicted: drop it from the index
                 await self.redis.execute_command("VREM", f"c:{scope}:v", element)
                 continue
             similarity = _cosine(vector, candidate.vector, score)
-            if similarity < self.config.similarity_threshold:
+            if similarity < floor:
                 continue
-            if self.config.verify:
-                verdict = verify(text, candidate.question)
-                if not verdict.ok:
-                    result.rejected.append((round(similarity, 4), verdict.reason))
-                    continue
+            served, why = (judge(text, candidate.question, similarity, threshold)
+                           if self.config.verify else (True, "similarity"))
+            if not served:
+                result.rejected.append((round(similarity, 4), why))
+                continue
             # a semantic hit is also stored under the exact key of this wording
             await self._put(scope, entry_id(question), candidate, now)
-            return Lookup("HIT", "semantic", candidate, similarity, result.rejected, vector)
+            return Lookup("HIT", "semantic", candidate, similarity, result.rejected,
+                          accepted=why, vector=vector)
         return result
 
     async def _get(self, scope: str, eid: str, now: float) -> Entry | None:
@@ -199,7 +205,7 @@ class SemanticCache:
                     semantic: bool = True) -> None:
         """Keep an answer for this question (exact tier, and semantic tier if allowed)."""
         now = self.clock.time()
-        text = canonical(question)
+        text = question_form(question)
         entry = Entry(answer, model, text, prompt_tokens, completion_tokens, finish_reason,
                       created=now, expires_at=now + self.config.ttl_s)
         eid = entry_id(question)
