@@ -31,6 +31,7 @@ class ChatResult:
     latency_ms: float
     ttft_ms: float | None = None  # streams only
     cache: CacheStatus = "BYPASS"
+    tool_calls: list[dict[str, Any]] | None = None  # the upstream's, as it sent them
 
     @property
     def total_tokens(self) -> int:
@@ -45,7 +46,8 @@ class ChatCall:
     model: str | None  # None: the router chooses
     client: Client
     request_id: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # sampling parameters we read
+    passthrough: dict[str, Any] = field(default_factory=dict)  # /v1 fields sent as given
     guarded: bool = False  # the safety guards (PII, moderation) apply
     cache_mode: CacheMode = "use"
     limited_client: str | None = None  # /chat/limited: the lecture's per-client key
@@ -119,8 +121,15 @@ class TokenEvent:
 
 
 @dataclass
+class ToolCallEvent:
+    """A piece of a streamed tool call, relayed to an OpenAI client as the upstream sent it."""
+
+    tool_calls: list[dict[str, Any]]
+
+
+@dataclass
 class DoneEvent:
     result: ChatResult
 
 
-StreamEvent = TokenEvent | DoneEvent
+StreamEvent = TokenEvent | ToolCallEvent | DoneEvent

@@ -105,6 +105,10 @@ class UpstreamTimeout(UpstreamError):
     status, type = 504, "upstream_timeout"
 
 
+class ModelNotFound(ServiceError):
+    status, type = 404, "model_not_found"
+
+
 class Forbidden(ServiceError):
     status, type = 403, "forbidden"
 

@@ -60,6 +60,15 @@ def shape_key(message: Message) -> str:
                       default=str)
 
 
+# Request fields that do not change the answer (who asks, what to store): not cache scope.
+NOT_ANSWER_FIELDS = frozenset({"user", "metadata", "store", "service_tier"})
+
+
+def answer_params(passthrough: dict[str, Any]) -> dict[str, Any]:
+    """The pass-through fields that can change the answer."""
+    return {k: v for k, v in passthrough.items() if k not in NOT_ANSWER_FIELDS}
+
+
 _ABSENT = object()
 
 

@@ -21,14 +21,14 @@ from dataclasses import replace
 from typing import AsyncIterator, Awaitable, Callable, TypeVar
 
 from .cache import Lookup, SemanticCache, scope_of
-from .call import ChatCall, ChatResult, DoneEvent, StreamEvent, TokenEvent
+from .call import ChatCall, ChatResult, DoneEvent, StreamEvent, TokenEvent, ToolCallEvent
 from .clock import Clock
 from .config import Settings
 from .errors import CircuitOpen, RateLimited
 from .llm.client import Delta
 from .llm.deadline import Deadline
 from .llm.resilient import ResilientUpstream
-from .messages import shape_key
+from .messages import answer_params, shape_key
 from .ratelimit import RateLimiter, SlidingWindowLimiter
 from .routing import RouteDecision, Router
 from .routing.sticky import StickyRoutes
@@ -64,8 +64,9 @@ class ChatPipeline:
         if cached is not None:
             return self._finish(call, cached)
         c = await self._with_fallback(call, lambda: self.upstream.complete(
-            call.messages, self._model(call), call.params, deadline))
+            call.messages, self._model(call), call.params, deadline, call.passthrough))
         result = self._result(call, c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens)
+        result.tool_calls = c.tool_calls
         if await self._flagged_output(call, result.text, deadline):
             result.text, result.finish_reason = REFUSAL, "content_filter"  # and not cached
         await self._store_and_settle(call, result)
@@ -85,11 +86,14 @@ class ChatPipeline:
                 yield event
             return
         delta, deltas = await self._with_fallback(call, lambda: self.upstream.open_stream(
-            call.messages, self._model(call), call.params, deadline))
+            call.messages, self._model(call), call.params, deadline, call.passthrough))
         release, ttft_ms = self._release(call), None
         try:
-            while delta.text:
-                if out := await release.feed(delta.text):
+            while delta.finish_reason is None:  # the final delta carries it, and the usage
+                if delta.tool_calls:
+                    ttft_ms = ttft_ms or self._elapsed_ms(call)
+                    yield ToolCallEvent(delta.tool_calls)
+                elif out := await release.feed(delta.text):
                     ttft_ms = ttft_ms or self._elapsed_ms(call)
                     yield TokenEvent(out)
                 if release.refused:
@@ -176,8 +180,12 @@ class ChatPipeline:
         if not users:
             return None
         last_user = users[-1]
-        # Guarded answers passed output moderation: never mixed with unguarded ones.
-        params = {**call.params, "guarded": True} if call.guarded else call.params
+        # Every parameter that can change the answer is scope (the /v1 pass-through too:
+        # a JSON-mode or tool request never shares with a plain one). Guarded answers passed
+        # output moderation: never mixed with unguarded ones.
+        params = {**call.params, **answer_params(call.passthrough)}
+        if call.guarded:
+            params["guarded"] = True
         # The question is the last user message's text; all else of that message (a name,
         # an image, extra keys) is scope too: two requests that differ there never share.
         scope = scope_of(tenant=call.tenant, model=call.model or "", params=params,

@@ -43,9 +43,8 @@ class CallFactory:
                         cache_control: str = "", *, guarded: bool | None = None) -> ChatCall:
         """A /v1/chat/completions request: the client's messages as given."""
         s = self.settings
-        messages: list[Message] = [
-            m.model_dump(exclude_none=True, include={"role", "content", "name"})
-            for m in req.messages]
+        _refuse_what_cannot_be_honoured(req)
+        messages: list[Message] = [m.model_dump(exclude_none=True) for m in req.messages]
         if len(messages) > s.max_history_messages + 2:
             raise RequestTooLarge(f"{len(messages)} messages; the limit is "
                                   f"{s.max_history_messages + 2}.")
@@ -58,6 +57,12 @@ class CallFactory:
                           cache_control, guarded)
         if req.top_p is not None:
             call.params["top_p"] = req.top_p
+        call.passthrough = req.passthrough()
+        if call.guarded and call.passthrough.get("tools"):
+            raise BadRequest("`tools` are not accepted on a guarded path: tool-call arguments "
+                             "would reach the client without the personal-data restore and "
+                             "moderation that text gets.", param="tools",
+                             code="unsupported_parameter")
         return call
 
     def _call(self, messages: list[Message], model: str | None, temperature: float | None,
@@ -111,3 +116,16 @@ def _check_readable(messages: list[Message]) -> None:
                                  "guarded path only text parts are accepted (the personal-data "
                                  "check and moderation read text only).",
                                  code="unsupported_content")
+
+
+def _refuse_what_cannot_be_honoured(req: ChatCompletionRequest) -> None:
+    """Parameters the gateway cannot honour are refused by name, never dropped silently."""
+    if req.n is not None and req.n != 1:
+        raise BadRequest("`n` must be 1: the gateway returns one choice (its cache, moderation "
+                         "and placeholder restore work on one answer).", param="n",
+                         code="unsupported_parameter")
+    if req.logprobs or req.top_logprobs:
+        raise BadRequest("`logprobs` is not supported: the gateway may change the answer's text "
+                         "(placeholders restored, a refusal), so token log-probabilities would "
+                         "not describe what you receive.", param="logprobs",
+                         code="unsupported_parameter")

@@ -141,6 +141,9 @@ class ChatResponse(BaseModel):
 # -- OpenAI-compatible front door ---------------------------------------------------------
 
 class TextPart(BaseModel):
+    """A content part: `{"type": "text", "text"}`, or any other part (an image...), passed
+    through as sent."""
+
     model_config = ConfigDict(extra="allow", strict=True)
     type: str
     text: str | None = None
@@ -151,11 +154,21 @@ class OpenAIMessage(BaseModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextPart] | None = None
     name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None  # an assistant's earlier tool calls
+    tool_call_id: str | None = None  # a tool message answers this call
+
+
+# What the gateway interprets itself; every other field of a chat completion request goes to
+# the upstream as sent (stop, seed, response_format, tools, tool_choice, user, ...).
+INTERPRETED = frozenset({"model", "messages", "stream", "stream_options", "temperature",
+                         "top_p", "max_tokens", "max_completion_tokens", "n", "logprobs",
+                         "top_logprobs"})
 
 
 class ChatCompletionRequest(Body):
-    """Body of POST /v1/chat/completions (the subset of OpenAI's this service honours;
-    other fields are accepted and ignored)."""
+    """Body of POST /v1/chat/completions. The fields below are the ones the gateway reads;
+    any other field OpenAI's API takes is passed to the upstream as sent (and is part of the
+    cache's key). `n` other than 1 and `logprobs` are refused (400, named in `param`)."""
 
     model_config = ConfigDict(extra="allow", strict=True)
 
@@ -167,7 +180,21 @@ class ChatCompletionRequest(Body):
     top_p: float | None = Field(None, ge=0, le=1)
     max_tokens: Int | None = Field(None, ge=1)
     max_completion_tokens: Int | None = Field(None, ge=1)
+    n: Int | None = Field(None, ge=1, description="only 1: the gateway returns one choice")
+    logprobs: bool | None = Field(None, description="not supported: the gateway may change "
+                                                    "the text (placeholders restored)")
+    top_logprobs: Int | None = None
+    stop: str | list[str] | None = None
+    seed: Int | None = None
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
     user: str | None = Field(None, max_length=256)
+
+    def passthrough(self) -> dict[str, Any]:
+        """The fields the gateway does not interpret, for the upstream."""
+        return {k: v for k, v in self.model_dump(exclude_none=True).items()
+                if k not in INTERPRETED}
 
 
 # -- errors and the deployment's limits, in the OpenAPI document ----------------------------

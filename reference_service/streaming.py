@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from .call import ChatCall, DoneEvent, StreamEvent, TokenEvent
+from .call import ChatCall, DoneEvent, StreamEvent, TokenEvent, ToolCallEvent
 from .errors import ServiceError, ShuttingDown, error_body, openai_error_body
 from .lifecycle import Lifecycle
 
@@ -116,7 +116,7 @@ async def chat_events(events: AsyncIterator[StreamEvent | ErrorEvent], call: Cha
                     "ttft_ms": round(r.ttft_ms or 0, 1), "cache": r.cache,
                     "request_id": call.request_id, "session_id": session_id}), event="usage")
             yield ServerSentEvent("[DONE]", event="done")
-        else:
+        elif isinstance(event, ErrorEvent):
             yield ServerSentEvent(json.dumps(_error_event(event, call)), event="error")
 
 
@@ -156,14 +156,16 @@ async def openai_events(events: AsyncIterator[StreamEvent | ErrorEvent], call: C
     async for event in events:
         if isinstance(event, TokenEvent):
             yield chunk({"content": event.text})
+        elif isinstance(event, ToolCallEvent):
+            yield chunk({"tool_calls": event.tool_calls})  # relayed piece by piece
         elif isinstance(event, DoneEvent):
             r = event.result
-            yield chunk({}, finish_reason=r.finish_reason or "stop")
+            yield chunk({}, finish_reason=r.finish_reason)  # never invented: see pipeline
             if include_usage:
                 yield chunk(None, usage={"prompt_tokens": r.prompt_tokens,
                                          "completion_tokens": r.completion_tokens,
                                          "total_tokens": r.total_tokens}, choices=False)
-        else:
+        elif isinstance(event, ErrorEvent):
             yield ServerSentEvent(json.dumps(_openai_error_event(event, call)))
             return
     yield ServerSentEvent("[DONE]")

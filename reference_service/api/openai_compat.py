@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from ..deps import ClientDep, ContextDep, LifecycleDep, ServicesDep, SettingsDep
-from ..schemas import CHAT_ERRORS, ChatCompletionRequest
+from ..errors import ModelNotFound
+from ..schemas import CHAT_ERRORS, ChatCompletionRequest, error_doc
 from ..streaming import EventChannel, openai_events, sse_response
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -42,18 +43,32 @@ async def chat_completions(body: ChatCompletionRequest, services: ServicesDep,
         return sse_response(events, services.settings.sse_ping_s)
 
     r = await services.pipeline.complete(call)
+    message: dict[str, Any] = {"role": "assistant", "content": r.text, "refusal": None}
+    if r.tool_calls:
+        message.update(content=r.text or None, tool_calls=r.tool_calls)
     return JSONResponse({
         "id": completion_id, "object": "chat.completion", "created": created, "model": r.model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": r.text,
-                                             "refusal": None},
-                     "logprobs": None, "finish_reason": r.finish_reason or "stop"}],
+        "choices": [{"index": 0, "message": message, "logprobs": None,
+                     "finish_reason": r.finish_reason or "stop"}],
         "usage": {"prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
                   "total_tokens": r.total_tokens},
     })
 
 
+def _model(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "reference_service"}
+
+
 @router.get("/models")
 async def list_models(settings: SettingsDep) -> dict[str, Any]:
-    """The models a client may ask for."""
-    return {"object": "list", "data": [{"id": m, "object": "model", "created": 0,
-                                        "owned_by": "reference_service"} for m in settings.models]}
+    """The models a client may ask for; `auto` lets the router choose."""
+    return {"object": "list", "data": [_model(m) for m in (*settings.models, "auto")]}
+
+
+@router.get("/models/{model_id}", responses={404: error_doc("no such model")})
+async def get_model(model_id: str, settings: SettingsDep) -> dict[str, Any]:
+    """One model, as OpenAI's `GET /v1/models/{model}` answers."""
+    if model_id not in (*settings.models, "auto"):
+        raise ModelNotFound(f"The model {model_id[:100]!r} does not exist here; see "
+                            "GET /v1/models.", param="model", code="model_not_found")
+    return _model(model_id)

@@ -7,7 +7,7 @@ The SDK is built with `max_retries=0`: retries belong to one layer of our own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import httpx2
 import openai
@@ -24,13 +24,16 @@ class Completion:
     finish_reason: str | None
     prompt_tokens: int | None
     completion_tokens: int | None
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 @dataclass
 class Delta:
-    """One piece of a streamed answer: text, or (at the end) the finish reason and usage."""
+    """One piece of a streamed answer: text, or tool-call pieces, or (at the end) the
+    finish reason and usage."""
 
     text: str = ""
+    tool_calls: list[dict[str, Any]] | None = None
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
@@ -81,6 +84,10 @@ def map_error(exc: Exception) -> ServiceError:
     raise exc
 
 
+def _extra_body(extra: dict[str, Any] | None) -> dict[str, Any]:
+    return {"extra_body": extra} if extra else {}
+
+
 class UpstreamClient:
     """The LLM behind the service: complete or stream one chat."""
 
@@ -91,36 +98,48 @@ class UpstreamClient:
     def base_url(self) -> str:
         return str(self._client.base_url)
 
-    async def complete(self, messages: list[dict], model: str, params: dict) -> Completion:
+    async def complete(self, messages: list[dict[str, Any]], model: str,
+                       params: dict[str, Any], extra: dict[str, Any] | None = None) -> Completion:
+        """One answer. `extra`: request fields the gateway does not interpret, sent as given
+        (the SDK's `extra_body`: it need not know them)."""
         try:
             resp = await self._client.chat.completions.create(
-                model=model, messages=messages, **params)
+                model=model, messages=messages, **params, **_extra_body(extra))
         except _SDK_ERRORS as exc:
             raise map_error(exc) from exc
         if not resp.choices:
             raise UpstreamError("The LLM upstream sent an answer with no choices.")
         choice = resp.choices[0]
         usage = resp.usage
+        tool_calls = choice.message.tool_calls
         return Completion(text=choice.message.content or "", model=resp.model or model,
                           finish_reason=choice.finish_reason,
                           prompt_tokens=usage.prompt_tokens if usage else None,
-                          completion_tokens=usage.completion_tokens if usage else None)
+                          completion_tokens=usage.completion_tokens if usage else None,
+                          tool_calls=[t.model_dump(exclude_none=True) for t in tool_calls]
+                          if tool_calls else None)
 
-    async def stream(self, messages: list[dict], model: str, params: dict) -> AsyncIterator[Delta]:
-        """Yield text deltas, then one final Delta with finish reason and usage."""
+    async def stream(self, messages: list[dict[str, Any]], model: str, params: dict[str, Any],
+                     extra: dict[str, Any] | None = None) -> AsyncIterator[Delta]:
+        """Yield text (or tool-call) deltas, then one final Delta with finish reason and
+        usage. A stream that ends without a finish reason is an error, not an answer."""
         final = Delta()
         try:
             stream = await self._client.chat.completions.create(
                 model=model, messages=messages, stream=True,
-                stream_options={"include_usage": True}, **params)
+                stream_options={"include_usage": True}, **params, **_extra_body(extra))
             async with stream:
                 async for chunk in stream:
                     if chunk.usage is not None:
                         final.prompt_tokens = chunk.usage.prompt_tokens
                         final.completion_tokens = chunk.usage.completion_tokens
                     for choice in chunk.choices[:1]:
-                        if choice.delta and choice.delta.content:
-                            yield Delta(text=choice.delta.content)
+                        delta = choice.delta
+                        if delta and delta.content:
+                            yield Delta(text=delta.content)
+                        if delta and delta.tool_calls:
+                            yield Delta(tool_calls=[t.model_dump(exclude_none=True)
+                                                    for t in delta.tool_calls])
                         if choice.finish_reason:
                             final.finish_reason = choice.finish_reason
         except _SDK_ERRORS as exc:

@@ -94,10 +94,10 @@ class ResilientUpstream:
             raise
 
     async def complete(self, messages: list[Message], model: str, params: dict[str, Any],
-                       deadline: Deadline) -> Completion:
+                       deadline: Deadline, extra: dict[str, Any] | None = None) -> Completion:
         return await with_retries(
             lambda: self._attempt(model, deadline,
-                                  lambda: self.upstream.complete(messages, model, params)),
+                                  lambda: self.upstream.complete(messages, model, params, extra)),
             self.retry, deadline, self.clock)
 
     async def moderate(self, texts: list[str], model: str,
@@ -109,11 +109,12 @@ class ResilientUpstream:
             self.retry, deadline, self.clock)
 
     async def open_stream(self, messages: list[Message], model: str, params: dict[str, Any],
-                          deadline: Deadline) -> tuple[Delta, AsyncIterator[Delta]]:
+                          deadline: Deadline, extra: dict[str, Any] | None = None
+                          ) -> tuple[Delta, AsyncIterator[Delta]]:
         """The first delta and the rest of the stream; retried until the first delta."""
 
         async def first_delta() -> tuple[Delta, AsyncIterator[Delta]]:
-            deltas = self.upstream.stream(messages, model, params).__aiter__()
+            deltas = self.upstream.stream(messages, model, params, extra).__aiter__()
             try:
                 return await anext(deltas), deltas
             except BaseException:

@@ -98,8 +98,13 @@ def test_openai_stream_failing_midway_ends_with_an_error_the_sdk_raises(sdk, moc
     assert len(got) >= 2
 
 
-def test_models_list(sdk):
-    assert [m.id for m in sdk.models.list()] == ["gpt-4o-mini", "gpt-4o"]
+def test_models_list_and_one_model(sdk):
+    assert [m.id for m in sdk.models.list()] == ["gpt-4o-mini", "gpt-4o", "auto"]
+    assert sdk.models.retrieve("gpt-4o").id == "gpt-4o"
+    assert sdk.models.retrieve("auto").id == "auto"
+    with pytest.raises(openai.NotFoundError) as e:
+        sdk.models.retrieve("gpt-9")
+    assert e.value.code == "model_not_found" and e.value.param == "model"
 
 
 def test_embedded_default_needs_no_url_no_key_and_no_redis():
