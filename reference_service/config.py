@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     safety_moderate_input: bool = True
     safety_moderate_output: bool = True
     moderation_model: str = "omni-moderation-latest"
+    # Where moderation comes from (safety/moderation.py): auto probes the moderation
+    # endpoint at start-up and falls back to the local classifier when it has none.
+    moderation_mode: Literal["auto", "upstream", "local", "off"] = "auto"
+    moderation_base_url: str | None = None  # default: the chat upstream (OPENAI_BASE_URL)
+    moderation_api_key: SecretStr | None = None  # default: OPENAI_API_KEY
     moderation_fail_open: bool = False  # moderation unreachable: refuse (503) unless true
     safety_stream_window_chars: int = Field(
         120, ge=1, description="a guarded stream's answer is moderated every this many "
@@ -118,7 +123,7 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_format: Literal["json", "text"] = "json"
 
-    @field_validator("openai_base_url", "redis_url", mode="before")
+    @field_validator("openai_base_url", "redis_url", "moderation_base_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, v):
         return v or None

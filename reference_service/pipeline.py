@@ -138,6 +138,8 @@ class ChatPipeline:
     async def _decide(self, call: ChatCall) -> RouteDecision:
         if call.model is not None:
             return RouteDecision(call.model, "pinned")
+        if len(self.settings.models) == 1:  # a single-model upstream: nothing to choose
+            return RouteDecision(self.settings.default_model, "routed", "single_model")
         users = [message_text(m) for m in call.messages if m.get("role") == "user"]
         key = StickyRoutes.key(call.tenant, users[0] if users else "")
         remembered = await self.sticky.get(key) if len(users) > 1 else None

@@ -24,6 +24,7 @@ from .ratelimit import NoLimits, RateLimiter, SlidingWindowLimiter
 from .redis_client import make_redis
 from .routing import NoRouter, make_router
 from .routing.sticky import StickyRoutes
+from .safety import moderation
 from .safety.guard import SafetyGuard
 from .safety.pii import PiiRedactor
 
@@ -54,6 +55,7 @@ class Services:
     cache: SemanticCache | NoCache
     calls: CallFactory
     pipeline: ChatPipeline
+    moderator: moderation.Moderator
     embedded_llm: Any = None  # mock_llm.MockLLMServer when OPENAI_BASE_URL is unset
 
     @property
@@ -61,6 +63,9 @@ class Services:
         return "embedded mock_llm" if self.embedded_llm else self.upstream.base_url
 
     async def aclose(self) -> None:
+        if isinstance(self.moderator, moderation.UpstreamModerator) and \
+                self.moderator.client is not self.upstream:
+            await self.moderator.client.aclose()
         await self.upstream.aclose()
         await self.redis.aclose()
         if self.embedded_llm is not None:
@@ -77,6 +82,12 @@ async def start(settings: Settings, clock: Clock) -> Services:
     retry = RetryPolicy(settings.retry_max_attempts, settings.retry_base_s,
                         settings.retry_max_wait_s)
     resilient = ResilientUpstream(upstream, clock, retry, breakers)
+    await check_models(settings, upstream)
+    moderation_client = _moderation_client(settings, embedded, upstream)
+    moderator = await moderation.choose(
+        settings.moderation_mode, moderation_client,
+        ResilientUpstream(moderation_client, clock, retry, breakers), settings.moderation_model,
+        timeout_s=settings.upstream_connect_timeout_s + 3)
     cache = await _cache(settings, redis, clock)
     pipeline = ChatPipeline(
         settings, resilient, clock,
@@ -86,10 +97,52 @@ async def start(settings: Settings, clock: Clock) -> Services:
                                              fail_open=settings.rate_limit_fail_open),
         router=make_router(settings.router) if settings.routing_enabled else NoRouter(),
         sticky=StickyRoutes(redis, settings.sticky_route_ttl_s), cache=cache,
-        guard=await _guard(settings, resilient))
+        guard=await _guard(settings, moderator))
     return Services(settings, redis, upstream, breakers, cache,
                     CallFactory(settings, cache_enabled=settings.cache_enabled), pipeline,
-                    embedded)
+                    moderator, embedded)
+
+
+class ModelsNotServed(RuntimeError):
+    """DEFAULT_MODEL or STRONG_MODEL is not a model the upstream serves: a start-up error."""
+
+
+async def check_models(settings: Settings, upstream: UpstreamClient) -> None:
+    """DEFAULT_MODEL and STRONG_MODEL must be names the upstream serves, when it lists them;
+    a typo would otherwise be a 502 on every request."""
+    try:
+        served = await upstream.served_models(settings.upstream_connect_timeout_s + 3)
+    except Exception as exc:  # unreachable now: it may come up later; requests will tell
+        log.warning("models: could not list the upstream's models (%s); not checked",
+                    type(exc).__name__)
+        return
+    if served is None:
+        log.info("models: the upstream has no /v1/models; DEFAULT_MODEL and STRONG_MODEL "
+                 "not checked")
+        return
+    missing = [f"{name}={model}" for name, model in (("DEFAULT_MODEL", settings.default_model),
+                                                      ("STRONG_MODEL", settings.strong_model))
+               if model not in served]
+    if missing:
+        shown = ", ".join(served[:20]) + (" ..." if len(served) > 20 else "")
+        raise ModelsNotServed(f"{' and '.join(missing)}: not served by {upstream.base_url} "
+                              f"(it serves: {shown or 'nothing'}). Set DEFAULT_MODEL and "
+                              "STRONG_MODEL to names it serves (the same name twice for a "
+                              "single-model server).")
+    if len(settings.models) == 1:
+        log.info("routing: one model (%s): /chat/smart and model \"auto\" always use it",
+                 settings.default_model)
+
+
+def _moderation_client(settings: Settings, embedded: Any,
+                       upstream: UpstreamClient) -> UpstreamClient:
+    """The moderation endpoint's client: the chat upstream's, unless MODERATION_BASE_URL."""
+    if not settings.moderation_base_url:
+        return upstream
+    key = settings.moderation_api_key or settings.openai_api_key
+    return UpstreamClient(build_openai_client(
+        settings.moderation_base_url, key.get_secret_value() if key else "not-needed",
+        settings.request_timeout_s, settings.upstream_connect_timeout_s))
 
 
 def _upstream(settings: Settings) -> tuple[Any, UpstreamClient]:
@@ -123,7 +176,7 @@ async def _cache(settings: Settings, redis: Any, clock: Clock) -> SemanticCache 
     return cache
 
 
-async def _guard(settings: Settings, upstream: ResilientUpstream) -> SafetyGuard:
+async def _guard(settings: Settings, moderator: moderation.Moderator) -> SafetyGuard:
     """The safety guard (always built: /chat/safe uses it whatever SAFETY_GUARDS says)."""
     redactor = None
     if settings.safety_pii:
@@ -133,7 +186,7 @@ async def _guard(settings: Settings, upstream: ResilientUpstream) -> SafetyGuard
         log.info("PII analyzer ready", extra={"fields": {
             "load_s": round(shared_analyzer.load_seconds, 2)}})
         redactor = PiiRedactor(analyzer, settings.pii_policy, settings.pii_score_threshold)
-    return SafetyGuard(redactor, upstream, moderation_model=settings.moderation_model,
+    return SafetyGuard(redactor, moderator,
                        moderate_input=settings.safety_moderate_input,
                        moderate_output=settings.safety_moderate_output,
                        fail_open=settings.moderation_fail_open,

@@ -55,10 +55,14 @@ def _not_ready(lifecycle: Lifecycle, body: dict[str, Any]) -> JSONResponse:
 
 
 @router.get("/ready", responses=_NOT_READY, openapi_extra=PROBE)
-async def ready(request: Request, lifecycle: LifecycleDep) -> JSONResponse:
+async def ready(request: Request, lifecycle: LifecycleDep,
+                services: OptionalServicesDep) -> JSONResponse:
     """Readiness, the lecture's form: `{"status": "ready"}`, or 503 "Service not ready"."""
     if lifecycle.ready:
-        return JSONResponse({"status": "ready"})
+        body: dict[str, Any] = {"status": "ready"}
+        if services is not None:  # what the guards will use (the lab's; not the lecture's)
+            body["moderation"] = services.moderator.mode
+        return JSONResponse(body)
     ctx = context_of(request.scope)
     body = error_body("not_ready", "Service not ready", ctx.request_id if ctx else None)
     return _not_ready(lifecycle, {"status": _state(lifecycle), **body})
@@ -95,21 +99,30 @@ async def detailed(request: Request, lifecycle: LifecycleDep, settings: Settings
     """Each dependency as a boolean (the lecture's names first); 503 when any is false."""
     cache: dict[str, Any] = {"ok": False}
     models: dict[str, Any] = {"ok": False}
+    moderation: dict[str, Any] = {"ok": False}
     if services is not None:
-        cache, models = await asyncio.gather(_check(_ping(services)), _check(_models(services)))
+        cache, models, moderation = await asyncio.gather(
+            _check(_ping(services)), _check(_models(services)), _check(_moderation(services)))
     checks = {"api_client": services is not None, "ready": lifecycle.ready,
-              "cache": cache["ok"], "upstream": models["ok"]}
+              "cache": cache["ok"], "upstream": models["ok"], "moderation": moderation["ok"]}
     healthy = all(checks.values())
     body: dict[str, Any] = {"status": "ok" if healthy else "degraded", "checks": checks}
     if is_admin(request, settings):
-        body["details"] = {"cache": cache, "upstream": models, "draining": lifecycle.draining,
-                           "inflight": lifecycle.inflight}
+        body["details"] = {"cache": cache, "upstream": models, "moderation": moderation,
+                           "draining": lifecycle.draining, "inflight": lifecycle.inflight}
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
 async def _ping(services: Services) -> str:
     await services.redis.ping()
     return "embedded fakeredis" if services.settings.redis_url is None else "redis"
+
+
+async def _moderation(services: Services) -> dict[str, Any]:
+    """Moderation's mode, and whether it answers (a live probe when it is the upstream's)."""
+    if not await services.moderator.check(CHECK_TIMEOUT_S):
+        raise ConnectionError(f"moderation ({services.moderator.mode}) does not answer")
+    return {"mode": services.moderator.mode}
 
 
 async def _models(services: Services) -> dict[str, Any]:

@@ -7,7 +7,7 @@ The SDK is built with `max_retries=0`: retries belong to one layer of our own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Literal
 
 import httpx2
 import openai
@@ -163,6 +163,28 @@ class UpstreamClient:
             flagged.append(sorted(k for k, v in cats.items() if v) or (["unspecified"]
                                                                        if r.flagged else []))
         return flagged
+
+    async def probe_moderations(self, model: str, timeout_s: float
+                                ) -> Literal["ok", "missing", "unreachable"]:
+        """Does this server have a working /v1/moderations? One small call."""
+        try:
+            await self._client.with_options(timeout=timeout_s).moderations.create(
+                model=model, input=["ping"])
+        except openai.APIStatusError as exc:
+            return "missing" if exc.status_code in (404, 405, 501) else "unreachable"
+        except _SDK_ERRORS:
+            return "unreachable"
+        return "ok"
+
+    async def served_models(self, timeout_s: float) -> list[str] | None:
+        """The model names the server lists, or None when it has no /v1/models."""
+        try:
+            return await self.list_models(timeout_s)
+        except UpstreamError as exc:
+            if isinstance(exc.__cause__, openai.APIStatusError) and \
+                    exc.__cause__.status_code in (404, 405, 501):
+                return None
+            raise
 
     async def list_models(self, timeout_s: float) -> list[str]:
         try:

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from ..errors import ContentFlagged, PiiBlocked, SafetyUnavailable, ServiceError
 from ..llm.deadline import Deadline
 from ..messages import Message, all_text
-from ..llm.resilient import ResilientUpstream
 from ..outage import OutageLog
+from .moderation import Moderator
 from .pii import PiiRedactor, Placeholders
 
 log = logging.getLogger(__name__)
@@ -53,16 +53,15 @@ class SafetyReport:
 
 
 class SafetyGuard:
-    def __init__(self, redactor: PiiRedactor | None, upstream: ResilientUpstream | None,
-                 *, moderation_model: str = "omni-moderation-latest",
-                 moderate_input: bool = True, moderate_output: bool = True,
+    def __init__(self, redactor: PiiRedactor | None, moderator: Moderator,
+                 *, moderate_input: bool = True, moderate_output: bool = True,
                  fail_open: bool = False, stream_window_chars: int = 120,
                  trusted_texts: frozenset[str] = frozenset()) -> None:
         self.redactor = redactor
-        self.upstream = upstream
-        self.moderation_model = moderation_model
-        self.moderate_input = moderate_input and upstream is not None
-        self.moderate_output = moderate_output and upstream is not None
+        self.moderator = moderator
+        off = moderator.mode == "off"
+        self.moderate_input = moderate_input and not off
+        self.moderate_output = moderate_output and not off
         self.fail_open = fail_open
         self.stream_window_chars = stream_window_chars
         self.trusted_texts = trusted_texts  # the configured system prompt: not user data
@@ -121,7 +120,7 @@ class SafetyGuard:
     async def _moderate(self, texts: list[str], deadline: Deadline,
                         report: SafetyReport) -> list[list[str]]:
         try:
-            verdicts = await self.upstream.moderate(texts, self.moderation_model, deadline)
+            verdicts = await self.moderator.moderate(texts, deadline)
         except ServiceError:  # upstream failed, timed out, or its breaker is open
             if not self.fail_open:
                 raise SafetyUnavailable("Moderation is unavailable, so the request was "

@@ -116,7 +116,8 @@ def test_embedded_default_needs_no_url_no_key_and_no_redis():
         assert r.status_code == 200 and "ECC memory" in r.json()["answer"]
         d = httpx.get(server.url + "/health/detailed").json()
         assert d == {"status": "ok", "checks": {"api_client": True, "ready": True,
-                                                "cache": True, "upstream": True}}
+                                                "cache": True, "upstream": True,
+                                                "moderation": True}}
         with httpx.stream("GET", server.url + "/chat/stream", params={"message": "CXL?"}) as s:
             events = parse_sse(s.iter_lines())
         assert events[-1].event == "done" and events[-1].data == "[DONE]"

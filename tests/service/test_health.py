@@ -19,14 +19,14 @@ def test_probes_answer_with_the_lectures_bodies(client):
     assert client.get("/livez").json() == {"alive": True}
     assert client.get("/readyz").json() == {"ready": True}
     r = client.get("/ready")
-    assert r.status_code == 200 and r.json() == {"status": "ready"}
+    assert r.status_code == 200 and r.json() == {"status": "ready", "moderation": "upstream"}
 
 
 def test_detailed_health_has_the_lectures_checks_as_booleans(client):
     r = client.get("/health/detailed")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "checks": {"api_client": True, "ready": True,
-                                                   "cache": True, "upstream": True}}
+    assert r.json() == {"status": "ok", "checks": {
+        "api_client": True, "ready": True, "cache": True, "upstream": True, "moderation": True}}
 
 
 def test_detailed_health_tells_details_only_to_the_admin(mock_server):
