@@ -154,11 +154,13 @@ def test_a_suite_without_the_tests_that_catch_a_broken_app_is_rejected(reference
 
 
 @pytest.mark.slow
-def test_the_grader_rejects_a_real_suite_that_misses_the_cooldown(tmp_path):
-    """End to end: a student suite without its cooldown test, run by the grader's own
-    runner, lets the 10 s cooldown through and still catches the others it tests."""
+def test_the_grader_rejects_a_real_suite_that_never_tests_an_error_response(tmp_path):
+    """End to end: a student suite without its error-response test, run by the grader's own
+    runner, lets the app that drops the id on errors through, and still catches the app that
+    never echoes it."""
     source = (ROOT / "solutions" / "hardening" / "test_app.py").read_text()
-    cut = source.index("async def test_the_breaker_lets_calls_through_after_the_30_s_cooldown")
+    start = source.index("async def test_error_responses_carry_the_request_id_too")
+    end = source.index("async def", start + 10)
     student = scratch_repo(tmp_path / "student")
     pkg = student / "exercises" / "hardening"
     pkg.mkdir(parents=True)
@@ -166,9 +168,11 @@ def test_the_grader_rejects_a_real_suite_that_misses_the_cooldown(tmp_path):
         (pkg / name).write_text((ROOT / "solutions" / "hardening" / name).read_text()
                                 .replace("solutions.", "exercises."))
     (student / "exercises" / "__init__.py").write_text("")
-    (pkg / "test_app.py").write_text(source[:cut])
-    apps = {k: APPS[k] for k in (REFERENCE, "breaker_closes_after_10_s", "breaker_never_opens")}
+    (pkg / "test_app.py").write_text(source[:start] + source[end:])
+    apps = {k: APPS[k] for k in (REFERENCE, "request_id_missing_on_errors",
+                                 "request_id_not_echoed")}
     run = run_suite(pkg / "test_app.py", student, tmp_path / "r.xml", apps=apps)
     assert run.problem is None and not run.failing_on_reference(), run
-    assert not run.catchers("breaker_closes_after_10_s")
-    assert run.catchers("breaker_never_opens")
+    assert "test_error_responses_carry_the_request_id_too" not in run.outcomes[REFERENCE]
+    assert not run.catchers("request_id_missing_on_errors")
+    assert run.catchers("request_id_not_echoed")

@@ -75,6 +75,21 @@ def breaker_opens_after_6_failures(llm_base_url, **kw):
     return reference(llm_base_url, **kw)
 
 
+def breaker_counts_failures_that_are_not_consecutive(llm_base_url, **kw):
+    """A success closes the breaker but does not reset the failure count."""
+    app = reference(llm_base_url, **kw)
+    breaker = app.state.breaker
+    record = breaker.record
+
+    def record_without_reset(success: bool) -> None:
+        if success:
+            breaker.opened_at = None
+        else:
+            record(False)
+    breaker.record = record_without_reset
+    return app
+
+
 def breaker_never_closes(llm_base_url, **kw):
     """Once open, the breaker stays open (503) for good."""
     kw["cooldown_s"] = 10.0**9
@@ -112,5 +127,6 @@ def breaker_open_still_calls_the_llm(llm_base_url, **kw):
 
 MUTANTS = {f.__name__: f for f in (
     request_id_not_echoed, request_id_missing_on_errors, no_timeout, timeout_answers_500,
-    breaker_never_opens, breaker_opens_after_6_failures, breaker_never_closes,
+    breaker_never_opens, breaker_opens_after_6_failures,
+    breaker_counts_failures_that_are_not_consecutive, breaker_never_closes,
     breaker_closes_after_10_s, breaker_open_answers_500, breaker_open_still_calls_the_llm)}
