@@ -164,7 +164,7 @@ def plot(results: list[PairResult], path: Path, title: str = "") -> dict[str, li
     groups = latency_groups(results)
     labels = [f"miss: question (n={len(groups['miss'])})",
               f"hit: paraphrase, right answer (n={len(groups['hit'])})"]
-    fig, ax = plt.subplots(figsize=(7, 3), dpi=110)
+    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=110)
     data = [groups["miss"] or [float("nan")], groups["hit"] or [float("nan")]]
     ax.boxplot(data, orientation="horizontal", widths=0.5)
     for y, values in enumerate(data, 1):
@@ -172,7 +172,7 @@ def plot(results: list[PairResult], path: Path, title: str = "") -> dict[str, li
     ax.set_yticks([1, 2], labels)
     ax.set_xscale("log")
     ax.set_xlabel("latency at the client, ms (log scale)")
-    ax.set_title(title or "Cache benchmark: latency per call")
+    ax.set_title(title or "Cache benchmark: latency per call", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
