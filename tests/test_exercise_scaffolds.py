@@ -98,6 +98,7 @@ def write_filled_in_exercises(repo: Path, sentinel: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the whole grader, in a subprocess
 def test_every_grading_test_fails_on_a_fresh_scaffold_and_the_students_files_are_never_read(
         tmp_path):
     # The student's checkout, with finished exercises that record any import of them.
@@ -137,6 +138,7 @@ def reference_run(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # the reference suite against every app, in a subprocess
 def test_the_reference_tests_pass_on_the_reference_and_catch_every_broken_app(reference_run):
     assert reference_run.problem is None, reference_run.problem
     assert set(reference_run.outcomes) == set(APPS), "every app ran"
@@ -146,6 +148,7 @@ def test_the_reference_tests_pass_on_the_reference_and_catch_every_broken_app(re
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # when run alone it runs reference_run
 @pytest.mark.parametrize("mutant", list(MUTANTS))
 def test_a_suite_without_the_tests_that_catch_a_broken_app_is_rejected(reference_run, mutant):
     weaker = reference_run.without(set(reference_run.catchers(mutant)))
@@ -154,6 +157,7 @@ def test_a_suite_without_the_tests_that_catch_a_broken_app_is_rejected(reference
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_the_grader_rejects_a_real_suite_that_never_tests_an_error_response(tmp_path):
     """End to end: a student suite without its error-response test, run by the grader's own
     runner, lets the app that drops the id on errors through, and still catches the app that

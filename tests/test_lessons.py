@@ -166,6 +166,7 @@ def test_every_notebook_follows_the_task_convention():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_the_runner_stops_the_fixture_at_its_first_check(tmp_path):
     path = generate_into_scratch(tmp_path, FIXTURE)
     assert_stops_at_its_first_check(path, find_tasks(fixture(), FIXTURE.name))
@@ -174,6 +175,7 @@ def test_the_runner_stops_the_fixture_at_its_first_check(tmp_path):
 # -- the lessons -------------------------------------------------------------------------------
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a whole lesson up to its first check, in a kernel
 @pytest.mark.parametrize("source", WITH_TASKS, ids=[p.name for p in WITH_TASKS])
 def test_the_student_copy_stops_at_its_first_check_with_not_implemented(tmp_path, source):
     path = generate_into_scratch(tmp_path, source)

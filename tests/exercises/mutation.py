@@ -51,7 +51,7 @@ def _first_line(node) -> str:
 
 
 def run_suite(test_path: Path, root: Path, report: Path, apps: dict[str, str] = APPS,
-              timeout_s: int = 20, extra_args: tuple[str, ...] = ()) -> SuiteRun:
+              timeout_s: int = 60, extra_args: tuple[str, ...] = ()) -> SuiteRun:
     """Run the tests at `test_path` once per app (in one pytest process, cwd `root`)."""
     env = {**os.environ, "HARDENING_APPS": ",".join(f"{k}={v}" for k, v in apps.items())}
     proc = subprocess.run(

@@ -170,6 +170,7 @@ def check_run(bench, results, queries):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # loads MiniLM
 async def test_the_lecture_path_on_your_store(bench, slow_llm):
     cache = SemanticCache(redis=bench.InMemoryRedis(), log=None)
     client = AsyncOpenAI(base_url=slow_llm.base_url, api_key="x", max_retries=0)
@@ -204,6 +205,7 @@ def service(request, slow_llm):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # starts the service (MiniLM, Presidio)
 def test_the_service_path(bench, service):
     queries = bench.QUERIES[:4]
     results = bench.run_service_benchmark(service.url, queries, admin_token="teacher")

@@ -200,12 +200,14 @@ def _suite_problem(run) -> str | None:
     return None
 
 
+@pytest.mark.timeout(600)  # the first test to use your_suite runs it: 12 apps, a subprocess
 def test_your_tests_pass_on_the_reference_app(your_suite):
     problem = _suite_problem(your_suite)
     assert problem is None, problem
     assert your_suite.outcomes.get(REFERENCE), "no test of yours ran on the reference app"
 
 
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("mutant", list(MUTANTS))
 def test_your_tests_catch_a_broken_app(your_suite, mutant):
     problem = _suite_problem(your_suite)
