@@ -19,7 +19,7 @@ from lecture.cache import SemanticCache
 from mock_llm import MockConfig, MockLLMServer, ThreadedServer
 from mock_llm.config import DEFAULT_MODELS
 from reference_service import create_app
-from tests.conftest import make_settings
+from tests.support import make_settings
 
 
 @pytest.fixture(scope="module")

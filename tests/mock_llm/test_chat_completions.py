@@ -10,7 +10,7 @@ import pytest
 
 from mock_llm.knowledge import KNOWLEDGE
 from mock_llm.tokens import count_chat_tokens, split_tokens
-from tests.conftest import parse_sse
+from tests.support import parse_sse
 
 HBM = [{"role": "user", "content": "What is HBM3?"}]
 
