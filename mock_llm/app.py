@@ -16,10 +16,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from reference_service.tokens import count_chat_tokens, message_text, split_tokens
+
 from . import knowledge, moderation
 from .config import MockConfig, ModelProfile
 from .faults import Fault, MockState, RecordedRequest, Rule
-from .tokens import count_chat_tokens, message_text, split_tokens
 
 ROLES = {"system", "developer", "user", "assistant", "tool"}
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",

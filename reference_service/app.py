@@ -26,6 +26,7 @@ from .llm.retry import RetryPolicy
 from .metrics import Metrics
 from .observability import RequestContextMiddleware, configure_logging, log
 from .pipeline import ChatPipeline
+from .pricing import PriceTable
 from .ratelimit import RateLimiter
 from .routing import make_router
 from .safety.guard import SafetyGuard
@@ -44,7 +45,8 @@ def shared_embedder():
     return embedder
 
 
-async def _make_cache(settings: Settings, redis, clock: Clock) -> SemanticCache | None:
+async def _make_cache(settings: Settings, redis, clock: Clock,
+                      prices: PriceTable) -> SemanticCache | None:
     if not settings.cache_enabled:
         return None
     embedder = await asyncio.to_thread(shared_embedder)
@@ -53,7 +55,7 @@ async def _make_cache(settings: Settings, redis, clock: Clock) -> SemanticCache 
         max_entries_per_scope=settings.cache_max_entries, verify=settings.cache_verify,
         search_ef=settings.cache_search_ef,
         # fakeredis rejects a second VADD with REDUCE; the embedded cache is small anyway
-        reduce_dim=settings.cache_vector_reduce if settings.redis_url else 0))
+        reduce_dim=settings.cache_vector_reduce if settings.redis_url else 0), prices)
     if settings.redis_url:
         await cache.check_server()  # a Redis without vector sets is a startup error
     return cache
@@ -92,6 +94,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     settings = settings or Settings()
     clock = clock or SystemClock()
     lifecycle = Lifecycle(settings.drain_timeout_s, settings.drain_retry_after_s)
+    prices = PriceTable(settings.model_prices)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -117,7 +120,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                             settings.retry_max_wait_s)
         limiter = (RateLimiter(app.state.redis, fail_open=settings.rate_limit_fail_open)
                    if settings.rate_limit_enabled else None)
-        app.state.cache = await _make_cache(settings, app.state.redis, clock)
+        app.state.cache = await _make_cache(settings, app.state.redis, clock, prices)
         router = make_router(settings.router) if settings.routing_enabled else None
         resilient = ResilientUpstream(upstream, clock, retry, app.state.breakers)
         app.state.pipeline = ChatPipeline(
@@ -145,7 +148,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.settings = settings
     app.state.lifecycle = lifecycle
     app.state.clock = clock
-    app.state.metrics = Metrics()
+    app.state.metrics = Metrics(prices)
     app.state.index_html = files("reference_service").joinpath("static/index.html").read_text()
     install_error_handlers(app)
     app.openapi = lambda: app.openapi_schema or _openapi(app, settings)

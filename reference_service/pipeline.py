@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import AsyncIterator
 
-from mock_llm.tokens import count_chat_tokens, count_tokens, message_text, split_tokens
+from .tokens import count_chat_tokens, count_tokens, message_text, split_tokens
 
 from .clock import Clock
 from .config import Settings

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mock_llm.tokens import message_text
+from ..tokens import message_text
 
 from .recognizers import ENTITIES, hardware_spans, keep
 

@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from mock_llm.knowledge import KNOWLEDGE
-from mock_llm.tokens import count_chat_tokens, split_tokens
+from reference_service.tokens import count_chat_tokens, split_tokens
 from tests.conftest import parse_sse
 
 HBM = [{"role": "user", "content": "What is HBM3?"}]

