@@ -33,5 +33,5 @@ def measure(name: str) -> dict:
 
 
 if __name__ == "__main__":
-    for name in ("lecture_rules", "weighted"):
+    for name in ("lecture", "weighted"):
         print(json.dumps(measure(name)))

@@ -27,7 +27,7 @@ from .metrics import Metrics
 from .observability import RequestContextMiddleware, configure_logging, log
 from .pipeline import ChatPipeline
 from .pricing import PriceTable
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, SlidingWindowLimiter
 from .routing import make_router
 from .safety.guard import SafetyGuard
 from .safety.pii import PiiRedactor
@@ -120,13 +120,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                             settings.retry_max_wait_s)
         limiter = (RateLimiter(app.state.redis, fail_open=settings.rate_limit_fail_open)
                    if settings.rate_limit_enabled else None)
+        sliding = SlidingWindowLimiter(app.state.redis, settings.limited_rpm,
+                                       fail_open=settings.rate_limit_fail_open)
         app.state.cache = await _make_cache(settings, app.state.redis, clock, prices)
         router = make_router(settings.router) if settings.routing_enabled else None
         resilient = ResilientUpstream(upstream, clock, retry, app.state.breakers)
         app.state.pipeline = ChatPipeline(
             settings, resilient, clock, limiter, router,
             StickyRoutes(app.state.redis, settings.sticky_route_ttl_s), app.state.cache,
-            await _make_guard(settings, resilient))
+            await _make_guard(settings, resilient), sliding)
         lifecycle.started = True
         lifecycle.install_signal_handler()
         log.info("service started", extra={"fields": {

@@ -17,7 +17,8 @@ from .config import Settings
 from .errors import Unauthorized
 from .ratelimit import Limits
 
-_CLIENT_ID = re.compile(r"[A-Za-z0-9._:@\-]{1,64}")
+CLIENT_ID_PATTERN = r"^[A-Za-z0-9._:@\-]{1,64}$"
+_CLIENT_ID = re.compile(CLIENT_ID_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -44,3 +45,14 @@ def identify(request: Request, settings: Settings) -> Client:
         return Client(f"id:{client_id}", client_id, limits)
     host = request.client.host if request.client else "unknown"
     return Client(f"ip:{host}", "anonymous", limits)
+
+
+def limited_client_key(x_client_id: str | None, client: Client, settings: Settings) -> str:
+    """Whose budget a /chat/limited request takes from (the lecture's rule).
+
+    Open mode: the `X-Client-ID` header's value, or "anonymous" when it is absent (so all
+    anonymous callers share one budget, as in the lecture). With API_KEYS: the key's tenant,
+    since a header is the caller's to choose."""
+    if settings.api_keys:
+        return client.id
+    return f"id:{x_client_id or 'anonymous'}"  # the header's form is checked (422) at the edge

@@ -28,16 +28,21 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     default_model: str = "gpt-4o-mini"
     strong_model: str = "gpt-4o"
-    system_prompt: str = ("You are a helpful assistant for hardware engineers. "
-                          "Answer accurately and concisely.")
+    # The lecture's system prompt and sampling temperature (for /chat*; /v1 passes the
+    # client's messages and parameters through as given).
+    system_prompt: str = ("You are a helpful AI assistant specializing in hardware engineering. "
+                          "Answer questions clearly and concisely.")
+    default_temperature: float = Field(0.2, ge=0, le=2, description="when a /chat* request "
+                                                                    "gives none")
     request_timeout_s: float = Field(10.0, gt=0, description="deadline of one request")
     upstream_connect_timeout_s: float = Field(2.0, gt=0)
     mock_latency: Literal["realistic", "zero"] = "realistic"
 
-    # Routing: requests that pin no model go to DEFAULT_MODEL (cheap) or STRONG_MODEL by
-    # the router's score; a conversation stays on its first choice for STICKY_ROUTE_TTL_S.
+    # Routing (/chat/smart, and `model: "auto"` anywhere): DEFAULT_MODEL (cheap) or
+    # STRONG_MODEL by the router's score; a conversation stays on its first choice for
+    # STICKY_ROUTE_TTL_S. ROUTER=lecture is the lecture's estimate_complexity, exactly.
     routing_enabled: bool = True
-    router: Literal["weighted", "lecture_rules"] = "weighted"
+    router: Literal["weighted", "lecture"] = "weighted"
     route_threshold: float = Field(0.5, ge=0, le=1)
     sticky_route_ttl_s: int = Field(3600, ge=1)
 
@@ -58,6 +63,9 @@ class Settings(BaseSettings):
     rate_limit_rpm: int = Field(60, ge=1)
     rate_limit_tpm: int = Field(100_000, ge=1)
     rate_limit_fail_open: bool = True
+    # The lecture's /chat/limited: at most this many requests in any 60 s per X-Client-ID
+    # (client "anonymous" without the header), on top of the limits above.
+    limited_rpm: int = Field(30, ge=1)
 
     # Response cache (exact tier + semantic tier on Redis 8 vector sets + verifier).
     cache_enabled: bool = True
@@ -74,9 +82,9 @@ class Settings(BaseSettings):
                                "0: none. Real Redis only (fakeredis mishandles REDUCE)")
     admin_token: SecretStr | None = None  # enables /admin/* with `Authorization: Bearer`
 
-    # Safety (docs/SAFETY.md). POST /chat/safe always applies the guards; SAFETY_GUARDS puts
-    # them on /chat, /chat/stream and /v1/chat/completions too (on in the reference deployment).
-    safety_guards: bool = True
+    # Safety (docs/SAFETY.md). POST /chat/safe always applies the guards (the lecture guards
+    # only that path); SAFETY_GUARDS=true puts them on /chat*, /chat/stream and /v1 too.
+    safety_guards: bool = False
     safety_pii: bool = True  # Presidio: mask personal data before the upstream, restore after
     pii_policy: dict[str, Literal["mask", "block", "allow"]] = Field(
         default_factory=dict, description='per entity, e.g. {"US_SSN": "block"}; default mask')
@@ -86,15 +94,20 @@ class Settings(BaseSettings):
     moderation_model: str = "omni-moderation-latest"
     moderation_fail_open: bool = False  # moderation unreachable: refuse (503) unless true
     safety_stream_window_chars: int = Field(
-        120, ge=1, description="a streamed answer is released in windows this size, each "
-                               "after moderation has passed the text so far")
+        120, ge=1, description="a guarded stream's answer is moderated every this many "
+                               "characters")
+    # hold: each window is released only after moderation passed it (no flagged text is ever
+    # sent; tokens arrive in bursts). release: tokens go out as they come and moderation
+    # follows a window behind (a flagged answer is cut with an error event, but up to one
+    # window of it may already have been sent). Notebooks 02 and 06 measure both.
+    safety_stream_mode: Literal["hold", "release"] = "hold"
 
     # Redis. Unset: an embedded fakeredis (one process only; not shared between workers).
     redis_url: str | None = None
 
-    # Input limits (bad input gets 413/422, never reaches the upstream).
+    # Input limits (bad input gets 413/422, never reaches the upstream). A message is at
+    # most 4096 characters (the lecture's contract, a 422: schemas.MAX_MESSAGE_CHARS).
     max_body_bytes: int = Field(256 * 1024, gt=0)
-    max_message_chars: int = Field(8000, gt=0)
     max_history_messages: int = Field(40, ge=0)
     max_total_chars: int = Field(64_000, gt=0)
     max_output_tokens: int = Field(4096, gt=0)

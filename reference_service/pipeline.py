@@ -27,13 +27,14 @@ from .clock import Clock
 from .config import Settings
 from .cache import Lookup, SemanticCache, scope_of
 from .clients import Client
-from .errors import CircuitOpen, OutputFlagged, RateLimited, RequestTooLarge, UnknownModel
+from .errors import CircuitOpen, RateLimited, RequestTooLarge, UnknownModel
 from .llm.deadline import Deadline
 from .llm.resilient import ResilientUpstream
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, SlidingWindowLimiter
 from .routing import RouteDecision, Router
 from .safety.guard import REFUSAL, SafetyGuard, SafetyReport
 from .safety.pii import Placeholders, StreamRestorer
+from .safety.release import StreamRelease
 from .sticky_routes import StickyRoutes
 from .schemas import ChatCompletionRequest, ChatRequest
 
@@ -47,6 +48,7 @@ class ChatCall:
     params: dict = field(default_factory=dict)
     request_id: str = ""
     client: Client | None = None
+    limited_client: str | None = None  # /chat/limited: the lecture's per-client key
     response_headers: dict[str, str] = field(default_factory=dict)  # e.g. rate-limit state
     route: RouteDecision | None = None
     cache_mode: str = "use"  # "use" | "refresh" (no-cache: store, don't serve) | "bypass"
@@ -113,11 +115,13 @@ class ChatPipeline:
     def __init__(self, settings: Settings, upstream: ResilientUpstream, clock: Clock,
                  limiter: RateLimiter | None = None, router: Router | None = None,
                  sticky: StickyRoutes | None = None, cache: SemanticCache | None = None,
-                 guard: SafetyGuard | None = None) -> None:
+                 guard: SafetyGuard | None = None,
+                 sliding_limiter: SlidingWindowLimiter | None = None) -> None:
         self.settings = settings
         self.upstream = upstream
         self.clock = clock
         self.limiter = limiter
+        self.sliding_limiter = sliding_limiter  # the lecture's /chat/limited rule
         self.router = router
         self.sticky = sticky
         self.cache = cache
@@ -125,22 +129,22 @@ class ChatPipeline:
 
     # -- prepare: turn an endpoint's body into a ChatCall, enforcing limits -------------
     def prepare_chat(self, req: ChatRequest, request_id: str, client: Client | None = None,
-                     cache_control: str = "", guarded: bool | None = None) -> ChatCall:
+                     cache_control: str = "", guarded: bool | None = None,
+                     routed: bool = False) -> ChatCall:
+        """A /chat* request as a call: the lecture's system prompt first, then the history
+        and the message; the lecture's model (DEFAULT_MODEL) and temperature (0.2) unless
+        the client gave its own. `routed` (/chat/smart): the router chooses the model."""
         s = self.settings
-        if len(req.message) > s.max_message_chars:
-            raise RequestTooLarge(f"message is {len(req.message)} characters; "
-                                  f"the limit is {s.max_message_chars}.")
         if len(req.history) > s.max_history_messages:
             raise RequestTooLarge(f"history has {len(req.history)} messages; "
                                   f"the limit is {s.max_history_messages}.")
-        for i, turn in enumerate(req.history):
-            if len(turn.content) > s.max_message_chars:
-                raise RequestTooLarge(f"history[{i}] is {len(turn.content)} characters; "
-                                      f"the limit is {s.max_message_chars}.")
         messages = [{"role": "system", "content": s.system_prompt}]
         messages += [{"role": t.role, "content": t.content} for t in req.history]
         messages.append({"role": "user", "content": req.message})
-        return self._call(messages, req.model, req.temperature, req.max_tokens, request_id, client,
+        self._check_model(req.model)  # also on /chat/smart, which does not use it
+        model = None if routed else (req.model or s.default_model)
+        temperature = s.default_temperature if req.temperature is None else req.temperature
+        return self._call(messages, model, temperature, req.max_tokens, request_id, client,
                           cache_control, guarded)
 
     def prepare_completion(self, req: ChatCompletionRequest, request_id: str,
@@ -177,9 +181,7 @@ class ChatPipeline:
             model = None
         if model is None and self.router is None:
             model = s.default_model
-        if model is not None and model not in s.models:
-            raise UnknownModel(f"unknown model {model!r}; available: "
-                               f"{', '.join(s.models)}, auto.")
+        self._check_model(model)
         params: dict = {}
         if temperature is not None:
             params["temperature"] = temperature
@@ -190,6 +192,11 @@ class ChatPipeline:
         return ChatCall(messages=messages, model=model, params=params, request_id=request_id,
                         client=client, cache_mode=self._cache_mode(cache_control, temperature),
                         guarded=guarded and self.guard is not None)
+
+    def _check_model(self, model: str | None) -> None:
+        if model is not None and model != "auto" and model not in self.settings.models:
+            raise UnknownModel(f"unknown model {model[:100]!r}; available: "
+                               f"{', '.join(self.settings.models)}, auto.")
 
     def _cache_mode(self, cache_control: str, temperature: float | None) -> str:
         """The cache policy of one request (see docs/CACHE.md)."""
@@ -328,6 +335,8 @@ class ChatPipeline:
     # -- admit / settle: the client's rate limits ----------------------------------------
     async def admit(self, call: ChatCall) -> None:
         """Take one request and the prompt's tokens from the client's budget, or 429."""
+        if call.limited_client is not None and self.sliding_limiter is not None:
+            await self._admit_limited(call.limited_client)
         if self.limiter is None or call.client is None:
             return
         c = call.client
@@ -340,6 +349,14 @@ class ChatPipeline:
                               f"{c.limits.tpm} tokens per minute. Retry after "
                               f"{decision.retry_after_s} s.", retry_after=decision.retry_after_s,
                               headers=call.response_headers)
+
+    async def _admit_limited(self, client_key: str) -> None:
+        """The lecture's /chat/limited rule: LIMITED_RPM requests in any 60 s per client."""
+        decision = await self.sliding_limiter.check(client_key)
+        if decision is not None and not decision.allowed:
+            raise RateLimited(f"Rate limit exceeded: {decision.limit} requests a minute per "
+                              f"client. Retry after {decision.retry_after_s} s.",
+                              retry_after=decision.retry_after_s)
 
     async def settle(self, call: ChatCall, result: "ChatResult") -> None:
         """Charge the answer's tokens, known only now."""
@@ -421,39 +438,23 @@ class ChatPipeline:
         finally:
             call.timings["upstream_s"] = time.perf_counter() - upstream_start
         ttft_ms = None
-        parts: list[str] = []
-        # Guarded: the answer is held in windows and released only once moderation has
-        # passed all the text so far, so no flagged text is ever sent (docs/SAFETY.md).
-        window = self.guard.stream_window_chars if (call.guarded and
-                                                    self.guard.moderate_output) else 0
-        restorer, pending, sent = StreamRestorer(call.placeholders), "", 0
-        refused = False  # flagged before anything was sent: the refusal is the answer
+        release = self._release(call)
         try:
             while delta.text:
-                parts.append(delta.text)
-                pending += delta.text
-                if len(pending) >= window:
-                    if window and await self._flagged_midstream(call, parts, sent):
-                        refused = True
-                        break
-                    if out := restorer.feed(pending):
-                        ttft_ms = ttft_ms or (self.clock.monotonic() - start) * 1000
-                        sent += len(out)
-                        yield TokenEvent(out)
-                    pending = ""
+                if out := await release.feed(delta.text):
+                    ttft_ms = ttft_ms or (self.clock.monotonic() - start) * 1000
+                    yield TokenEvent(out)
+                if release.refused:
+                    break
                 waited = time.perf_counter()
                 delta = await anext(deltas)
                 call.timings["upstream_s"] += time.perf_counter() - waited
             # The final delta (finish reason and usage), or the refusal.
-            generated = "".join(parts)
-            if not refused and window and pending:
-                refused = await self._flagged_midstream(call, parts, sent)
-            if refused:
-                restorer, pending = StreamRestorer(Placeholders()), REFUSAL
-            if out := restorer.feed(pending) + restorer.flush():
+            if out := await release.finish(REFUSAL):
                 ttft_ms = ttft_ms or (self.clock.monotonic() - start) * 1000
                 yield TokenEvent(out)
             now = self.clock.monotonic()
+            generated, refused = release.generated, release.refused
             result = ChatResult(
                 text=REFUSAL if refused else generated, model=call.model,
                 finish_reason="content_filter" if refused else delta.finish_reason,
@@ -471,16 +472,15 @@ class ChatPipeline:
         finally:
             await deltas.aclose()
 
-    async def _flagged_midstream(self, call: ChatCall, parts: list[str], sent: int) -> bool:
-        """Moderate the streamed answer so far. Flagged after text went out: raise (the
-        client gets a final `error` event; none of the flagged window was sent). Flagged
-        before anything went out: True (the caller answers with the refusal instead)."""
-        deadline = Deadline(self.clock, self.settings.request_timeout_s)  # per check
-        flagged = await self.moderate_output(call, "".join(parts), deadline)
-        if not flagged:
-            return False
-        if sent == 0:
-            return True
-        raise OutputFlagged(f"Moderation stopped the answer ({', '.join(flagged)}) after "
-                            f"{sent} characters; the flagged part was not sent.",
-                            details={"categories": flagged, "characters_sent": sent})
+    def _release(self, call: ChatCall) -> StreamRelease:
+        """How this call's streamed answer goes out (docs/SAFETY.md): moderated in windows
+        when guarded, each check with a deadline of its own."""
+        if not (call.guarded and self.guard.moderate_output):
+            return StreamRelease(call.placeholders, None, 0)
+
+        async def moderate(text: str) -> list[str]:
+            deadline = Deadline(self.clock, self.settings.request_timeout_s)
+            return await self.moderate_output(call, text, deadline)
+
+        return StreamRelease(call.placeholders, moderate, self.guard.stream_window_chars,
+                             self.settings.safety_stream_mode)

@@ -17,6 +17,7 @@ The embedded default (fakeredis, with its Lua support) runs the very same script
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
@@ -173,3 +174,63 @@ class RateLimiter:
             raise LimiterUnavailable("Rate limits cannot be checked right now; retry shortly.",
                                      retry_after=5)
         return None
+
+
+# The lecture's limiter for /chat/limited: a log of each client's request times, and a request
+# is allowed while fewer than `limit` of them are younger than the window. The lecture keeps
+# the log in a dict per process (with `--workers 4`, four separate limits, and a log that grows
+# per client without bound); here it is a sorted set in Redis, trimmed on every call, so the
+# rule holds exactly across workers. KEYS[1]: the client's log. ARGV: now_ms ("" = Redis
+# TIME), limit, window_ms, a unique member. Returns {allowed, retry_after_ms, remaining}.
+WINDOW_LOG_LUA = NOW_LUA + """
+local limit, window = tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local n = redis.call('ZCARD', KEYS[1])
+if n >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, tonumber(oldest[2]) + window - now, 0}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], window)
+return {1, 0, limit - n - 1}
+"""
+
+
+@dataclass
+class SlidingDecision:
+    allowed: bool
+    retry_after_s: int  # whole seconds, rounded up, at least 1 when refused
+    limit: int
+    remaining: int
+
+
+class SlidingWindowLimiter:
+    """The lecture's rule: at most `limit` requests in any `window_ms` per client."""
+
+    def __init__(self, redis, limit: int, *, window_ms: int = PERIOD_MS,
+                 fail_open: bool = True, prefix: str = "rl:window") -> None:
+        self.limit = limit
+        self.window_ms = window_ms
+        self.fail_open = fail_open
+        self.prefix = prefix
+        self._script = redis.register_script(WINDOW_LOG_LUA)
+        self._outages = OutageLog("per-client limit", "failing open (requests allowed)"
+                                  if fail_open else "failing closed (503)")
+
+    async def check(self, client: str, now_ms: int | None = None) -> SlidingDecision | None:
+        """Record one request of `client`, or refuse it; None when Redis is unreachable
+        and the limiter fails open."""
+        try:
+            out = await self._script(keys=[f"{self.prefix}:{{{client}}}"],
+                                     args=["" if now_ms is None else now_ms, self.limit,
+                                           self.window_ms, uuid.uuid4().hex])
+        except RedisError:
+            self._outages.failed()
+            if not self.fail_open:
+                raise LimiterUnavailable("Rate limits cannot be checked right now; retry "
+                                         "shortly.", retry_after=5) from None
+            return None
+        self._outages.succeeded()
+        allowed, retry_ms, remaining = (int(x) for x in out)
+        retry_s = max(1, math.ceil(retry_ms / 1000)) if not allowed else 0
+        return SlidingDecision(bool(allowed), retry_s, self.limit, remaining)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -16,30 +17,56 @@ def _integral(v):
 Int = Annotated[int, BeforeValidator(_integral)]
 
 
+# The lecture's ChatRequest: a message of 1 to 4096 characters (a 422 otherwise).
+MAX_MESSAGE_CHARS = 4096
+
+
+def new_session_id() -> str:
+    return uuid.uuid4().hex
+
+
 class Turn(BaseModel):
     """One earlier turn of the conversation, sent back by the client."""
 
     model_config = ConfigDict(strict=True)
 
     role: Literal["user", "assistant"]
-    content: str = Field(min_length=1)
+    content: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
 
 
 class ChatQuery(BaseModel):
-    """A question: the query parameters of GET /chat/stream, and the core of ChatRequest."""
+    """A question: the query parameters of GET /chat/stream, and the core of ChatRequest.
+
+    The lecture's fields (`message`, `session_id`, `model`) with the lecture's limits and
+    defaults; the rest is the lab's."""
 
     model_config = ConfigDict(extra="ignore")
 
-    message: str = Field(min_length=1, pattern=r"\S",
-                         description="the user's new message (not blank)")
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS, pattern=r"\S",
+                         description="the user's new message: 1 to 4096 characters, not blank")
+    session_id: str = Field(default_factory=new_session_id, min_length=1, max_length=128,
+                            description="echoed in the answer; default: a new hex uuid")
+    model: str | None = Field(None, description='default: DEFAULT_MODEL (gpt-4o-mini); '
+                                                '"auto": the router chooses')
     user_id: str | None = Field(None, max_length=128)
-    model: str | None = Field(None, description="pin a model; default: the service chooses")
-    temperature: float | None = Field(None, ge=0, le=2)
+    temperature: float | None = Field(None, ge=0, le=2,
+                                      description="default: DEFAULT_TEMPERATURE (0.2)")
     max_tokens: Int | None = Field(None, ge=1)
 
 
+class StreamQuery(ChatQuery):
+    """GET /chat/stream's query parameters."""
+
+    include_usage: bool = Field(False, description="send a `usage` event before `done`")
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+    include_usage: bool = False
+
+
 class ChatRequest(ChatQuery):
-    """Body of POST /chat and /chat/stream. Sizes are checked against the settings."""
+    """Body of POST /chat* and /chat/stream. Sizes are checked against the settings."""
 
     # strict: a JSON body says what it means ("0.5" is not a temperature); the GET form
     # (ChatQuery) stays lax, since query parameters are all strings.
@@ -47,6 +74,8 @@ class ChatRequest(ChatQuery):
         "examples": [{"message": "What is HBM3?"}]})
 
     history: list[Turn] = Field(default_factory=list, description="earlier turns, oldest first")
+    stream_options: StreamOptions | None = Field(
+        None, description='/chat/stream: {"include_usage": true} sends a `usage` event')
 
 
 class Usage(BaseModel):
@@ -65,17 +94,19 @@ class Routing(BaseModel):
 
 
 class ChatResponse(BaseModel):
-    """Body of a POST /chat answer."""
+    """Body of a POST /chat* answer: the lecture's five fields, then the lab's."""
 
-    response: str
-    model: str
+    session_id: str = Field(description="the request's, echoed")
+    answer: str
     model_used: str
+    latency_ms: float = Field(description="time in the service, rounded to 0.1 ms")
+    tokens_used: int = Field(description="prompt + completion tokens of this answer")
+    response: str = Field(description="the same as `answer` (the lab's earlier name)")
+    model: str = Field(description="the same as `model_used`")
     routing: Routing
     request_id: str
-    tokens_used: int
     usage: Usage
     finish_reason: str | None = None
-    latency_ms: float
     cache: str = Field("BYPASS", description="what the cache did: HIT, MISS or BYPASS")
 
 
@@ -92,11 +123,6 @@ class OpenAIMessage(BaseModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextPart] | None = None
     name: str | None = None
-
-
-class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
-    include_usage: bool = False
 
 
 class ChatCompletionRequest(BaseModel):
@@ -139,8 +165,8 @@ CHAT_ERRORS: dict[int | str, dict] = {
     400: error_doc("invalid JSON, unknown model, content flagged by moderation, blocked personal "
                 "data, or the upstream rejected the request"),
     401: error_doc("missing or unknown API key (when API_KEYS is set)"),
-    413: error_doc("body, message, history, conversation or max_tokens over the limit"),
-    422: error_doc("a field is invalid"),
+    413: error_doc("body, history, conversation or max_tokens over the limit"),
+    422: error_doc("a field is invalid (e.g. an empty message, or one over 4096 characters)"),
     429: error_doc("rate limited: see Retry-After and the x-ratelimit-* headers"),
     502: error_doc("the upstream LLM failed"),
     503: error_doc("upstream busy, circuit breaker open, safety check unavailable, or shutting "
@@ -165,21 +191,17 @@ def document_limits(schema: dict, settings) -> dict:
                 props[name]["anyOf"] = [{"type": "integer", "minimum": 1,
                                          "maximum": settings.max_output_tokens},
                                         {"type": "null"}]
-        if "message" in props:
-            props["message"]["maxLength"] = settings.max_message_chars
         if "history" in props:
             props["history"]["maxItems"] = settings.max_history_messages
         if "messages" in props:
             props["messages"]["maxItems"] = settings.max_history_messages + 2
 
-    for name in ("ChatRequest", "ChatQuery", "ChatCompletionRequest"):
+    for name in ("ChatRequest", "ChatQuery", "StreamQuery", "ChatCompletionRequest"):
         if name in comps:
             constrain(comps[name].get("properties", {}))
     if "ChatCompletionRequest" in comps:  # required there: a string from the list
         comps["ChatCompletionRequest"]["properties"]["model"] = {
             "type": "string", "enum": models + ["auto"], "title": "Model"}
-    if "Turn" in comps:
-        comps["Turn"]["properties"]["content"]["maxLength"] = settings.max_message_chars
     for op in schema.get("paths", {}).get("/chat/stream", {}).values():
         params = {p["name"]: p for p in op.get("parameters", [])}
         if params:

@@ -95,21 +95,29 @@ def sse_response(events: AsyncIterator[ServerSentEvent], headers: dict[str, str]
 
 
 async def chat_events(events: AsyncIterator[StreamEvent | ErrorEvent], request_id: str,
-                      log_fields: dict) -> AsyncIterator[ServerSentEvent]:
-    """The service's own SSE dialect: `token`, then `usage` and `done`, or `error`."""
+                      log_fields: dict, *, include_usage: bool = False,
+                      session_id: str = "") -> AsyncIterator[ServerSentEvent]:
+    """The lecture's SSE events: `token` (the text itself), then `done` ([DONE]), or
+    `error`. With `include_usage`, a `usage` event (JSON) goes just before `done`.
+
+    A token is sent as plain text, framed per the SSE spec: one `data:` line per line of
+    the token, after "data: ". A spec parser (EventSource, the lab's clients) removes that
+    one space and joins the lines with newlines, so the token arrives intact; the lecture's
+    Python client, which strips each line, loses the spaces between words."""
     async for event in events:
         if isinstance(event, TokenEvent):
-            yield ServerSentEvent(json.dumps({"token": event.text}), event="token")
+            yield ServerSentEvent(event.text, event="token")
         elif isinstance(event, DoneEvent):
             r = event.result
             log_fields.update(r.log_fields())
-            yield ServerSentEvent(json.dumps({"prompt_tokens": r.prompt_tokens,
-                                              "completion_tokens": r.completion_tokens,
-                                              "total_tokens": r.total_tokens}), event="usage")
-            yield ServerSentEvent(json.dumps({
-                "request_id": request_id, "model": r.model, "finish_reason": r.finish_reason,
-                "latency_ms": round(r.latency_ms, 2), "ttft_ms": round(r.ttft_ms or 0, 2),
-                "cache": r.cache}), event="done")
+            if include_usage:
+                yield ServerSentEvent(json.dumps({
+                    "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
+                    "total_tokens": r.total_tokens, "model": r.model,
+                    "finish_reason": r.finish_reason, "latency_ms": round(r.latency_ms, 1),
+                    "ttft_ms": round(r.ttft_ms or 0, 1), "cache": r.cache,
+                    "request_id": request_id, "session_id": session_id}), event="usage")
+            yield ServerSentEvent("[DONE]", event="done")
         elif isinstance(event, ErrorEvent):
             log_fields.update(stream_error=event.error.type)
             body = error_body(event.error.type, event.error.message, request_id,

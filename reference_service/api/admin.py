@@ -18,13 +18,24 @@ class Forbidden(ServiceError):
     status, type = 403, "forbidden"
 
 
-async def require_admin(request: Request) -> None:
-    token = request.app.state.settings.admin_token
+def _bearer(request: Request) -> str:
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not given:
+    return given.strip() if scheme.lower() == "bearer" else ""
+
+
+def is_admin(request: Request) -> bool:
+    """Does this request carry the admin token? (False when no ADMIN_TOKEN is set.)"""
+    token = request.app.state.settings.admin_token
+    given = _bearer(request)
+    return bool(token and given and hmac.compare_digest(
+        given.encode(), token.get_secret_value().encode()))
+
+
+async def require_admin(request: Request) -> None:
+    if not _bearer(request):
         raise Unauthorized("Admin endpoints need `Authorization: Bearer <ADMIN_TOKEN>`.",
                            headers={"WWW-Authenticate": "Bearer"})
-    if not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
+    if not is_admin(request):
         raise Forbidden("Wrong admin token.")
 
 

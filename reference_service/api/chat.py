@@ -1,4 +1,12 @@
-"""POST /chat: the lecture's endpoint, one JSON answer."""
+"""The lecture's four JSON chat endpoints: /chat, /chat/smart, /chat/safe, /chat/limited.
+
+Same body and answer on all four (the lecture's ChatRequest/ChatResponse, plus the lab's
+fields); each path keeps the lecture's meaning:
+- /chat: the requested model (default DEFAULT_MODEL), not routed (`"model": "auto"` routes);
+- /chat/smart: the router chooses the model;
+- /chat/safe: moderated in and out, personal data masked, whatever SAFETY_GUARDS says;
+- /chat/limited: the lecture's per-client limit (LIMITED_RPM in any 60 s per X-Client-ID).
+"""
 
 from __future__ import annotations
 
@@ -6,59 +14,83 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header
 
+from ..clients import CLIENT_ID_PATTERN, limited_client_key
 from ..deps import (ClientDep, LogFieldsDep, PipelineDep, RequestIdDep, ResponseHeadersDep,
-                    TimingsDep)
+                    SettingsDep, TimingsDep)
+from ..pipeline import ChatCall
 from ..schemas import CHAT_ERRORS, ChatRequest, ChatResponse, Routing, Usage
 
 router = APIRouter(tags=["chat"], responses=CHAT_ERRORS)
+CacheControl = Annotated[str, Header()]
 
 
 @router.post("/chat", response_model=ChatResponse)
-@router.post("/chat/limited", response_model=ChatResponse)
-@router.post("/chat/smart", response_model=ChatResponse)
-async def chat(body: ChatRequest, pipeline: PipelineDep,
-               request_id: RequestIdDep, client: ClientDep, log_fields: LogFieldsDep,
-               response_headers: ResponseHeadersDep, timings: TimingsDep,
-               cache_control: Annotated[str, Header()] = "") -> ChatResponse:
-    """Answer one message (with optional earlier turns) in one piece.
+async def chat(body: ChatRequest, pipeline: PipelineDep, request_id: RequestIdDep,
+               client: ClientDep, log_fields: LogFieldsDep, response_headers: ResponseHeadersDep,
+               timings: TimingsDep, cache_control: CacheControl = "") -> ChatResponse:
+    """Answer one message (with optional earlier turns) in one piece, on the requested
+    model (default DEFAULT_MODEL; `"auto"` lets the router choose)."""
+    call = pipeline.prepare_chat(body, request_id, client, cache_control)
+    return await _answer(call, body, pipeline, log_fields, response_headers, timings)
 
-    `/chat/limited` and `/chat/smart` are the lecture's names for the rate-limited and the
-    routed endpoint; every chat endpoint is both limited and routed (pin `model` to skip
-    routing). The choice is in `model_used`, `routing` and the `X-Model` header."""
-    return await _answer(body, pipeline, request_id, client, log_fields, response_headers,
-                         timings, cache_control, guarded=None)
+
+@router.post("/chat/smart", response_model=ChatResponse)
+async def chat_smart(body: ChatRequest, pipeline: PipelineDep, request_id: RequestIdDep,
+                     client: ClientDep, log_fields: LogFieldsDep,
+                     response_headers: ResponseHeadersDep, timings: TimingsDep,
+                     cache_control: CacheControl = "") -> ChatResponse:
+    """The lecture's routed endpoint: the router picks the cheap or the strong model by the
+    message's complexity (`model` in the body is not used, as in the lecture). The choice is
+    in `model_used`, `routing` and the `X-Model` header."""
+    call = pipeline.prepare_chat(body, request_id, client, cache_control, routed=True)
+    return await _answer(call, body, pipeline, log_fields, response_headers, timings)
 
 
 @router.post("/chat/safe", response_model=ChatResponse)
-async def chat_safe(body: ChatRequest, pipeline: PipelineDep,
-                    request_id: RequestIdDep, client: ClientDep, log_fields: LogFieldsDep,
+async def chat_safe(body: ChatRequest, pipeline: PipelineDep, request_id: RequestIdDep,
+                    client: ClientDep, log_fields: LogFieldsDep,
                     response_headers: ResponseHeadersDep, timings: TimingsDep,
-                    cache_control: Annotated[str, Header()] = "") -> ChatResponse:
+                    cache_control: CacheControl = "") -> ChatResponse:
     """The lecture's guarded endpoint: always moderated and PII-masked, whatever
     SAFETY_GUARDS says (which puts the same guards on every chat endpoint).
 
-    Flagged input: 400 `content_flagged` with the categories. Personal data is replaced by
+    Flagged input: 400 `content_flagged` naming the categories. Personal data is replaced by
     placeholders before the upstream (and the cache) see it, and restored in the answer.
-    A flagged answer is replaced by a refusal (`finish_reason: content_filter`)."""
-    return await _answer(body, pipeline, request_id, client, log_fields, response_headers,
-                         timings, cache_control, guarded=True)
+    A flagged answer is replaced by the lecture's refusal (`finish_reason: content_filter`)."""
+    call = pipeline.prepare_chat(body, request_id, client, cache_control, guarded=True)
+    return await _answer(call, body, pipeline, log_fields, response_headers, timings)
 
 
-async def _answer(body: ChatRequest, pipeline, request_id: str, client, log_fields: dict,
-                  response_headers: dict, timings: dict, cache_control: str,
-                  guarded: bool | None) -> ChatResponse:
-    call = pipeline.prepare_chat(body, request_id, client, cache_control, guarded=guarded)
+@router.post("/chat/limited", response_model=ChatResponse)
+async def chat_limited(body: ChatRequest, pipeline: PipelineDep, settings: SettingsDep,
+                       request_id: RequestIdDep, client: ClientDep, log_fields: LogFieldsDep,
+                       response_headers: ResponseHeadersDep, timings: TimingsDep,
+                       x_client_id: Annotated[str | None, Header(
+                           pattern=CLIENT_ID_PATTERN,
+                           description='default: the client "anonymous"')] = None,
+                       cache_control: CacheControl = "") -> ChatResponse:
+    """The lecture's rate-limited endpoint: at most LIMITED_RPM (30) requests in any 60 s
+    per `X-Client-ID` (client "anonymous" without it; with API_KEYS, per key), exact across
+    workers; over it, 429 with Retry-After."""
+    call = pipeline.prepare_chat(body, request_id, client, cache_control)
+    call.limited_client = limited_client_key(x_client_id, client, settings)
+    return await _answer(call, body, pipeline, log_fields, response_headers, timings)
+
+
+async def _answer(call: ChatCall, body: ChatRequest, pipeline, log_fields: dict,
+                  response_headers: dict, timings: dict) -> ChatResponse:
     call.response_headers, call.timings = response_headers, timings
-    log_fields.update(tenant=client.tenant)
+    log_fields.update(tenant=call.client.tenant)
     result = await pipeline.complete(call)
     route = call.route
     log_fields.update(result.log_fields(), routing=route.reason)
     return ChatResponse(
-        response=result.text, model=result.model, model_used=result.model,
+        session_id=body.session_id, answer=result.text, model_used=result.model,
+        latency_ms=round(result.latency_ms, 1), tokens_used=result.total_tokens,
+        response=result.text, model=result.model,
         routing=Routing(reason=route.reason, router=route.router, score=route.score,
                         fallback_from=route.fallback_from),
-        request_id=request_id, cache=result.cache,
-        tokens_used=result.total_tokens,
+        request_id=call.request_id, cache=result.cache,
         usage=Usage(prompt_tokens=result.prompt_tokens,
                     completion_tokens=result.completion_tokens, total_tokens=result.total_tokens),
-        finish_reason=result.finish_reason, latency_ms=round(result.latency_ms, 2))
+        finish_reason=result.finish_reason)

@@ -1,5 +1,12 @@
-"""Probes. /health and /livez: the process is alive. /ready and /readyz: send it traffic
-(503 while starting or draining). /health/detailed: checks Redis and the upstream."""
+"""The lecture's four probes and its detailed health check, with the lab's drain states.
+
+/health: the lecture's basic check (status ok/starting, and the time), always 200.
+/livez: liveness, `{"alive": true}` while the event loop answers.
+/ready, /readyz: readiness; 503 + Retry-After while starting or draining.
+/health/detailed: the lecture's checks by name, as booleans (api_client, ready, cache) plus
+the upstream's; 503 when any is false. Public, so it says nothing more; with the admin token
+(`Authorization: Bearer <ADMIN_TOKEN>`) it adds each check's latency and error.
+"""
 
 from __future__ import annotations
 
@@ -10,31 +17,54 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ..deps import LifecycleDep
+from ..errors import error_body
+from .admin import is_admin
 
 router = APIRouter(tags=["health"])
 
 CHECK_TIMEOUT_S = 2.0
 
 
+def _state(lifecycle) -> str:
+    return "ok" if lifecycle.ready else "draining" if lifecycle.draining else "starting"
+
+
 @router.get("/health")
+async def health(lifecycle: LifecycleDep) -> dict:
+    """The lecture's basic check: "ok" when ready, "starting" before (and, in the lab,
+    "draining" during a shutdown), with the server's time. Always 200."""
+    return {"status": _state(lifecycle), "timestamp": time.time()}
+
+
 @router.get("/livez")
-async def live() -> dict:
+async def livez() -> dict:
     """Liveness: answers as long as the event loop does."""
-    return {"status": "ok"}
+    return {"alive": True}
 
 
 _NOT_READY = {503: {"description": "starting or draining (with Retry-After)"}}
 
 
+def _not_ready(lifecycle, body: dict) -> JSONResponse:
+    return JSONResponse(body, status_code=503,
+                        headers={"Retry-After": str(lifecycle.retry_after_s)})
+
+
 @router.get("/ready", responses=_NOT_READY)
-@router.get("/readyz", responses=_NOT_READY)
-async def ready(lifecycle: LifecycleDep) -> JSONResponse:
-    """Readiness: 200 when taking traffic, 503 + Retry-After while starting or draining."""
+async def ready(request: Request, lifecycle: LifecycleDep) -> JSONResponse:
+    """Readiness, the lecture's form: `{"status": "ready"}`, or 503 "Service not ready"."""
     if lifecycle.ready:
         return JSONResponse({"status": "ready"})
-    status = "draining" if lifecycle.draining else "starting"
-    return JSONResponse({"status": status}, status_code=503,
-                        headers={"Retry-After": str(lifecycle.retry_after_s)})
+    body = error_body("not_ready", "Service not ready", request.state.request_id)
+    return _not_ready(lifecycle, {"status": _state(lifecycle), **body})
+
+
+@router.get("/readyz", responses=_NOT_READY)
+async def readyz(lifecycle: LifecycleDep) -> JSONResponse:
+    """Readiness for Kubernetes: `{"ready": true}`, or 503 `{"ready": false, "status"}`."""
+    if lifecycle.ready:
+        return JSONResponse({"ready": True})
+    return _not_ready(lifecycle, {"ready": False, "status": _state(lifecycle)})
 
 
 async def _check(coro) -> dict:
@@ -45,8 +75,7 @@ async def _check(coro) -> dict:
         ok, error = True, None
     except Exception as exc:  # any failure is the answer of the check, not an error of ours
         ok, error, detail = False, f"{type(exc).__name__}: {exc}"[:200], None
-    out = {"status": "ok" if ok else "down",
-           "latency_ms": round((time.perf_counter() - start) * 1000, 2)}
+    out = {"ok": ok, "latency_ms": round((time.perf_counter() - start) * 1000, 2)}
     if detail is not None:
         out["detail"] = detail
     if error:
@@ -57,20 +86,24 @@ async def _check(coro) -> dict:
 @router.get("/health/detailed", responses={503: {"description": "degraded: a dependency is "
                                                                   "down, or not ready"}})
 async def detailed(request: Request, lifecycle: LifecycleDep) -> JSONResponse:
-    """Each dependency's state; 503 when any is down or the service is not ready."""
+    """Each dependency as a boolean (the lecture's names first); 503 when any is false."""
     state = request.app.state
+    upstream = getattr(state, "upstream", None)
 
     async def redis_check():
         await state.redis.ping()
         return "embedded fakeredis" if state.settings.redis_url is None else "redis"
 
     async def upstream_check():
-        models = await state.upstream.list_models(CHECK_TIMEOUT_S)
-        return {"base_url": state.upstream.base_url, "models": models[:10]}
+        models = await upstream.list_models(CHECK_TIMEOUT_S)
+        return {"base_url": upstream.base_url, "models": models[:10]}
 
-    redis, upstream = await asyncio.gather(_check(redis_check()), _check(upstream_check()))
-    checks = {"redis": redis, "upstream": upstream}
-    healthy = lifecycle.ready and all(c["status"] == "ok" for c in checks.values())
-    body = {"status": "ok" if healthy else "degraded", "ready": lifecycle.ready,
-            "draining": lifecycle.draining, "inflight": lifecycle.inflight, "checks": checks}
+    cache, models = await asyncio.gather(_check(redis_check()), _check(upstream_check()))
+    checks = {"api_client": upstream is not None, "ready": lifecycle.ready,
+              "cache": cache["ok"], "upstream": models["ok"]}
+    healthy = all(checks.values())
+    body: dict = {"status": "ok" if healthy else "degraded", "checks": checks}
+    if is_admin(request):
+        body["details"] = {"cache": cache, "upstream": models, "draining": lifecycle.draining,
+                           "inflight": lifecycle.inflight}
     return JSONResponse(body, status_code=200 if healthy else 503)

@@ -1,9 +1,10 @@
 """POST /chat/stream and GET /chat/stream?message=...: tokens as Server-Sent Events.
 
-Events: `token` {"token"}, then `usage` {"prompt_tokens", "completion_tokens",
-"total_tokens"} and `done` {"request_id", "model", "finish_reason", "latency_ms",
-"ttft_ms"}; or `error` {"type", "message", "request_id"} if it fails after the first token.
-The GET form exists because a browser's EventSource can only GET.
+The lecture's events: `token` (the token's text), then `done` (`[DONE]`); or `error`
+{"type", "message", "request_id"} if it fails after the first token (before it, a JSON
+error response with its status). Asked for (`stream_options.include_usage`, or
+`include_usage=true` on GET), a `usage` event goes before `done`. The GET form exists
+because a browser's EventSource can only GET: the lecture's browser snippet uses it.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from fastapi import APIRouter, Header, Query
 
 from ..deps import (ClientDep, LifecycleDep, LogFieldsDep, PipelineDep, RequestIdDep,
                     ResponseHeadersDep, SettingsDep, TimingsDep)
-from ..schemas import CHAT_ERRORS, ChatQuery, ChatRequest
+from ..schemas import CHAT_ERRORS, ChatRequest, StreamOptions, StreamQuery
 from ..streaming import EventChannel, chat_events, sse_response
 
 router = APIRouter(tags=["chat"], responses=CHAT_ERRORS)
 
 _SSE_DOC = {200: {"content": {"text/event-stream": {}},
-                  "description": "token events, then usage and done (or error)"}}
+                  "description": "token events, then (if asked) usage, then done; or error"}}
 
 
 async def _stream(body: ChatRequest, pipeline, lifecycle, settings, request_id, log_fields,
@@ -32,8 +33,10 @@ async def _stream(body: ChatRequest, pipeline, lifecycle, settings, request_id, 
     channel = EventChannel(pipeline.stream(call), lifecycle)
     first = await channel.first()  # routed and admitted by now: X-Model etc. are set
     log_fields.update(routing=call.route.reason)
-    return sse_response(chat_events(channel.rest(first), request_id, log_fields), {},
-                        settings.sse_ping_s)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    return sse_response(chat_events(channel.rest(first), request_id, log_fields,
+                                    include_usage=include_usage, session_id=body.session_id),
+                        {}, settings.sse_ping_s)
 
 
 @router.post("/chat/stream", responses=_SSE_DOC)
@@ -47,7 +50,7 @@ async def chat_stream(body: ChatRequest, pipeline: PipelineDep, lifecycle: Lifec
 
 
 @router.get("/chat/stream", responses=_SSE_DOC)
-async def chat_stream_get(query: Annotated[ChatQuery, Query()], pipeline: PipelineDep,
+async def chat_stream_get(query: Annotated[StreamQuery, Query()], pipeline: PipelineDep,
                           lifecycle: LifecycleDep, settings: SettingsDep,
                           request_id: RequestIdDep, log_fields: LogFieldsDep, client: ClientDep,
                           response_headers: ResponseHeadersDep, timings: TimingsDep):
@@ -56,5 +59,7 @@ async def chat_stream_get(query: Annotated[ChatQuery, Query()], pipeline: Pipeli
     Cache-Control is not read here: every browser's EventSource sends `no-cache` on its
     own, which would keep the page from ever being served by the cache."""
     # No history here: a URL is no place for a conversation.
-    return await _stream(ChatRequest(**query.model_dump()), pipeline, lifecycle, settings,
-                         request_id, log_fields, client, response_headers, timings)
+    fields = query.model_dump(exclude={"include_usage"})
+    body = ChatRequest(**fields, stream_options=StreamOptions(include_usage=query.include_usage))
+    return await _stream(body, pipeline, lifecycle, settings, request_id, log_fields, client,
+                         response_headers, timings)

@@ -2,8 +2,9 @@
 
 Two routers behind one interface (`score(query) -> float in [0, 1]`, strong when
 score >= threshold):
-- `LectureRules`: the lecture's `estimate_complexity` (word count and complexity keywords),
-  kept as the baseline it is measured against.
+- `LectureRouter`: the lecture's `estimate_complexity` exactly (5 words or fewer: simple;
+  any of its ten keyword patterns: complex; over 50 words: complex), the baseline the
+  weighted router is measured against, and `ROUTER=lecture`.
 - `WeightedRouter`: a handful of cheap text signals (what is asked: define / diagnose /
   design / derive / write code; symptoms; trade-offs; how many technical entities), weighted
   by a logistic regression fitted on the train split of data/routing_queries.jsonl
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
@@ -39,22 +41,32 @@ class RouteDecision:
     fallback_from: str | None = None  # the chosen model, when its breaker was open
 
 
-# The lecture's rule (reconstructed from its description: word count and complexity
-# keywords decide; "complex" goes to the strong model).
-COMPLEXITY_KEYWORDS = ("analyze", "analyse", "compare", "explain", "design", "optimize",
-                       "optimise", "evaluate", "debug", "architecture", "trade-off", "why")
+# The lecture's rule (its section 4), reproduced exactly: at most 5 words is simple; else
+# any of these ten signals (searched in the lower-cased text) is complex; else more than
+# 50 words is complex; else simple.
+COMPLEXITY_SIGNALS = (
+    r"\bcompare\b", r"\bdifference\b", r"\bwhy\b", r"\bexplain\b", r"\banalyze\b",
+    r"\bimplement\b", r"\bdesign\b", r"\barchitecture\b", r"\btradeoff\b",
+    r"\bpros and cons\b",
+)
+_SIGNALS = tuple(re.compile(p) for p in COMPLEXITY_SIGNALS)
 
 
-def estimate_complexity(query: str) -> str:
-    """The lecture's estimate: 'complex' for long queries or complexity keywords."""
-    words = len(query.split())
-    if words > 30 or any(kw in query.lower() for kw in COMPLEXITY_KEYWORDS):
+def estimate_complexity(message: str) -> str:
+    """The lecture's estimate: 'simple' or 'complex'. Words are whitespace-separated."""
+    words = len(message.split())
+    if words <= 5:
+        return "simple"
+    lowered = message.lower()
+    if any(p.search(lowered) for p in _SIGNALS):
         return "complex"
-    return "simple"
+    return "complex" if words > 50 else "simple"
 
 
-class LectureRules:
-    name = "lecture_rules"
+class LectureRouter:
+    """The lecture's select_model as a router: complex -> strong model (score 1)."""
+
+    name = "lecture"
 
     def score(self, query: str) -> float:
         return 1.0 if estimate_complexity(query) == "complex" else 0.0
@@ -83,6 +95,6 @@ def default_weights() -> dict[str, float]:
 def make_router(name: str) -> Router:
     if name == "weighted":
         return WeightedRouter(default_weights())
-    if name == "lecture_rules":
-        return LectureRules()
-    raise ValueError(f"unknown router {name!r}: use 'weighted' or 'lecture_rules'")
+    if name == "lecture":
+        return LectureRouter()
+    raise ValueError(f"unknown router {name!r}: use 'weighted' or 'lecture'")

@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from . import LectureRules, WeightedRouter, default_weights
+from . import LectureRouter, WeightedRouter, default_weights
 from .evaluate import evaluate, load, mistakes, plot, train
 
 DATA = Path("data/routing_queries.jsonl")
@@ -52,7 +52,7 @@ def main() -> None:
             print(f"{name:<18} {r['accuracy']:>8.3f} {r['quality']:>8.3f} "
                   f"{r['strong_share']:>8.3f} {r['usd_per_1k']:>8.3f}")
     if args.mistakes:
-        for name, r in (("lecture_rules", LectureRules()), ("weighted", router)):
+        for name, r in (("lecture", LectureRouter()), ("weighted", router)):
             print(f"\nmisrouted by {name}:")
             for q, label, s in mistakes(examples, r, args.threshold, args.split):
                 print(f"  needs {label:<6} score {s:<5} {q}")

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..config import Settings
 from ..pricing import PriceTable
 from ..tokens import count_chat_tokens
-from . import LectureRules, Router, WeightedRouter
+from . import LectureRouter, Router, WeightedRouter
 from .features import FEATURE_NAMES, features
 
 OUTPUT_TOKENS = 300
@@ -80,12 +80,12 @@ def evaluate(examples: list[Example], router: WeightedRouter, threshold: float,
     system_prompt = Settings(_env_file=None).system_prompt
     ex = [e for e in examples if e.split == split]
     rng = random.Random(seed)
-    rules = LectureRules()
+    rules = LectureRouter()
     rows = {
         "always_cheap": metrics(ex, [False] * len(ex), system_prompt),
         "always_strong": metrics(ex, [True] * len(ex), system_prompt),
         "random_50": metrics(ex, [rng.random() < 0.5 for _ in ex], system_prompt),
-        "lecture_rules": metrics(ex, [rules.score(e.query) >= 0.5 for e in ex], system_prompt),
+        "lecture": metrics(ex, [rules.score(e.query) >= 0.5 for e in ex], system_prompt),
         f"weighted@{threshold:g}": metrics(ex, [router.score(e.query) >= threshold for e in ex],
                                            system_prompt),
     }
@@ -121,7 +121,7 @@ def plot(report: dict, path: Path) -> None:
     q0 = 1 - report["strong_needed"]
     ax.plot([0, 1], [q0, 1], "--", color="gray", label="random routing")
     markers = {"always_cheap": ("s", "tab:green"), "always_strong": ("s", "tab:red"),
-               "lecture_rules": ("D", "tab:orange")}
+               "lecture": ("D", "tab:orange")}
     for name, (m, color) in markers.items():
         r = report["rows"][name]
         ax.plot(r["strong_share"], r["quality"], m, color=color, markersize=8,

@@ -27,7 +27,8 @@ from .pii import PiiBlockedError, PiiRedactor, Placeholders
 
 log = logging.getLogger("reference_service")
 
-REFUSAL = "I can't help with that request."
+# The lecture's /chat/safe answers a flagged answer with this sentence.
+REFUSAL = "I'm unable to provide that response."
 
 
 @dataclass
@@ -101,7 +102,7 @@ class SafetyGuard:
         flagged = sorted({c for cats in verdicts for c in cats})
         if flagged:
             report.input_flagged = flagged
-            raise ContentFlagged("The message was flagged by moderation: "
+            raise ContentFlagged("Input flagged by content moderation: "
                                  f"{', '.join(flagged)}.", details={"categories": flagged})
 
     async def check_output(self, text: str, deadline: Deadline,

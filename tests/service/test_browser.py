@@ -7,6 +7,8 @@ import shutil
 
 import pytest
 
+from mock_llm.knowledge import find_entry
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -54,3 +56,24 @@ def test_page_shows_the_reason_of_a_refused_request(browser_page, service, mock)
     page.click("#send")
     page.wait_for_selector("body[data-state=error]", timeout=20_000)
     assert "error 400" in page.text_content("#stats")
+
+
+# The lecture's browser snippet, as it stands, but for its `process.stdout.write`: that is
+# Node's API, which a browser does not have, so the page gives it one that collects text.
+LECTURE_SNIPPET = """
+window.process = {stdout: {write: (text) => { window.printed.push(text); }}};
+window.printed = []; window.lectureDone = false;
+const evtSource = new EventSource("/chat/stream?message=What+is+HBM3");
+evtSource.addEventListener("token", (e) => process.stdout.write(e.data));
+evtSource.addEventListener("done", () => { evtSource.close(); window.lectureDone = true; });
+"""
+
+
+def test_the_lecture_browser_snippet_works_against_the_get_stream(browser_page, service, mock):
+    page = browser_page
+    page.goto(service.url + "/")
+    page.evaluate(LECTURE_SNIPPET)
+    page.wait_for_function("window.lectureDone === true", timeout=20_000)
+    printed = page.evaluate("window.printed.join('')")
+    assert printed == find_entry("HBM3").answer  # EventSource keeps every space
+    assert len(mock.state.chat_requests()) == 1  # closed on done: no reconnect

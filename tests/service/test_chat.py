@@ -8,21 +8,21 @@ import pytest
 from mock_llm.knowledge import find_entry
 from tests.conftest import make_settings, parse_sse
 from mock_llm import ThreadedServer
-from reference_service import create_app
+from reference_service import Settings, create_app
 
 
 def test_chat_answers_with_usage_model_and_request_id(client, mock):
     r = client.post("/chat", json={"message": "What is HBM3?"})
     assert r.status_code == 200
     body = r.json()
-    assert body["response"] == find_entry("HBM3").answer
-    assert body["model"] == "gpt-4o-mini" == r.headers["x-model"]
+    assert body["answer"] == body["response"] == find_entry("HBM3").answer
+    assert body["model_used"] == body["model"] == "gpt-4o-mini" == r.headers["x-model"]
     assert body["request_id"] == r.headers["x-request-id"]
     assert body["tokens_used"] == body["usage"]["total_tokens"] > body["usage"]["completion_tokens"] > 0
     assert body["latency_ms"] > 0 and body["finish_reason"] == "stop"
     [rec] = mock.state.chat_requests()
-    assert rec.body["model"] == "gpt-4o-mini"
-    assert rec.body["messages"][0]["role"] == "system"
+    assert rec.body["model"] == "gpt-4o-mini" and rec.body["temperature"] == 0.2
+    assert rec.body["messages"][0] == {"role": "system", "content": Settings().system_prompt}
     assert rec.body["messages"][-1] == {"role": "user", "content": "What is HBM3?"}
 
 
@@ -30,7 +30,7 @@ def test_history_is_sent_upstream_in_order(client, mock):
     history = [{"role": "user", "content": "What is CXL?"},
                {"role": "assistant", "content": "A coherent interconnect."}]
     r = client.post("/chat", json={"message": "Tell me more", "history": history})
-    assert r.json()["response"].startswith("Following up on CXL")
+    assert r.json()["answer"].startswith("Following up on CXL")
     [rec] = mock.state.chat_requests()
     assert rec.body["messages"][1:] == history + [{"role": "user", "content": "Tell me more"}]
 
@@ -40,7 +40,7 @@ def test_a_pinned_model_and_parameters_reach_the_upstream(client, mock):
                                    "temperature": 0.3, "max_tokens": 7, "extra": "ignored"})
     assert r.status_code == 200
     body = r.json()
-    assert body["model"] == "gpt-4o" and body["finish_reason"] == "length"
+    assert body["model_used"] == "gpt-4o" and body["finish_reason"] == "length"
     assert body["usage"]["completion_tokens"] == 7
     [rec] = mock.state.chat_requests()
     assert rec.body["temperature"] == 0.3 and rec.body["max_tokens"] == 7
@@ -105,9 +105,10 @@ def test_embedded_default_needs_no_url_no_key_and_no_redis():
     with ThreadedServer(app) as server:
         import httpx
         r = httpx.post(server.url + "/chat", json={"message": "What is ECC memory?"})
-        assert r.status_code == 200 and "ECC memory" in r.json()["response"]
+        assert r.status_code == 200 and "ECC memory" in r.json()["answer"]
         d = httpx.get(server.url + "/health/detailed").json()
-        assert d["status"] == "ok" and d["checks"]["redis"]["detail"] == "embedded fakeredis"
+        assert d == {"status": "ok", "checks": {"api_client": True, "ready": True,
+                                                "cache": True, "upstream": True}}
         with httpx.stream("GET", server.url + "/chat/stream", params={"message": "CXL?"}) as s:
             events = parse_sse(s.iter_lines())
-        assert events[-1].event == "done"
+        assert events[-1].event == "done" and events[-1].data == "[DONE]"

@@ -2,22 +2,46 @@
 
 from __future__ import annotations
 
+import time
 
-def test_probes(client):
-    for path in ("/health", "/livez"):
-        assert client.get(path).json() == {"status": "ok"}
-    for path in ("/ready", "/readyz"):
-        r = client.get(path)
-        assert r.status_code == 200 and r.json() == {"status": "ready"}
+import httpx
+
+from mock_llm import ThreadedServer
+from reference_service import create_app
+from tests.conftest import make_settings
 
 
-def test_detailed_health_checks_redis_and_upstream(client):
+def test_probes_answer_with_the_lectures_bodies(client):
+    before = time.time()
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and before - 1 <= health["timestamp"] <= time.time() + 1
+    assert set(health) == {"status", "timestamp"}
+    assert client.get("/livez").json() == {"alive": True}
+    assert client.get("/readyz").json() == {"ready": True}
+    r = client.get("/ready")
+    assert r.status_code == 200 and r.json() == {"status": "ready"}
+
+
+def test_detailed_health_has_the_lectures_checks_as_booleans(client):
     r = client.get("/health/detailed")
-    body = r.json()
-    assert r.status_code == 200 and body["status"] == "ok" and body["ready"] is True
-    assert body["checks"]["redis"]["status"] == "ok"
-    assert body["checks"]["upstream"]["status"] == "ok"
-    assert "gpt-4o" in body["checks"]["upstream"]["detail"]["models"]
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "checks": {"api_client": True, "ready": True,
+                                                   "cache": True, "upstream": True}}
+
+
+def test_detailed_health_tells_details_only_to_the_admin(mock_server):
+    app = create_app(make_settings(openai_base_url=mock_server.base_url, admin_token="s3cret"))
+    with ThreadedServer(app) as server:
+        public = httpx.get(server.url + "/health/detailed").json()
+        assert "details" not in public and mock_server.base_url not in str(public)
+        wrong = httpx.get(server.url + "/health/detailed",
+                          headers={"Authorization": "Bearer nope"}).json()
+        assert "details" not in wrong
+        admin = httpx.get(server.url + "/health/detailed",
+                          headers={"Authorization": "Bearer s3cret"}).json()
+        details = admin["details"]
+        assert details["cache"]["ok"] is True and details["upstream"]["ok"] is True
+        assert "gpt-4o" in details["upstream"]["detail"]["models"]
 
 
 def test_page_uses_eventsource_on_the_get_stream(client):

@@ -268,12 +268,12 @@ def test_routed_requests_fall_back_when_their_models_breaker_is_open(fallback_se
                        "the HBM capacity."}
     mock.state.fail_next(5, "500", model="gpt-4o")
     for _ in range(5):
-        assert httpx.post(url + "/chat", json=hard).status_code == 502
-    r = httpx.post(url + "/chat", json=hard)  # routed to gpt-4o, whose breaker is open
+        assert httpx.post(url + "/chat/smart", json=hard).status_code == 502
+    r = httpx.post(url + "/chat/smart", json=hard)  # routed to gpt-4o, whose breaker is open
     assert r.status_code == 200
     assert r.json()["model_used"] == "gpt-4o-mini" == r.headers["x-model"]
     assert r.json()["routing"]["fallback_from"] == "gpt-4o" == r.headers["x-fallback-from"]
-    with httpx.stream("POST", url + "/chat/stream", json=hard) as s:
+    with httpx.stream("POST", url + "/chat/stream", json={**hard, "model": "auto"}) as s:
         assert s.headers["x-fallback-from"] == "gpt-4o"
         assert parse_sse(s.iter_lines())[-1].event == "done"
     pinned = httpx.post(url + "/chat", json={**hard, "model": "gpt-4o"})

@@ -8,8 +8,8 @@ from pathlib import Path
 import openai
 import pytest
 
-from reference_service.routing import (LectureRules, WeightedRouter, default_weights,
-                                       estimate_complexity, make_router)
+from reference_service.routing import (COMPLEXITY_SIGNALS, LectureRouter, WeightedRouter,
+                                       default_weights, estimate_complexity, make_router)
 from reference_service.routing.evaluate import evaluate, load, train
 
 DATA = Path(__file__).parents[2] / "data" / "routing_queries.jsonl"
@@ -26,8 +26,43 @@ def test_the_data_set_has_200_labelled_queries_and_a_held_out_split():
     assert len({r["query"] for r in rows}) == len(rows)  # no duplicates across splits
 
 
+def words(n: int, word: str = "memory") -> str:
+    return " ".join([word] * n)
+
+
+def test_lecture_rule_five_words_or_fewer_is_simple_even_with_a_signal():
+    assert estimate_complexity("Why explain compare design architecture?") == "simple"  # 5
+    assert estimate_complexity("Why explain compare design the architecture?") == "complex"  # 6
+    assert estimate_complexity(words(5)) == "simple" and estimate_complexity("") == "simple"
+
+
+def test_lecture_rule_over_50_words_is_complex():
+    assert estimate_complexity(words(50)) == "simple"
+    assert estimate_complexity(words(51)) == "complex"
+    assert estimate_complexity("\t".join(["bus"] * 51)) == "complex"  # any whitespace splits
+
+
+@pytest.mark.parametrize("signal", ["compare", "difference", "why", "explain", "analyze",
+                                    "implement", "design", "architecture", "tradeoff",
+                                    "pros and cons"])
+def test_each_lecture_signal_makes_six_words_complex(signal):
+    assert estimate_complexity(f"Tell me about {signal.upper()} for DDR5 please") == "complex"
+    assert estimate_complexity(f"Tell me about {signal}s for DDR5 please") == "simple"
+    # whole words only: "explains", "whys", "pros and conss" are not signals
+
+
+def test_lecture_signals_are_exactly_the_lectures_ten():
+    assert COMPLEXITY_SIGNALS == (
+        r"\bcompare\b", r"\bdifference\b", r"\bwhy\b", r"\bexplain\b", r"\banalyze\b",
+        r"\bimplement\b", r"\bdesign\b", r"\barchitecture\b", r"\btradeoff\b",
+        r"\bpros and cons\b")
+    # what the rule does not know: spelling variants and close synonyms
+    for near in ("analyse", "trade-off", "comparison", "explained", "designing"):
+        assert estimate_complexity(f"Please {near} these two HBM stacks") == "simple", near
+
+
 def test_lecture_rules_are_fooled_by_length_and_keywords():
-    assert estimate_complexity("Why is it called DDR?") == "complex"  # keyword, trivial
+    assert estimate_complexity("So why is it called DDR memory?") == "complex"  # trivial
     assert estimate_complexity("Plan a firmware rollout for 2,000 servers with canaries.") == "simple"
 
 
@@ -39,14 +74,14 @@ def test_shipped_weights_are_what_train_produces():
 def test_weighted_router_beats_the_lecture_rules_on_held_out_queries():
     report = evaluate(load(DATA), WeightedRouter(default_weights()), 0.5)
     rows = report["rows"]
-    assert rows["weighted@0.5"]["accuracy"] > rows["lecture_rules"]["accuracy"]
-    assert rows["weighted@0.5"]["quality"] > rows["lecture_rules"]["quality"]
+    assert rows["weighted@0.5"]["accuracy"] > rows["lecture"]["accuracy"]
+    assert rows["weighted@0.5"]["quality"] > rows["lecture"]["quality"]
     assert rows["weighted@0.5"]["usd_per_1k"] < rows["always_strong"]["usd_per_1k"]
 
 
 def test_make_router():
     assert make_router("weighted").score(HARD) > 0.5 > make_router("weighted").score(EASY)
-    assert isinstance(make_router("lecture_rules"), LectureRules)
+    assert isinstance(make_router("lecture"), LectureRouter)
     with pytest.raises(ValueError):
         make_router("oracle")
 
@@ -70,21 +105,22 @@ def test_a_pinned_model_is_not_routed(client):
 
 
 def test_a_conversation_stays_on_its_first_model(client, mock):
-    first = client.post("/chat", json={"message": HARD},
+    first = client.post("/chat/smart", json={"message": HARD},
                         headers={"X-Client-ID": "conv-1"})
     assert first.json()["model_used"] == "gpt-4o"
     history = [{"role": "user", "content": HARD},
-               {"role": "assistant", "content": first.json()["response"]}]
-    follow = client.post("/chat", json={"message": "What does HBM stand for?",
+               {"role": "assistant", "content": first.json()["answer"]}]
+    follow = client.post("/chat/smart", json={"message": "What does HBM stand for?",
                                         "history": history}, headers={"X-Client-ID": "conv-1"})
     assert follow.json()["model_used"] == "gpt-4o"  # the easy follow-up stays on gpt-4o
     assert follow.json()["routing"]["reason"] == "sticky"
-    with client.stream("POST", "/chat/stream", json={"message": "ok", "history": history},
+    with client.stream("POST", "/chat/stream", json={"message": "ok", "history": history,
+                                                     "model": "auto"},
                        headers={"X-Client-ID": "conv-1"}) as s:
         s.read()
         assert s.headers["x-model"] == "gpt-4o" and s.headers["x-route-reason"] == "sticky"
     # another tenant's conversation with the same opening is routed on its own
-    other = client.post("/chat", json={"message": "What does HBM stand for?",
+    other = client.post("/chat/smart", json={"message": "What does HBM stand for?",
                                        "history": history}, headers={"X-Client-ID": "conv-2"})
     assert other.json()["routing"]["reason"] == "routed"
 

@@ -21,7 +21,7 @@ CASES = [json.loads(line) for line in Path("data/pii_cases.jsonl").read_text().s
 
 @pytest.fixture(scope="module")
 def guarded_server(mock_server):
-    """The service as deployed: guards on every chat endpoint (SAFETY_GUARDS default)."""
+    """Guards on every chat endpoint (SAFETY_GUARDS=true; by default only /chat/safe)."""
     clock = FakeClock()
     settings = make_settings(openai_base_url=mock_server.base_url, safety_guards=True,
                              admin_token="admin-secret")
@@ -151,7 +151,7 @@ def test_placeholders_restored_in_streams_even_when_split_across_chunks(
         assert r.status_code == 200
         events = sse(r)
     if path == "/chat/stream":
-        pieces = [e.json()["token"] for e in events if e.event == "token"]
+        pieces = [e.data for e in events if e.event == "token"]
     else:
         pieces = [c["choices"][0]["delta"].get("content") or "" for e in events
                   if e.data != "[DONE]" for c in [e.json()] if c["choices"]]
@@ -234,7 +234,7 @@ def test_flagged_output_is_replaced_by_a_refusal(guarded, mock):
     mock.state.script_answer("Fine. MODERATION_TEST_FLAG:violence")
     r = guarded.post("/chat/safe", json={"message": "Tell me about NVLink."})
     assert r.status_code == 200
-    assert r.json()["response"] == "I can't help with that request."
+    assert r.json()["answer"] == "I'm unable to provide that response."  # the lecture's
     assert r.json()["finish_reason"] == "content_filter"
     assert r.headers["x-safety"] == "output-flagged"
     # ...and it is not cached: the next identical request asks the upstream again.
@@ -248,7 +248,7 @@ def test_a_stream_flagged_midway_ends_with_an_error_event_and_never_sends_the_fl
     mock.state.script_answer(clean + "MODERATION_TEST_FLAG:violence and more text after it.")
     with guarded.stream("POST", "/chat/stream", json={"message": "Tell me about NVLink."}) as r:
         events = sse(r)
-    sent = "".join(e.json()["token"] for e in events if e.event == "token")
+    sent = "".join(e.data for e in events if e.event == "token")
     assert events[-1].event == "error"
     err = events[-1].json()
     assert err["type"] == "output_flagged" and err["categories"] == ["violence"]
@@ -258,12 +258,50 @@ def test_a_stream_flagged_midway_ends_with_an_error_event_and_never_sends_the_fl
 
 def test_a_stream_flagged_before_anything_was_sent_is_answered_with_the_refusal(guarded, mock):
     mock.state.script_answer("MODERATION_TEST_FLAG:violence")
-    with guarded.stream("POST", "/chat/stream", json={"message": "Tell me about PCIe."}) as r:
+    with guarded.stream("POST", "/chat/stream", json={
+            "message": "Tell me about PCIe.", "stream_options": {"include_usage": True}}) as r:
         events = sse(r)
-    tokens = "".join(e.json()["token"] for e in events if e.event == "token")
-    assert tokens == "I can't help with that request."
+    tokens = "".join(e.data for e in events if e.event == "token")
+    assert tokens == "I'm unable to provide that response."
     assert [e.event for e in events][-2:] == ["usage", "done"]
-    assert events[-1].json()["finish_reason"] == "content_filter"
+    assert events[-2].json()["finish_reason"] == "content_filter"
+
+
+def test_a_held_stream_goes_out_in_moderated_windows(guarded, mock):
+    answer = "NVLink connects GPUs directly. " * 12
+    mock.state.script_answer(answer)
+    with guarded.stream("POST", "/chat/stream", json={"message": "Tell me about NVLink."}) as r:
+        tokens = [e.data for e in sse(r) if e.event == "token"]
+    assert "".join(tokens) == answer
+    assert all(len(t) >= 120 for t in tokens[:-1]) and len(tokens) <= len(answer) // 120 + 1
+
+
+@pytest.fixture(scope="module")
+def released_server(mock_server):
+    """Guards on, SAFETY_STREAM_MODE=release: tokens go out as they come, moderated behind."""
+    settings = make_settings(openai_base_url=mock_server.base_url, safety_guards=True,
+                             safety_stream_mode="release")
+    with ThreadedServer(create_app(settings, clock=FakeClock())) as server:
+        yield server
+
+
+def test_release_mode_sends_token_by_token_and_cuts_a_flagged_answer_at_the_next_check(
+        released_server, mock):
+    clean = "NVLink connects GPUs directly. " * 8  # > one 120-character window
+    mock.state.script_answer(clean)
+    with httpx.Client(base_url=released_server.url, timeout=20) as c:
+        with c.stream("POST", "/chat/stream", json={"message": "Tell me about NVLink."}) as r:
+            tokens = [e.data for e in sse(r) if e.event == "token"]
+        assert "".join(tokens) == clean and len(tokens) > 40  # one event per upstream token
+        flagged = "MODERATION_TEST_FLAG:violence and more text after it."
+        mock.state.script_answer(clean + flagged)
+        with c.stream("POST", "/chat/stream", json={"message": "Tell me about NVSwitch."}) as r:
+            events = sse(r)
+    sent = "".join(e.data for e in events if e.event == "token")
+    err = events[-1].json()
+    assert events[-1].event == "error" and err["type"] == "output_flagged"
+    assert err["characters_sent"] == len(sent) > len(clean)  # the trade-off: some went out
+    assert "MODERATION_TEST_FLAG" in sent and (clean + flagged).startswith(sent)
 
 
 def test_moderation_calls_are_retried_like_chat_calls(guarded, mock):

@@ -39,8 +39,8 @@ class StreamReader(threading.Thread):
 
     def run(self) -> None:
         try:
-            with httpx.stream("POST", self.url + "/chat/stream", json={"message": self.message},
-                              timeout=60) as r:
+            body = {"message": self.message, "stream_options": {"include_usage": True}}
+            with httpx.stream("POST", self.url + "/chat/stream", json=body, timeout=60) as r:
                 self.status = r.status_code
 
                 def lines():
@@ -80,7 +80,9 @@ def test_sigterm_drains_inflight_streams_and_refuses_new_work():
                 assert time.monotonic() < deadline, "readiness did not turn 503"
                 time.sleep(0.02)
             r = httpx.get(svc.url + "/readyz")
-            assert r.json() == {"status": "draining"} and r.headers["retry-after"] == "5"
+            assert r.json() == {"ready": False, "status": "draining"}
+            assert r.headers["retry-after"] == "5"
+            assert httpx.get(svc.url + "/health").json()["status"] == "draining"
             r = httpx.post(svc.url + "/chat", json={"message": "new work"})
             assert r.status_code == 503 and r.headers["retry-after"] == "5"
             assert r.json()["error"]["type"] == "shutting_down"

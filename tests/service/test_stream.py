@@ -16,29 +16,49 @@ def stream(client, method="POST", **kw):
         return r, parse_sse(r.iter_lines())
 
 
-def check_complete(events, answer):
+def check_complete(events, answer, usage=True):
+    """Tokens (plain text, joined: the answer), then `usage` if asked, then `done`."""
     kinds = [e.event for e in events]
-    assert kinds[-2:] == ["usage", "done"] and set(kinds[:-2]) == {"token"}
-    assert "".join(e.json()["token"] for e in events[:-2]) == answer
-    usage, done = events[-2].json(), events[-1].json()
-    assert usage["completion_tokens"] == len(events) - 2
-    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
-    return done
+    tail = ["usage", "done"] if usage else ["done"]
+    assert kinds[-len(tail):] == tail and set(kinds[:-len(tail)]) == {"token"}
+    assert "".join(e.data for e in events[:-len(tail)]) == answer
+    assert events[-1].data == "[DONE]"
+    if not usage:
+        return None
+    u = events[-2].json()
+    assert u["completion_tokens"] == len(events) - 2
+    assert u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"]
+    return u
 
 
-def test_post_stream_sends_tokens_usage_done(client):
+def test_post_stream_sends_the_lectures_token_and_done_events(client):
     r, events = stream(client, json={"message": "What is HBM3?"})
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/event-stream")
     assert r.headers["x-accel-buffering"] == "no" and r.headers["x-model"] == "gpt-4o-mini"
-    done = check_complete(events, find_entry("HBM3").answer)
-    assert done["request_id"] == r.headers["x-request-id"]
-    assert done["model"] == "gpt-4o-mini" and done["finish_reason"] == "stop"
-    assert done["latency_ms"] >= done["ttft_ms"] >= 0
+    check_complete(events, find_entry("HBM3").answer, usage=False)
+    assert len(events) > 10  # one event per upstream token, not one blob
+
+
+def test_usage_event_when_asked(client):
+    r, events = stream(client, json={"message": "What is HBM3?", "session_id": "s-1",
+                                     "stream_options": {"include_usage": True}})
+    u = check_complete(events, find_entry("HBM3").answer)
+    assert u["request_id"] == r.headers["x-request-id"] and u["session_id"] == "s-1"
+    assert u["model"] == "gpt-4o-mini" and u["finish_reason"] == "stop"
+    assert u["latency_ms"] >= u["ttft_ms"] >= 0
+
+
+def test_tokens_with_spaces_and_newlines_survive_sse_framing(client, mock):
+    text = " leading space,\ntwo lines,\n\nan empty line and a trailing space "
+    mock.state.script_answer(text)
+    _, events = stream(client, json={"message": "framing test"})
+    assert "".join(e.data for e in events if e.event == "token") == text
 
 
 def test_get_stream_for_eventsource(client):
-    r, events = stream(client, "GET", params={"message": "What is NVLink?", "model": "gpt-4o"})
+    r, events = stream(client, "GET", params={"message": "What is NVLink?", "model": "gpt-4o",
+                                              "include_usage": "true"})
     assert r.status_code == 200
     e = find_entry("NVLink")
     check_complete(events, f"{e.answer} {e.detail}")
