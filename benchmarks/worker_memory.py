@@ -15,7 +15,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from mock_llm import MockConfig, MockLLMServer  # noqa: E402
-from tests.conftest import ServiceProcess  # noqa: E402
+from tests.support import ServiceProcess  # noqa: E402
 
 
 def main() -> None:

@@ -12,6 +12,8 @@ import tempfile
 
 import uvicorn
 
+from .http_protocol import BoundedHttpToolsProtocol
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m reference_service", description=__doc__)
@@ -33,7 +35,8 @@ def main() -> None:
     # own graceful timeout is only a backstop for connections still open after that.
     uvicorn.run("reference_service.app:create_app", factory=True, host=args.host,
                 port=args.port, workers=args.workers, log_level=args.log_level,
-                access_log=False, timeout_graceful_shutdown=5)
+                access_log=False, timeout_graceful_shutdown=5,
+                http=BoundedHttpToolsProtocol)  # 431 past MAX_HEADER_BYTES / MAX_HEADERS
     if metrics_dir:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 

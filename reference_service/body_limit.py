@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import error_response
-
-
-class BodyTooLarge(HTTPException):
-    """Raised while reading a body that outgrows the limit; the error handlers make it a 413."""
-
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__(413, f"The request body is larger than {max_bytes} bytes.")
+from .context import context_of
+from .errors import BodyTooLarge, error_response
 
 
 class BodySizeLimitMiddleware:
@@ -54,7 +47,8 @@ class BodySizeLimitMiddleware:
                 await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        rid = scope.get("state", {}).get("request_id")
+        ctx = context_of(scope)
+        rid = ctx.request_id if ctx is not None else None
         await error_response(413, "request_too_large",
                              f"The request body is larger than {self.max_bytes} bytes.",
                              rid)(scope, receive, send)

@@ -1,4 +1,4 @@
-"""FastAPI dependencies, as `Annotated` aliases the routers use.
+"""FastAPI dependencies, as `Annotated` aliases: the only place that reads `app.state`.
 
 All `async def`: FastAPI runs a plain `def` dependency in its thread pool, and eight of them
 per request meant thread hand-offs and GIL waits on every request (found with py-spy; see
@@ -13,47 +13,57 @@ from fastapi import Depends, Request
 
 from .clients import Client, identify
 from .config import Settings
+from .context import RequestContext, context_of
 from .lifecycle import Lifecycle
-from .pipeline import ChatPipeline
+from .metrics import Metrics
+from .services import Services
 
 
-async def _pipeline(request: Request) -> ChatPipeline:
-    return request.app.state.pipeline
+async def _services(request: Request) -> Services:
+    services: Services = request.app.state.services  # set by the lifespan before traffic
+    return services
+
+
+async def _optional_services(request: Request) -> Services | None:
+    """For probes, which answer before start-up is over too."""
+    return getattr(request.app.state, "services", None)
 
 
 async def _lifecycle(request: Request) -> Lifecycle:
-    return request.app.state.lifecycle
+    lifecycle: Lifecycle = request.app.state.lifecycle
+    return lifecycle
 
 
 async def _settings(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
-async def _request_id(request: Request) -> str:
-    return request.state.request_id
+async def _metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
 
 
-async def _log_fields(request: Request) -> dict:
-    return request.state.log_fields
+async def _context(request: Request) -> RequestContext:
+    ctx = context_of(request.scope)
+    assert ctx is not None, "RequestContextMiddleware runs first"
+    return ctx
 
 
 async def _client(request: Request) -> Client:
     return identify(request, request.app.state.settings)
 
 
-async def _response_headers(request: Request) -> dict:
-    return request.state.response_headers
+async def _index_html(request: Request) -> str:
+    html: str = request.app.state.index_html
+    return html
 
 
-async def _timings(request: Request) -> dict:
-    return request.state.timings
-
-
-PipelineDep = Annotated[ChatPipeline, Depends(_pipeline)]
+ServicesDep = Annotated[Services, Depends(_services)]
+OptionalServicesDep = Annotated["Services | None", Depends(_optional_services)]
 LifecycleDep = Annotated[Lifecycle, Depends(_lifecycle)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
-RequestIdDep = Annotated[str, Depends(_request_id)]
-LogFieldsDep = Annotated[dict, Depends(_log_fields)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
+ContextDep = Annotated[RequestContext, Depends(_context)]
 ClientDep = Annotated[Client, Depends(_client)]
-ResponseHeadersDep = Annotated[dict, Depends(_response_headers)]
-TimingsDep = Annotated[dict, Depends(_timings)]
+IndexHtmlDep = Annotated[str, Depends(_index_html)]

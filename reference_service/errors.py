@@ -8,6 +8,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .context import context_of
+
 
 class ServiceError(Exception):
     """Base class: an error the client is told about, with its status and type."""
@@ -99,14 +101,35 @@ class UpstreamTimeout(UpstreamError):
     status, type = 504, "upstream_timeout"
 
 
+class Forbidden(ServiceError):
+    status, type = 403, "forbidden"
+
+
+class CacheDisabled(ServiceError):
+    status, type = 404, "cache_disabled"
+
+
+class LimiterUnavailable(ServiceError):
+    status, type = 503, "rate_limiter_unavailable"
+
+
 class CircuitOpen(ServiceError):
     """The breaker for this upstream is open: refused without calling it."""
 
     status, type = 503, "circuit_open"
 
 
+class BodyTooLarge(StarletteHTTPException):
+    """Raised while reading a body that outgrows the limit (body_limit.py); the error
+    handlers make it a 413."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"The request body is larger than {max_bytes} bytes.")
+
+
 def request_id_of(request: Request) -> str | None:
-    return getattr(request.state, "request_id", None)
+    ctx = context_of(request.scope)
+    return ctx.request_id if ctx is not None else None
 
 
 def error_body(type_: str, message: str, request_id: str | None, **extra) -> dict:
@@ -134,10 +157,10 @@ def install_error_handlers(app: FastAPI) -> None:
     with the request id in observability.RequestContextMiddleware.)"""
 
     @app.exception_handler(ServiceError)
-    async def _service_error(request: Request, exc: ServiceError):
-        fields = getattr(request.state, "log_fields", None)
-        if fields is not None:
-            fields["error_type"] = exc.type  # for the log line and the metrics
+    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        ctx = context_of(request.scope)
+        if ctx is not None:
+            ctx.error_type = exc.type  # for the log line and the metrics
         return service_error_response(exc, request_id_of(request))
 
     @app.exception_handler(RequestValidationError)

@@ -15,17 +15,25 @@ import asyncio
 import logging
 import signal
 import threading
-from typing import Callable
+from typing import Callable, Iterable
 
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .context import context_of
 from .errors import error_response
 
-log = logging.getLogger("reference_service")
+log = logging.getLogger(__name__)
 
-# Probes and metrics stay reachable during a drain; everything else is "work".
-PROBE_PATHS = frozenset({"/health", "/health/detailed", "/ready", "/livez", "/readyz",
-                         "/metrics"})
+# Routes marked with this (`openapi_extra=PROBE`: probes and metrics) stay reachable while
+# starting and draining, and are not counted as work in flight; create_app collects them.
+PROBE = {"x-probe": True}
+
+
+def probe_paths(routes: Iterable[BaseRoute]) -> frozenset[str]:
+    return frozenset(r.path for r in routes
+                     if isinstance(r, APIRoute) and (r.openapi_extra or {}).get("x-probe"))
 
 
 class Lifecycle:
@@ -127,17 +135,19 @@ class Lifecycle:
 class DrainMiddleware:
     """Counts work in flight; refuses new work with 503 + Retry-After while draining."""
 
-    def __init__(self, app: ASGIApp, lifecycle: Lifecycle) -> None:
+    def __init__(self, app: ASGIApp, lifecycle: Lifecycle, probes: frozenset[str]) -> None:
         self.app = app
         self.lifecycle = lifecycle
+        self.probes = probes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PROBE_PATHS:
+        if scope["type"] != "http" or scope["path"] in self.probes:
             await self.app(scope, receive, send)
             return
         lc = self.lifecycle
         if lc.draining or not lc.started:
-            rid = scope.get("state", {}).get("request_id")
+            ctx = context_of(scope)
+            rid = ctx.request_id if ctx is not None else None
             msg = ("The service is shutting down; retry on another instance." if lc.draining
                    else "The service is starting.")
             response = error_response(503, "shutting_down" if lc.draining else "not_ready",

@@ -12,10 +12,12 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .context import SCOPE_KEY, RequestContext
 from .errors import error_response
+from .metrics import Metrics
 
-log = logging.getLogger("reference_service")
-access_log = logging.getLogger("reference_service.access")
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("reference_service.access")  # one line per request
 
 # A client's X-Request-ID is echoed only if it is short and plain; otherwise we make one.
 _SANE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
@@ -36,73 +38,59 @@ def request_id_from(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    """Gives every request an id (echoed in `X-Request-ID`) and logs one line for it.
+    """Gives every request an id (echoed in `X-Request-ID`) and a `RequestContext`, writes
+    the chat call's headers on whatever response goes out (errors included), and logs one
+    line per request. Pure ASGI, so streamed responses pass through unbuffered."""
 
-    Handlers add fields to the line through `request.state.log_fields` (model, tokens...),
-    and headers to whatever response goes out (errors included) through
-    `request.state.response_headers`.
-    Pure ASGI, so streamed responses pass through unbuffered.
-    """
-
-    def __init__(self, app: ASGIApp, metrics=None) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics | None = None) -> None:
         self.app = app
-        self.metrics = metrics  # reference_service.metrics.Metrics, or None
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = request_id_from(scope)
-        state = scope.setdefault("state", {})
-        state["request_id"] = rid
-        fields: dict = {}
-        state["log_fields"] = fields
-        extra_headers: dict[str, str] = {}
-        state["response_headers"] = extra_headers  # e.g. rate-limit state, set by the pipeline
-        timings: dict[str, float] = {}
-        state["timings"] = timings  # "upstream_s", set by the pipeline
-        start = time.perf_counter()
+        ctx = RequestContext(request_id_from(scope))
+        scope.setdefault("state", {})[SCOPE_KEY] = ctx
         status = 0
         if self.metrics is not None:
             self.metrics.in_flight.inc()
 
-        async def send_with_id(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
-                for name, value in extra_headers.items():
+                for name, value in ctx.response_headers().items():
                     if name not in headers:
                         headers[name] = value
-                headers["x-request-id"] = rid
-                if "upstream_s" in timings:  # time so far not spent waiting for the LLM
-                    overhead = time.perf_counter() - start - timings["upstream_s"]
-                    headers["x-overhead-ms"] = f"{max(0.0, overhead) * 1000:.2f}"
+                headers["x-request-id"] = ctx.request_id
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_headers)
         except Exception:
             # A bug, not the client's fault: logged with its traceback, answered as JSON
             # with the request id (Starlette's own 500 page would carry neither).
-            log.exception("unhandled error", extra={"fields": {"request_id": rid}})
+            log.exception("unhandled error", extra={"fields": {"request_id": ctx.request_id}})
             if status:
                 raise  # the response has started; nothing better can be sent
             await error_response(500, "internal_error", "Internal error; see the service log.",
-                                 rid)(scope, receive, send_with_id)
+                                 ctx.request_id)(scope, receive, send_with_headers)
         finally:
-            seconds = time.perf_counter() - start
-            if "upstream_s" in timings:
-                fields["upstream_ms"] = round(timings["upstream_s"] * 1000, 2)
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            status = status or 500
-            access_log.info("request", extra={"fields": {
-                "request_id": rid, "method": scope["method"],
-                "route": route if route != "unmatched" else scope["path"], "status": status,
-                "latency_ms": round(seconds * 1000, 2), **fields}})
-            if self.metrics is not None:
-                self.metrics.in_flight.dec()
-                self.metrics.observe_request(route, scope["method"], status, seconds, fields)
+            self._log(scope, ctx, status or 500)
+
+    def _log(self, scope: Scope, ctx: RequestContext, status: int) -> None:
+        seconds = time.perf_counter() - ctx.started
+        fields = ctx.log_fields()
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        access_log.info("request", extra={"fields": {
+            "request_id": ctx.request_id, "method": scope["method"],
+            "route": route if route != "unmatched" else scope["path"], "status": status,
+            "latency_ms": round(seconds * 1000, 2), **fields}})
+        if self.metrics is not None:
+            self.metrics.in_flight.dec()
+            self.metrics.observe_request(route, scope["method"], status, seconds, fields)
 
 
 class JsonFormatter(logging.Formatter):

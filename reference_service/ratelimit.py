@@ -22,12 +22,8 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
-from .errors import ServiceError
+from .errors import LimiterUnavailable, RequestTooLarge
 from .outage import OutageLog
-
-
-class LimiterUnavailable(ServiceError):
-    status, type = 503, "rate_limiter_unavailable"
 
 
 # The time in ms: ARGV[1] if given (tests), else Redis's own clock (one clock for all replicas).
@@ -119,6 +115,18 @@ class Decision:
         return h
 
 
+class NoLimits:
+    """RATE_LIMIT_ENABLED=false: every request is admitted, nothing is charged."""
+
+    async def check(self, client: str, limits: Limits, tokens: int,
+                    now_ms: int | None = None) -> Decision | None:
+        return None
+
+    async def charge(self, client: str, limits: Limits, tokens: int,
+                     now_ms: int | None = None) -> None:
+        return None
+
+
 class RateLimiter:
     """Checks and charges a client's request and token budgets in Redis."""
 
@@ -141,7 +149,10 @@ class RateLimiter:
         None when Redis is unreachable and the limiter fails open (logged once per outage);
         503 (LimiterUnavailable) when it fails closed.
         """
-        tokens = max(1, min(tokens, limits.tpm))  # a request bigger than the budget waits a full period
+        if tokens > limits.tpm:  # it could never be admitted: say so, do not make it wait
+            raise RequestTooLarge(f"The prompt is {tokens} tokens; this client may send "
+                                  f"{limits.tpm} tokens per minute.", code="over_token_limit")
+        tokens = max(1, tokens)
         args = ["" if now_ms is None else now_ms, limits.rpm, PERIOD_MS, 1,
                 limits.tpm, PERIOD_MS, tokens]
         try:

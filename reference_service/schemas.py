@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 
 def _integral(v):
@@ -15,6 +15,33 @@ def _integral(v):
 
 
 Int = Annotated[int, BeforeValidator(_integral)]
+
+
+def _valid_unicode(value: Any) -> Any:
+    """Refuse text that is not valid Unicode: JSON may carry a lone surrogate escape
+    ("\\ud83d"), which no UTF-8 encoder (ours, Presidio's, the upstream's) accepts."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode (an unpaired surrogate was sent)") \
+                from None
+    elif isinstance(value, dict):
+        for v in value.values():
+            _valid_unicode(v)
+    elif isinstance(value, list):
+        for v in value:
+            _valid_unicode(v)
+    return value
+
+
+class Body(BaseModel):
+    """A request body or query: every string in it is valid Unicode (else 422)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unicode(cls, data: Any) -> Any:
+        return _valid_unicode(data)
 
 
 # The lecture's ChatRequest: a message of 1 to 4096 characters (a 422 otherwise).
@@ -34,7 +61,7 @@ class Turn(BaseModel):
     content: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
 
 
-class ChatQuery(BaseModel):
+class ChatQuery(Body):
     """A question: the query parameters of GET /chat/stream, and the core of ChatRequest.
 
     The lecture's fields (`message`, `session_id`, `model`) with the lecture's limits and
@@ -46,7 +73,8 @@ class ChatQuery(BaseModel):
                          description="the user's new message: 1 to 4096 characters, not blank")
     session_id: str = Field(default_factory=new_session_id, min_length=1, max_length=128,
                             description="echoed in the answer; default: a new hex uuid")
-    model: str | None = Field(None, description='default: DEFAULT_MODEL (gpt-4o-mini); '
+    model: str | None = Field(None, max_length=256,
+                              description='default: DEFAULT_MODEL (gpt-4o-mini); '
                                                 '"auto": the router chooses')
     user_id: str | None = Field(None, max_length=128)
     temperature: float | None = Field(None, ge=0, le=2,
@@ -125,13 +153,13 @@ class OpenAIMessage(BaseModel):
     name: str | None = None
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(Body):
     """Body of POST /v1/chat/completions (the subset of OpenAI's this service honours;
     other fields are accepted and ignored)."""
 
     model_config = ConfigDict(extra="allow", strict=True)
 
-    model: str = Field(min_length=1)
+    model: str = Field(min_length=1, max_length=256)
     messages: list[OpenAIMessage] = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -202,6 +230,9 @@ def document_limits(schema: dict, settings) -> dict:
     if "ChatCompletionRequest" in comps:  # required there: a string from the list
         comps["ChatCompletionRequest"]["properties"]["model"] = {
             "type": "string", "enum": models + ["auto"], "title": "Model"}
+    if settings.safety_guards and "TextPart" in comps:  # the guards read text parts only
+        comps["TextPart"]["properties"]["type"] = {"type": "string", "enum": ["text"],
+                                                   "title": "Type"}
     for op in schema.get("paths", {}).get("/chat/stream", {}).values():
         params = {p["name"]: p for p in op.get("parameters", [])}
         if params:

@@ -13,15 +13,15 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from .call import ChatCall, DoneEvent, StreamEvent, TokenEvent
 from .errors import ServiceError, ShuttingDown, error_body
 from .lifecycle import Lifecycle
-from .pipeline import DoneEvent, StreamEvent, TokenEvent
 
-log = logging.getLogger("reference_service")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -89,13 +89,12 @@ class EventChannel:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
-def sse_response(events: AsyncIterator[ServerSentEvent], headers: dict[str, str],
-                 ping_s: float) -> EventSourceResponse:
-    return EventSourceResponse(events, headers=headers, ping=ping_s)
+def sse_response(events: AsyncIterator[ServerSentEvent], ping_s: float) -> EventSourceResponse:
+    return EventSourceResponse(events, ping=ping_s)
 
 
-async def chat_events(events: AsyncIterator[StreamEvent | ErrorEvent], request_id: str,
-                      log_fields: dict, *, include_usage: bool = False,
+async def chat_events(events: AsyncIterator[StreamEvent | ErrorEvent], call: ChatCall, *,
+                      include_usage: bool = False,
                       session_id: str = "") -> AsyncIterator[ServerSentEvent]:
     """The lecture's SSE events: `token` (the text itself), then `done` ([DONE]), or
     `error`. With `include_usage`, a `usage` event (JSON) goes just before `done`.
@@ -109,33 +108,38 @@ async def chat_events(events: AsyncIterator[StreamEvent | ErrorEvent], request_i
             yield ServerSentEvent(event.text, event="token")
         elif isinstance(event, DoneEvent):
             r = event.result
-            log_fields.update(r.log_fields())
             if include_usage:
                 yield ServerSentEvent(json.dumps({
                     "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
                     "total_tokens": r.total_tokens, "model": r.model,
                     "finish_reason": r.finish_reason, "latency_ms": round(r.latency_ms, 1),
                     "ttft_ms": round(r.ttft_ms or 0, 1), "cache": r.cache,
-                    "request_id": request_id, "session_id": session_id}), event="usage")
+                    "request_id": call.request_id, "session_id": session_id}), event="usage")
             yield ServerSentEvent("[DONE]", event="done")
-        elif isinstance(event, ErrorEvent):
-            log_fields.update(stream_error=event.error.type)
-            body = error_body(event.error.type, event.error.message, request_id,
-                              **event.error.details)["error"]
-            yield ServerSentEvent(json.dumps(body), event="error")
+        else:
+            yield ServerSentEvent(json.dumps(_error_event(event, call)), event="error")
 
 
-async def openai_events(events: AsyncIterator[StreamEvent | ErrorEvent], *, completion_id: str,
-                        created: int, model: str, include_usage: bool, request_id: str,
-                        log_fields: dict) -> AsyncIterator[ServerSentEvent]:
+def _error_event(event: ErrorEvent, call: ChatCall) -> dict[str, Any]:
+    """The body of a stream's final error (the call remembers its type for the log)."""
+    call.stream_error = event.error.type
+    body: dict[str, Any] = error_body(event.error.type, event.error.message, call.request_id,
+                                      **event.error.details)["error"]
+    return body
+
+
+async def openai_events(events: AsyncIterator[StreamEvent | ErrorEvent], call: ChatCall, *,
+                        completion_id: str, created: int, model: str,
+                        include_usage: bool) -> AsyncIterator[ServerSentEvent]:
     """OpenAI's streaming dialect: `chat.completion.chunk` objects, then `[DONE]`."""
 
-    def chunk(delta: dict | None, finish_reason: str | None = None, usage: dict | None = None,
-              choices: bool = True) -> ServerSentEvent:
-        obj = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
-               "model": model, "system_fingerprint": None,
-               "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                            "finish_reason": finish_reason}] if choices else []}
+    def chunk(delta: dict[str, Any] | None, finish_reason: str | None = None,
+              usage: dict[str, int] | None = None, choices: bool = True) -> ServerSentEvent:
+        obj: dict[str, Any] = {
+            "id": completion_id, "object": "chat.completion.chunk", "created": created,
+            "model": model, "system_fingerprint": None,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                         "finish_reason": finish_reason}] if choices else []}
         if include_usage:
             obj["usage"] = usage
         return ServerSentEvent(json.dumps(obj))
@@ -146,15 +150,12 @@ async def openai_events(events: AsyncIterator[StreamEvent | ErrorEvent], *, comp
             yield chunk({"content": event.text})
         elif isinstance(event, DoneEvent):
             r = event.result
-            log_fields.update(r.log_fields())
             yield chunk({}, finish_reason=r.finish_reason or "stop")
             if include_usage:
                 yield chunk(None, usage={"prompt_tokens": r.prompt_tokens,
                                          "completion_tokens": r.completion_tokens,
                                          "total_tokens": r.total_tokens}, choices=False)
-        elif isinstance(event, ErrorEvent):
-            log_fields.update(stream_error=event.error.type)
-            yield ServerSentEvent(json.dumps(error_body(event.error.type, event.error.message,
-                                                        request_id, **event.error.details)))
+        else:
+            yield ServerSentEvent(json.dumps({"error": _error_event(event, call)}))
             return
     yield ServerSentEvent("[DONE]")

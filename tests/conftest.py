@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from dataclasses import dataclass, field
 
 import httpx
 import pytest
 
 from mock_llm import MockConfig, MockLLMServer, ThreadedServer
-from reference_service import Settings, create_app
+from reference_service import create_app
 from reference_service.clock import FakeClock
-
-
-def make_settings(**overrides) -> Settings:
-    """Settings for tests: never read a developer's .env or environment by surprise."""
-    # Limits far above what the suite sends: rate limiting has its own tests.
-    # The safety guards (on in the reference deployment) have their own tests
-    # (tests/service/test_safety*.py); elsewhere they would only add moderation calls.
-    base = dict(openai_api_key="test-key", log_format="json", mock_latency="zero",
-                rate_limit_rpm=1_000_000, rate_limit_tpm=1_000_000_000, safety_guards=False)
-    base.update(overrides)
-    return Settings(_env_file=None, **base)
+from tests.support import (LogCapture, ServiceProcess, SSEEvent, make_settings,  # noqa: F401
+                           parse_sse, services_of)
 
 
 @pytest.fixture(scope="session")
@@ -55,48 +44,39 @@ def service_server(mock_server):
 @pytest.fixture
 def service(service_server, mock):
     """The session's service with fresh breakers, an empty cache and no recorded sleeps."""
-    service_server.run_in_loop(service_server.app.state.breakers.reset())
-    service_server.run_in_loop(service_server.app.state.cache.clear())
+    services = services_of(service_server.app)
+    service_server.run_in_loop(services.breakers.reset())
+    service_server.run_in_loop(services.cache.clear())
     service_server.clock.sleeps.clear()
     return service_server
+
+
+@pytest.fixture(scope="session")
+def guarded_server(mock_server):
+    """Guards on every chat endpoint (SAFETY_GUARDS=true; by default only /chat/safe)."""
+    clock = FakeClock()
+    settings = make_settings(openai_base_url=mock_server.base_url, safety_guards=True,
+                             admin_token="admin-secret")
+    app = create_app(settings, clock=clock)
+    with ThreadedServer(app) as server:
+        server.app, server.clock = app, clock
+        yield server
+
+
+@pytest.fixture
+def guarded(guarded_server, mock):
+    """A client of the guarded service, with fresh breakers and an empty cache."""
+    services = services_of(guarded_server.app)
+    guarded_server.run_in_loop(services.breakers.reset())
+    guarded_server.run_in_loop(services.cache.clear())
+    with httpx.Client(base_url=guarded_server.url, timeout=20) as c:
+        yield c
 
 
 @pytest.fixture
 def client(service):
     with httpx.Client(base_url=service.url, timeout=10) as c:
         yield c
-
-
-@dataclass
-class SSEEvent:
-    event: str
-    data: str
-    fields: dict = field(default_factory=dict)
-
-    def json(self):
-        return json.loads(self.data)
-
-
-def parse_sse(lines) -> list[SSEEvent]:
-    """Parse SSE lines (an iterator of decoded lines) into events, per the spec."""
-    events, event, data = [], "message", []
-    for line in lines:
-        if line == "":
-            if data:
-                events.append(SSEEvent(event, "\n".join(data)))
-            event, data = "message", []
-        elif line.startswith(":"):
-            continue
-        else:
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "event":
-                event = value
-            elif name == "data":
-                data.append(value)
-    if data:
-        events.append(SSEEvent(event, "\n".join(data)))
-    return events
 
 
 @pytest.fixture(scope="session")
@@ -119,60 +99,6 @@ def async_redis_factory(request):
     url = request.getfixturevalue("redis_url")
     redis.Redis.from_url(url).flushdb()
     return lambda: aredis.from_url(url)
-
-
-class ServiceProcess:
-    """`python -m reference_service` as a real process (SIGTERM, --workers) on a free port."""
-
-    def __init__(self, env: dict[str, str], workers: int = 1) -> None:
-        import os
-        import subprocess
-        import sys
-        import time
-
-        from mock_llm import free_port
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reference_service", "--port", str(self.port),
-             "--workers", str(workers)], env={**os.environ, "SAFETY_GUARDS": "false",
-                                                 "SAFETY_PII": "false", **env},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 60
-        ready = 0
-        while ready < (20 if workers > 1 else 1):  # with workers: all of them answer
-            try:
-                ready = ready + 1 if httpx.get(self.url + "/readyz").status_code == 200 else 0
-            except httpx.TransportError:
-                ready = 0
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("service did not start:\n" + self.stop())
-            time.sleep(0.05)
-
-    def stop(self) -> str:
-        """Kill it if still running; its output."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        return self.proc.communicate(timeout=30)[0]
-
-    def terminate(self) -> str:
-        """SIGTERM, wait for the exit; its output."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        return self.proc.communicate(timeout=30)[0]
-
-
-class LogCapture(logging.Handler):
-    """Every record, formatted as the service's JSON log line."""
-
-    def __init__(self):
-        super().__init__(level=logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record):
-        from reference_service.observability import JsonFormatter
-        self.lines.append(JsonFormatter().format(record))
 
 
 @pytest.fixture

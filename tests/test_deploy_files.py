@@ -52,7 +52,7 @@ def test_kustomization_lists_every_manifest_but_the_example_secret():
 
 def test_deployment_matches_the_service():
     from reference_service.app import create_app
-    from tests.conftest import make_settings
+    from tests.support import make_settings
 
     docs = dict(k8s_docs())
     dep = next(d for d in docs.values() if d["kind"] == "Deployment")

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import hmac
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 
-from ..errors import ServiceError, Unauthorized
+from ..config import Settings
+from ..deps import ServicesDep, SettingsDep
+from ..errors import CacheDisabled, Forbidden, Unauthorized
 from ..schemas import error_doc
-
-
-class Forbidden(ServiceError):
-    status, type = 403, "forbidden"
 
 
 def _bearer(request: Request) -> str:
@@ -23,24 +23,20 @@ def _bearer(request: Request) -> str:
     return given.strip() if scheme.lower() == "bearer" else ""
 
 
-def is_admin(request: Request) -> bool:
+def is_admin(request: Request, settings: Settings) -> bool:
     """Does this request carry the admin token? (False when no ADMIN_TOKEN is set.)"""
-    token = request.app.state.settings.admin_token
+    token = settings.admin_token
     given = _bearer(request)
     return bool(token and given and hmac.compare_digest(
         given.encode(), token.get_secret_value().encode()))
 
 
-async def require_admin(request: Request) -> None:
+async def require_admin(request: Request, settings: SettingsDep) -> None:
     if not _bearer(request):
         raise Unauthorized("Admin endpoints need `Authorization: Bearer <ADMIN_TOKEN>`.",
                            headers={"WWW-Authenticate": "Bearer"})
-    if not is_admin(request):
+    if not is_admin(request, settings):
         raise Forbidden("Wrong admin token.")
-
-
-class CacheDisabled(ServiceError):
-    status, type = 404, "cache_disabled"
 
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)],
@@ -48,19 +44,19 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(requir
                               404: error_doc("the cache is disabled (CACHE_ENABLED=false)")})
 
 
-def _cache(request: Request):
-    cache = request.app.state.cache
-    if cache is None:
+def _cache(services: ServicesDep) -> Any:
+    if not services.settings.cache_enabled:
         raise CacheDisabled("The cache is disabled (CACHE_ENABLED=false).")
-    return cache
+    return services.cache
 
 
 @router.delete("/cache")
-async def clear_cache(request: Request) -> dict:
-    deleted = await _cache(request).clear()
+async def clear_cache(services: ServicesDep) -> dict[str, Any]:
+    deleted = await _cache(services).clear()
     return {"cleared": True, "keys_deleted": deleted}
 
 
 @router.get("/cache/stats")
-async def cache_stats(request: Request) -> dict:
-    return await _cache(request).stats()
+async def cache_stats(services: ServicesDep) -> dict[str, Any]:
+    stats: dict[str, Any] = await _cache(services).stats()
+    return stats

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any, Awaitable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from ..deps import LifecycleDep
+from ..context import context_of
+from ..deps import LifecycleDep, OptionalServicesDep, SettingsDep
 from ..errors import error_body
+from ..lifecycle import PROBE, Lifecycle
+from ..services import Services
 from .admin import is_admin
 
 router = APIRouter(tags=["health"])
@@ -25,19 +29,19 @@ router = APIRouter(tags=["health"])
 CHECK_TIMEOUT_S = 2.0
 
 
-def _state(lifecycle) -> str:
+def _state(lifecycle: Lifecycle) -> str:
     return "ok" if lifecycle.ready else "draining" if lifecycle.draining else "starting"
 
 
-@router.get("/health")
-async def health(lifecycle: LifecycleDep) -> dict:
+@router.get("/health", openapi_extra=PROBE)
+async def health(lifecycle: LifecycleDep) -> dict[str, Any]:
     """The lecture's basic check: "ok" when ready, "starting" before (and, in the lab,
     "draining" during a shutdown), with the server's time. Always 200."""
     return {"status": _state(lifecycle), "timestamp": time.time()}
 
 
-@router.get("/livez")
-async def livez() -> dict:
+@router.get("/livez", openapi_extra=PROBE)
+async def livez() -> dict[str, bool]:
     """Liveness: answers as long as the event loop does."""
     return {"alive": True}
 
@@ -45,21 +49,22 @@ async def livez() -> dict:
 _NOT_READY = {503: {"description": "starting or draining (with Retry-After)"}}
 
 
-def _not_ready(lifecycle, body: dict) -> JSONResponse:
+def _not_ready(lifecycle: Lifecycle, body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body, status_code=503,
                         headers={"Retry-After": str(lifecycle.retry_after_s)})
 
 
-@router.get("/ready", responses=_NOT_READY)
+@router.get("/ready", responses=_NOT_READY, openapi_extra=PROBE)
 async def ready(request: Request, lifecycle: LifecycleDep) -> JSONResponse:
     """Readiness, the lecture's form: `{"status": "ready"}`, or 503 "Service not ready"."""
     if lifecycle.ready:
         return JSONResponse({"status": "ready"})
-    body = error_body("not_ready", "Service not ready", request.state.request_id)
+    ctx = context_of(request.scope)
+    body = error_body("not_ready", "Service not ready", ctx.request_id if ctx else None)
     return _not_ready(lifecycle, {"status": _state(lifecycle), **body})
 
 
-@router.get("/readyz", responses=_NOT_READY)
+@router.get("/readyz", responses=_NOT_READY, openapi_extra=PROBE)
 async def readyz(lifecycle: LifecycleDep) -> JSONResponse:
     """Readiness for Kubernetes: `{"ready": true}`, or 503 `{"ready": false, "status"}`."""
     if lifecycle.ready:
@@ -67,7 +72,7 @@ async def readyz(lifecycle: LifecycleDep) -> JSONResponse:
     return _not_ready(lifecycle, {"ready": False, "status": _state(lifecycle)})
 
 
-async def _check(coro) -> dict:
+async def _check(coro: Awaitable[Any]) -> dict[str, Any]:
     start = time.perf_counter()
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
@@ -83,27 +88,30 @@ async def _check(coro) -> dict:
     return out
 
 
-@router.get("/health/detailed", responses={503: {"description": "degraded: a dependency is "
+@router.get("/health/detailed", openapi_extra=PROBE, responses={503: {"description": "degraded: a dependency is "
                                                                   "down, or not ready"}})
-async def detailed(request: Request, lifecycle: LifecycleDep) -> JSONResponse:
+async def detailed(request: Request, lifecycle: LifecycleDep, settings: SettingsDep,
+                   services: OptionalServicesDep) -> JSONResponse:
     """Each dependency as a boolean (the lecture's names first); 503 when any is false."""
-    state = request.app.state
-    upstream = getattr(state, "upstream", None)
-
-    async def redis_check():
-        await state.redis.ping()
-        return "embedded fakeredis" if state.settings.redis_url is None else "redis"
-
-    async def upstream_check():
-        models = await upstream.list_models(CHECK_TIMEOUT_S)
-        return {"base_url": upstream.base_url, "models": models[:10]}
-
-    cache, models = await asyncio.gather(_check(redis_check()), _check(upstream_check()))
-    checks = {"api_client": upstream is not None, "ready": lifecycle.ready,
+    cache: dict[str, Any] = {"ok": False}
+    models: dict[str, Any] = {"ok": False}
+    if services is not None:
+        cache, models = await asyncio.gather(_check(_ping(services)), _check(_models(services)))
+    checks = {"api_client": services is not None, "ready": lifecycle.ready,
               "cache": cache["ok"], "upstream": models["ok"]}
     healthy = all(checks.values())
-    body: dict = {"status": "ok" if healthy else "degraded", "checks": checks}
-    if is_admin(request):
+    body: dict[str, Any] = {"status": "ok" if healthy else "degraded", "checks": checks}
+    if is_admin(request, settings):
         body["details"] = {"cache": cache, "upstream": models, "draining": lifecycle.draining,
                            "inflight": lifecycle.inflight}
     return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+async def _ping(services: Services) -> str:
+    await services.redis.ping()
+    return "embedded fakeredis" if services.settings.redis_url is None else "redis"
+
+
+async def _models(services: Services) -> dict[str, Any]:
+    models = await services.upstream.list_models(CHECK_TIMEOUT_S)
+    return {"base_url": services.upstream.base_url, "models": models[:10]}

@@ -4,48 +4,44 @@ official SDK (or any OpenAI client) can use this service as its `base_url`."""
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
+from starlette.responses import Response
 
-from ..deps import (ClientDep, LifecycleDep, LogFieldsDep, PipelineDep, RequestIdDep,
-                    ResponseHeadersDep, SettingsDep, TimingsDep)
+from ..deps import ClientDep, ContextDep, LifecycleDep, ServicesDep, SettingsDep
 from ..schemas import CHAT_ERRORS, ChatCompletionRequest
 from ..streaming import EventChannel, openai_events, sse_response
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
-COMPLETION_RESPONSES = {200: {"description": "a chat.completion object, or with `stream: true` "
-                                             "chat.completion.chunk events then [DONE]",
-                              "content": {"application/json": {}, "text/event-stream": {}}},
-                        **CHAT_ERRORS}
+COMPLETION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "a chat.completion object, or with `stream: true` "
+                         "chat.completion.chunk events then [DONE]",
+          "content": {"application/json": {}, "text/event-stream": {}}},
+    **CHAT_ERRORS}
 
 
 @router.post("/chat/completions", responses=COMPLETION_RESPONSES)
-async def chat_completions(body: ChatCompletionRequest, pipeline: PipelineDep,
-                           lifecycle: LifecycleDep, settings: SettingsDep,
-                           request_id: RequestIdDep, log_fields: LogFieldsDep,
-                           client: ClientDep, response_headers: ResponseHeadersDep,
-                           timings: TimingsDep, cache_control: Annotated[str, Header()] = ""):
+async def chat_completions(body: ChatCompletionRequest, services: ServicesDep,
+                           lifecycle: LifecycleDep, ctx: ContextDep, client: ClientDep,
+                           cache_control: Annotated[str, Header()] = "") -> Response:
     """OpenAI's chat completions API, streaming (`stream: true`) or not. `model: "auto"`
     lets the router choose."""
-    call = pipeline.prepare_completion(body, request_id, client, cache_control)
-    call.response_headers, call.timings = response_headers, timings
-    log_fields.update(tenant=client.tenant)
-    completion_id = f"chatcmpl-{request_id}"
+    call = services.calls.from_completion(body, ctx.request_id, client, cache_control)
+    ctx.call = call
+    completion_id = f"chatcmpl-{ctx.request_id}"
     created = int(time.time())
     if body.stream:
-        channel = EventChannel(pipeline.stream(call), lifecycle)
+        channel = EventChannel(services.pipeline.stream(call), lifecycle)
         first = await channel.first()
-        log_fields.update(routing=call.route.reason)
+        assert call.model is not None  # routed by now
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        events = openai_events(channel.rest(first), completion_id=completion_id, created=created,
-                               model=call.model, include_usage=include_usage,
-                               request_id=request_id, log_fields=log_fields)
-        return sse_response(events, {}, settings.sse_ping_s)
+        events = openai_events(channel.rest(first), call, completion_id=completion_id,
+                               created=created, model=call.model, include_usage=include_usage)
+        return sse_response(events, services.settings.sse_ping_s)
 
-    r = await pipeline.complete(call)
-    log_fields.update(r.log_fields(), routing=call.route.reason)
+    r = await services.pipeline.complete(call)
     return JSONResponse({
         "id": completion_id, "object": "chat.completion", "created": created, "model": r.model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": r.text,
@@ -57,7 +53,7 @@ async def chat_completions(body: ChatCompletionRequest, pipeline: PipelineDep,
 
 
 @router.get("/models")
-async def list_models(settings: SettingsDep):
+async def list_models(settings: SettingsDep) -> dict[str, Any]:
     """The models a client may ask for."""
     return {"object": "list", "data": [{"id": m, "object": "model", "created": 0,
                                         "owned_by": "reference_service"} for m in settings.models]}

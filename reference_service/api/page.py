@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
+
+from ..deps import IndexHtmlDep
 
 router = APIRouter(tags=["page"])
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def index(request: Request) -> HTMLResponse:
-    return HTMLResponse(request.app.state.index_html)
+async def index(html: IndexHtmlDep) -> HTMLResponse:
+    return HTMLResponse(html)

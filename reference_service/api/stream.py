@@ -12,10 +12,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
+from starlette.responses import Response
 
-from ..deps import (ClientDep, LifecycleDep, LogFieldsDep, PipelineDep, RequestIdDep,
-                    ResponseHeadersDep, SettingsDep, TimingsDep)
+from ..clients import Client
+
+from ..context import RequestContext
+from ..deps import ClientDep, ContextDep, LifecycleDep, ServicesDep
+from ..lifecycle import Lifecycle
 from ..schemas import CHAT_ERRORS, ChatRequest, StreamOptions, StreamQuery
+from ..services import Services
 from ..streaming import EventChannel, chat_events, sse_response
 
 router = APIRouter(tags=["chat"], responses=CHAT_ERRORS)
@@ -24,36 +29,30 @@ _SSE_DOC = {200: {"content": {"text/event-stream": {}},
                   "description": "token events, then (if asked) usage, then done; or error"}}
 
 
-async def _stream(body: ChatRequest, pipeline, lifecycle, settings, request_id, log_fields,
-                  client, response_headers, timings, cache_control: str = ""):
-    call = pipeline.prepare_chat(body, request_id, client, cache_control)
-    call.response_headers = response_headers  # rate-limit headers go out before the first byte
-    call.timings = timings
-    log_fields.update(tenant=client.tenant)
-    channel = EventChannel(pipeline.stream(call), lifecycle)
-    first = await channel.first()  # routed and admitted by now: X-Model etc. are set
-    log_fields.update(routing=call.route.reason)
+async def _stream(body: ChatRequest, services: Services, lifecycle: Lifecycle,
+                  ctx: RequestContext, client: Client, cache_control: str = "") -> Response:
+    call = services.calls.from_chat(body, ctx.request_id, client, cache_control)
+    ctx.call = call
+    channel = EventChannel(services.pipeline.stream(call), lifecycle)
+    first = await channel.first()  # routed and admitted by now: its headers are known
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    return sse_response(chat_events(channel.rest(first), request_id, log_fields,
-                                    include_usage=include_usage, session_id=body.session_id),
-                        {}, settings.sse_ping_s)
+    return sse_response(chat_events(channel.rest(first), call, include_usage=include_usage,
+                                    session_id=body.session_id),
+                        services.settings.sse_ping_s)
 
 
 @router.post("/chat/stream", responses=_SSE_DOC)
-async def chat_stream(body: ChatRequest, pipeline: PipelineDep, lifecycle: LifecycleDep,
-                      settings: SettingsDep, request_id: RequestIdDep, log_fields: LogFieldsDep,
-                      client: ClientDep, response_headers: ResponseHeadersDep,
-                      timings: TimingsDep, cache_control: Annotated[str, Header()] = ""):
+async def chat_stream(body: ChatRequest, services: ServicesDep, lifecycle: LifecycleDep,
+                      ctx: ContextDep, client: ClientDep,
+                      cache_control: Annotated[str, Header()] = "") -> Response:
     """Stream the answer to one message as SSE events."""
-    return await _stream(body, pipeline, lifecycle, settings, request_id, log_fields, client,
-                         response_headers, timings, cache_control)
+    return await _stream(body, services, lifecycle, ctx, client, cache_control)
 
 
 @router.get("/chat/stream", responses=_SSE_DOC)
-async def chat_stream_get(query: Annotated[StreamQuery, Query()], pipeline: PipelineDep,
-                          lifecycle: LifecycleDep, settings: SettingsDep,
-                          request_id: RequestIdDep, log_fields: LogFieldsDep, client: ClientDep,
-                          response_headers: ResponseHeadersDep, timings: TimingsDep):
+async def chat_stream_get(query: Annotated[StreamQuery, Query()], services: ServicesDep,
+                          lifecycle: LifecycleDep, ctx: ContextDep,
+                          client: ClientDep) -> Response:
     """The same stream for `EventSource` (GET only): `/chat/stream?message=...`.
 
     Cache-Control is not read here: every browser's EventSource sends `no-cache` on its
@@ -61,5 +60,4 @@ async def chat_stream_get(query: Annotated[StreamQuery, Query()], pipeline: Pipe
     # No history here: a URL is no place for a conversation.
     fields = query.model_dump(exclude={"include_usage"})
     body = ChatRequest(**fields, stream_options=StreamOptions(include_usage=query.include_usage))
-    return await _stream(body, pipeline, lifecycle, settings, request_id, log_fields, client,
-                         response_headers, timings)
+    return await _stream(body, services, lifecycle, ctx, client)

@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 from ..clock import Clock
 from ..errors import CircuitOpen
 from ..outage import OutageLog
+from ..redis_client import as_text
 
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
@@ -107,7 +108,7 @@ class CircuitBreaker:
             self._r.outages.failed()
             return False
         self._r.outages.succeeded()
-        self._saw(state.decode() if isinstance(state, bytes) else state)
+        self._saw(as_text(state))
         if int(verdict) >= 0:
             return int(verdict) == 1
         wait = max(1, math.ceil(int(retry_ms) / 1000))
@@ -133,7 +134,7 @@ class CircuitBreaker:
         except RedisError:
             self._r.outages.failed()
             return
-        self._saw(state.decode() if isinstance(state, bytes) else state)
+        self._saw(as_text(state))
 
     def _saw(self, state: str) -> None:
         if state != self.state:

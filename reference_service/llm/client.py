@@ -125,6 +125,9 @@ class UpstreamClient:
                             final.finish_reason = choice.finish_reason
         except _SDK_ERRORS as exc:
             raise map_error(exc) from exc
+        if final.finish_reason is None:  # closed cleanly, but before the answer was finished
+            raise UpstreamError("The LLM upstream ended the stream before the answer was "
+                                "complete (no finish reason).")
         yield final
 
     async def moderate(self, texts: list[str], model: str) -> list[list[str]]:

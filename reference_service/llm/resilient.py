@@ -10,16 +10,52 @@ stream's verdict for the breaker is given when it ends: completed, or broken mid
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator, Awaitable, Callable, TypeVar
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 from ..clock import Clock
-from ..errors import ServiceError, UpstreamError, UpstreamTimeout
-from .breaker import BreakerRegistry
+from ..errors import UpstreamError, UpstreamTimeout
+from .breaker import BreakerRegistry, CircuitBreaker
 from .client import Completion, Delta, UpstreamClient
 from .deadline import Deadline
 from .retry import RetryPolicy, with_retries
 
+Message = dict[str, Any]
+
 T = TypeVar("T")
+
+
+class Verdict(Enum):
+    """What one upstream call says about the upstream, for its model's breaker."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"  # a retryable upstream error or a timeout: it counts
+    NONE = "none"  # a client error, or the caller went away: it frees a probe, nothing more
+
+    @staticmethod
+    def of(exc: BaseException) -> Verdict:
+        if isinstance(exc, TimeoutError):
+            return Verdict.FAILURE
+        if isinstance(exc, UpstreamError) and exc.retryable:
+            return Verdict.FAILURE
+        return Verdict.NONE
+
+
+@dataclass
+class Slot:
+    """A model's breaker and whether this call is its probe: the verdict goes there."""
+
+    breaker: CircuitBreaker
+    probe: bool
+
+    async def record(self, verdict: Verdict) -> None:
+        if verdict is Verdict.SUCCESS:
+            await self.breaker.record_success(self.probe)
+        elif verdict is Verdict.FAILURE:
+            await self.breaker.record_failure(self.probe)
+        else:
+            await self.breaker.release(self.probe)
 
 
 class ResilientUpstream:
@@ -30,43 +66,34 @@ class ResilientUpstream:
         self.retry = retry
         self.breakers = breakers
 
-    async def _attempt(self, model: str, deadline: Deadline, call: Callable[[], Awaitable[T]],
-                       *, verdict_later: bool = False):
-        """One call through the model's breaker. With `verdict_later` (streams) a success
-        is not recorded yet: the result comes back as (result, breaker, probe)."""
-        breaker = self.breakers.for_model(model)
-        probe = await breaker.allow()
-        remaining = deadline.remaining()
-        verdict = None
+    async def _attempt(self, model: str, deadline: Deadline,
+                       call: Callable[[], Awaitable[T]]) -> T:
+        """One call through the model's breaker, its verdict recorded."""
+        slot, result = await self._attempt_open(model, deadline, call)
+        await slot.record(Verdict.SUCCESS)
+        return result
+
+    async def _attempt_open(self, model: str, deadline: Deadline,
+                            call: Callable[[], Awaitable[T]]) -> tuple[Slot, T]:
+        """One call through the model's breaker; a success is not recorded yet (a stream is
+        judged when it ends): the caller records it on the slot."""
+        slot = Slot(self.breakers.for_model(model), False)
+        slot.probe = await slot.breaker.allow()
         try:
+            remaining = deadline.remaining()
             if remaining <= 0:
                 raise TimeoutError
             async with asyncio.timeout(remaining):
-                result = await call()
-            if verdict_later:
-                verdict = "later"
-                return result, breaker, probe
-            verdict = True
-            return result
+                return slot, await call()
         except TimeoutError as exc:
-            verdict = False
+            await slot.record(Verdict.FAILURE)
             raise UpstreamTimeout(f"No answer within the request's {deadline.seconds:g} s "
                                   "deadline.", retryable=False) from exc
-        except ServiceError as exc:
-            if isinstance(exc, UpstreamError) and exc.retryable:
-                verdict = False
+        except BaseException as exc:  # cancelled included: the slot must not stay taken
+            await slot.record(Verdict.of(exc))
             raise
-        finally:
-            if verdict == "later":
-                pass
-            elif verdict is True:
-                await breaker.record_success(probe)
-            elif verdict is False:
-                await breaker.record_failure(probe)
-            else:  # a client error or a cancelled call says nothing about the upstream
-                await breaker.release(probe)
 
-    async def complete(self, messages: list[dict], model: str, params: dict,
+    async def complete(self, messages: list[Message], model: str, params: dict[str, Any],
                        deadline: Deadline) -> Completion:
         return await with_retries(
             lambda: self._attempt(model, deadline,
@@ -81,7 +108,7 @@ class ResilientUpstream:
                                   lambda: self.upstream.moderate(texts, model)),
             self.retry, deadline, self.clock)
 
-    async def open_stream(self, messages: list[dict], model: str, params: dict,
+    async def open_stream(self, messages: list[Message], model: str, params: dict[str, Any],
                           deadline: Deadline) -> tuple[Delta, AsyncIterator[Delta]]:
         """The first delta and the rest of the stream; retried until the first delta."""
 
@@ -90,30 +117,27 @@ class ResilientUpstream:
             try:
                 return await anext(deltas), deltas
             except BaseException:
-                await deltas.aclose()
+                await deltas.aclose()  # type: ignore[attr-defined]
                 raise
 
-        (first, deltas), breaker, probe = await with_retries(
-            lambda: self._attempt(model, deadline, first_delta, verdict_later=True),
+        slot, (first, deltas) = await with_retries(
+            lambda: self._attempt_open(model, deadline, first_delta),
             self.retry, deadline, self.clock)
-        return first, self._rest(deltas, breaker, probe)
+        return first, self._rest(deltas, slot)
 
     @staticmethod
-    async def _rest(deltas: AsyncIterator[Delta], breaker, probe: bool) -> AsyncIterator[Delta]:
+    async def _rest(deltas: AsyncIterator[Delta], slot: Slot) -> AsyncIterator[Delta]:
         """The rest of a stream; tells the breaker how the stream ended."""
-        verdict = None
+        verdict = Verdict.NONE  # the client went away, unless it ends otherwise
         try:
             async for delta in deltas:
+                if delta.finish_reason is not None:  # the final delta: the stream completed
+                    verdict = Verdict.SUCCESS  # (the reader may stop here and close us)
                 yield delta
-            verdict = True
+            verdict = Verdict.SUCCESS
         except UpstreamError as exc:
-            verdict = False if exc.retryable else None
+            verdict = Verdict.of(exc)
             raise
         finally:
-            await deltas.aclose()
-            if verdict is True:
-                await breaker.record_success(probe)
-            elif verdict is False:
-                await breaker.record_failure(probe)
-            else:  # the client went away, or a non-verdict error
-                await breaker.release(probe)
+            await deltas.aclose()  # type: ignore[attr-defined]
+            await slot.record(verdict)

@@ -72,6 +72,15 @@ class LectureRouter:
         return 1.0 if estimate_complexity(query) == "complex" else 0.0
 
 
+class NoRouter:
+    """ROUTING_ENABLED=false: every call that asks for routing gets the cheap model."""
+
+    name = "off"
+
+    def score(self, query: str) -> float:
+        return 0.0
+
+
 class WeightedRouter:
     name = "weighted"
 

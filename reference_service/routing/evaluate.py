@@ -6,7 +6,15 @@ Metrics on a set of labelled queries (label: which model a good answer needs):
   anything sent to the strong model is);
 - strong share: share sent to the strong model;
 - cost per 1k queries: list prices of the lab's models, prompt tokens counted with the
-  service's system prompt, and an assumed 300 output tokens per answer for either model.
+  service's system prompt (the lecture's), and an assumed 300 output tokens per answer
+  for either model;
+- saving: how many times cheaper than sending every query to the strong model.
+
+Besides the routers, three reference points: the labels themselves (a perfect router: the
+cheapest any router can be without losing quality on this set), the weighted router at the
+threshold that sends as many queries to the strong model as the lecture's rule (the two
+compared at equal spend), and word count alone (the cut fitted on the train split), which
+shows how much of the set's difficulty its length gives away.
 """
 
 from __future__ import annotations
@@ -74,25 +82,57 @@ def metrics(examples: list[Example], decisions: list[bool], system_prompt: str) 
     }
 
 
+def word_count_cut(examples: list[Example]) -> int:
+    """The word count n for which "n words or more: strong" is most accurate on the train
+    split (the smallest such n on a tie): a baseline with no keywords at all."""
+    train_set = [e for e in examples if e.split == "train"]
+    lengths = [len(e.query.split()) for e in train_set]
+
+    def correct(n: int) -> int:
+        return sum((w >= n) == e.strong for w, e in zip(lengths, train_set))
+
+    return max(range(1, max(lengths) + 2), key=lambda n: (correct(n), -n))
+
+
+def same_share_threshold(scores: list[float], n_strong: int) -> float:
+    """The threshold at which `n_strong` of these scores (the highest) reach the strong
+    model: a router compared with another at equal spend."""
+    ranked = sorted(scores, reverse=True)
+    return ranked[n_strong - 1] if n_strong else 1.0 + 1e-9
+
+
 def evaluate(examples: list[Example], router: WeightedRouter, threshold: float,
              split: str = "test", seed: int = 0) -> dict:
-    """Every baseline and router on one split, plus the weighted router's threshold curve."""
+    """Every baseline and router on one split, plus the weighted router's threshold curve.
+
+    Rows: always_cheap, always_strong, random_50, lecture (its estimate_complexity),
+    weighted@<threshold>, weighted@<t> with t sending as many queries to the strong model
+    as the lecture's rule, words>=<n> (n fitted on the train split), labels (perfect)."""
     system_prompt = Settings(_env_file=None).system_prompt
     ex = [e for e in examples if e.split == split]
     rng = random.Random(seed)
     rules = LectureRouter()
+    lecture = [rules.score(e.query) >= 0.5 for e in ex]
+    scores = [router.score(e.query) for e in ex]
+    same = same_share_threshold(scores, sum(lecture))
+    cut = word_count_cut(examples)
     rows = {
         "always_cheap": metrics(ex, [False] * len(ex), system_prompt),
         "always_strong": metrics(ex, [True] * len(ex), system_prompt),
         "random_50": metrics(ex, [rng.random() < 0.5 for _ in ex], system_prompt),
-        "lecture": metrics(ex, [rules.score(e.query) >= 0.5 for e in ex], system_prompt),
-        f"weighted@{threshold:g}": metrics(ex, [router.score(e.query) >= threshold for e in ex],
-                                           system_prompt),
+        "lecture": metrics(ex, lecture, system_prompt),
+        f"weighted@{threshold:g}": metrics(ex, [s >= threshold for s in scores], system_prompt),
+        f"weighted@{same:.3f}": metrics(ex, [s >= same for s in scores], system_prompt),
+        f"words>={cut}": metrics(ex, [len(e.query.split()) >= cut for e in ex], system_prompt),
+        "labels": metrics(ex, [e.strong for e in ex], system_prompt),
     }
-    scores = [router.score(e.query) for e in ex]
+    strong_usd = rows["always_strong"]["usd_per_1k"]
+    for r in rows.values():
+        r["saving"] = strong_usd / r["usd_per_1k"]
     curve = [{"threshold": t / 100, **metrics(ex, [s >= t / 100 for s in scores], system_prompt)}
              for t in range(0, 101, 5)]
     return {"split": split, "n": len(ex), "strong_needed": sum(e.strong for e in ex) / len(ex),
+            "threshold": threshold, "same_share_threshold": same, "word_cut": cut,
             "rows": rows, "curve": curve}
 
 
@@ -110,32 +150,59 @@ def mistakes(examples: list[Example], router: Router, threshold: float,
 
 
 def plot(report: dict, path: Path) -> None:
+    """Quality against the share of queries sent to the strong model, every router and
+    reference point of the report; the top axis reads the share as a saving."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    rows = report["rows"]
+    fig, ax = plt.subplots(figsize=(7.2, 5.0), dpi=120)
     curve = report["curve"]
     ax.plot([c["strong_share"] for c in curve], [c["quality"] for c in curve], "o-",
-            label="weighted router (threshold sweep)", color="tab:blue", markersize=3)
+            label="weighted router, threshold 0 to 1", color="tab:blue", markersize=3)
     q0 = 1 - report["strong_needed"]
     ax.plot([0, 1], [q0, 1], "--", color="gray", label="random routing")
-    markers = {"always_cheap": ("s", "tab:green"), "always_strong": ("s", "tab:red"),
-               "lecture": ("D", "tab:orange")}
-    for name, (m, color) in markers.items():
-        r = report["rows"][name]
-        ax.plot(r["strong_share"], r["quality"], m, color=color, markersize=8,
-                label=f"{name} (${r['usd_per_1k']:.2f}/1k)")
-    wname = next(k for k in report["rows"] if k.startswith("weighted@"))
-    r = report["rows"][wname]
-    ax.plot(r["strong_share"], r["quality"], "*", color="tab:blue", markersize=14,
-            label=f"{wname} (${r['usd_per_1k']:.2f}/1k)")
-    ax.set_xlabel("share of queries sent to the strong model")
+
+    def mark(name: str, label: str, marker: str, color: str, size: float = 8, **kw) -> None:
+        r = rows[name]
+        ax.plot(r["strong_share"], r["quality"], marker, color=color, markersize=size,
+                label=f"{label}: ${r['usd_per_1k']:.2f}/1k, {r['saving']:.1f}x cheaper", **kw)
+
+    mark("always_cheap", "always gpt-4o-mini", "s", "tab:green")
+    mark("always_strong", "always gpt-4o", "s", "tab:red")
+    mark("lecture", "lecture's estimate_complexity", "D", "tab:orange")
+    mark(f"weighted@{report['threshold']:g}", f"weighted router @{report['threshold']:g}",
+         "*", "tab:blue", 14)
+    same = f"weighted@{report['same_share_threshold']:.3f}"
+    mark(same, f"weighted router @{report['same_share_threshold']:.3f} (lecture's share)", "o", "tab:blue", 14, fillstyle="none")
+    mark(f"words>={report['word_cut']}", f"{report['word_cut']}+ words (no keywords)", "^",
+         "tab:purple")
+    mark("labels", "the labels (a perfect router)", "P", "black")
+
+    # cost is linear in the strong share: read it as "times cheaper than always gpt-4o"
+    cheap, strong = rows["always_cheap"]["usd_per_1k"], rows["always_strong"]["usd_per_1k"]
+
+    def share_at(saving):
+        return (strong / saving - cheap) / (strong - cheap)
+
+    top = ax.secondary_xaxis(
+        "top", functions=(lambda s: strong / (cheap + (strong - cheap) * s.clip(-0.02, None)),
+                          lambda f: share_at(f.clip(1e-9, None))))
+    ticks = [t for t in (10, 5, 3, 2, 1.5, 1) if t <= strong / cheap]
+    top.set_xticks(ticks)
+    top.set_xticklabels([f"{t:g}x" for t in ticks])
+    top.set_xlabel("about this many times cheaper than always gpt-4o", fontsize=9)
+    if strong / cheap >= 10:
+        ax.axvspan(-0.03, share_at(10), color="tab:orange", alpha=0.15, lw=0,
+                   label="10x cheaper or more (the lecture's 10-20x)")
+
+    ax.set_xlabel("share of queries sent to the strong model (gpt-4o)")
     ax.set_ylabel("quality (share answered by a good-enough model)")
-    ax.set_title(f"Routing on the held-out split (n={report['n']})")
+    ax.set_title(f"Routing on the {report['split']} split (n={report['n']})", fontsize=11)
     ax.set_xlim(-0.03, 1.03)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=7.5, loc="lower right")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

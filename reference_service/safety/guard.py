@@ -17,15 +17,14 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..tokens import message_text
-
 from ..errors import ContentFlagged, PiiBlocked, SafetyUnavailable, ServiceError
 from ..llm.deadline import Deadline
+from ..messages import Message, all_text
 from ..llm.resilient import ResilientUpstream
 from ..outage import OutageLog
-from .pii import PiiBlockedError, PiiRedactor, Placeholders
+from .pii import PiiRedactor, Placeholders
 
-log = logging.getLogger("reference_service")
+log = logging.getLogger(__name__)
 
 # The lecture's /chat/safe answers a flagged answer with this sentence.
 REFUSAL = "I'm unable to provide that response."
@@ -78,10 +77,8 @@ class SafetyGuard:
         try:
             redacted, placeholders, counts = await asyncio.to_thread(
                 self.redactor.redact, messages, self.trusted_texts)
-        except PiiBlockedError as exc:
-            raise PiiBlocked("The message contains personal data that this service does not "
-                             f"accept: {', '.join(exc.entity_types)}. Remove it and retry.",
-                             details={"entities": exc.entity_types}) from None
+        except PiiBlocked:
+            raise
         except Exception:
             log.exception("PII analyzer failed; request refused")
             raise SafetyUnavailable("The personal-data check failed, so the request was not "
@@ -89,12 +86,14 @@ class SafetyGuard:
         report.pii.update(counts)
         return redacted, placeholders
 
-    async def check_input(self, messages: list[dict], deadline: Deadline,
+    async def check_input(self, messages: list[Message], deadline: Deadline,
                           report: SafetyReport) -> None:
-        """Moderate what the user wrote (every user turn: a client can forge history)."""
+        """Moderate everything the client wrote: every message of every role (a client can
+        forge history, a system prompt or a tool result), every text field of it; only the
+        service's own system prompt is trusted."""
         if not self.moderate_input:
             return
-        texts = [message_text(m) for m in messages if m.get("role") == "user"]
+        texts = [all_text(m) for m in messages if not self._trusted(m)]
         texts = [t for t in texts if t.strip()]
         if not texts:
             return
@@ -104,6 +103,11 @@ class SafetyGuard:
             report.input_flagged = flagged
             raise ContentFlagged("Input flagged by content moderation: "
                                  f"{', '.join(flagged)}.", details={"categories": flagged})
+
+    def _trusted(self, message: Message) -> bool:
+        content = message.get("content")
+        return (message.get("role") == "system" and isinstance(content, str)
+                and content in self.trusted_texts)
 
     async def check_output(self, text: str, deadline: Deadline,
                            report: SafetyReport) -> list[str]:

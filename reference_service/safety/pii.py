@@ -16,8 +16,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..tokens import message_text
-
+from ..errors import PiiBlocked
+from ..messages import Message, map_text
 from .recognizers import ENTITIES, hardware_spans, keep
 
 Action = Literal["mask", "block", "allow"]
@@ -90,12 +90,6 @@ class StreamRestorer:
         return self.placeholders.restore(text)
 
 
-class PiiBlockedError(Exception):
-    def __init__(self, entity_types: list[str]) -> None:
-        super().__init__(", ".join(entity_types))
-        self.entity_types = entity_types
-
-
 class PiiRedactor:
     """Detect PII with a Presidio analyzer and apply the policy of each entity type."""
 
@@ -128,7 +122,9 @@ class PiiRedactor:
         findings = self.find(text)
         blocked = sorted({f.entity_type for f in findings if self.policy[f.entity_type] == "block"})
         if blocked:
-            raise PiiBlockedError(blocked)
+            raise PiiBlocked("The message contains personal data that this service does not "
+                             f"accept: {', '.join(blocked)}. Remove it and retry.",
+                             details={"entities": blocked})
         out, last = [], 0
         for f in findings:
             out.append(text[last:f.start])
@@ -137,18 +133,18 @@ class PiiRedactor:
         out.append(text[last:])
         return "".join(out), findings
 
-    def redact(self, messages: list[dict], trusted: frozenset[str] = frozenset()
-               ) -> tuple[list[dict], Placeholders, Counter]:
-        """Messages with every masked value replaced; the request's map; counts by type.
-        Texts in `trusted` (the service's own system prompt) are not analyzed."""
-        placeholders, counts = Placeholders(), Counter()
-        redacted = []
-        for m in messages:
-            text = message_text(m)
+    def redact(self, messages: list[Message], trusted: frozenset[str] = frozenset()
+               ) -> tuple[list[Message], Placeholders, Counter[str]]:
+        """Messages with every masked value replaced, in every text field (content, parts,
+        name, tool-call arguments, extra keys); the request's map; counts by type. Texts in
+        `trusted` (the service's own system prompt) are not analyzed."""
+        placeholders, counts = Placeholders(), Counter[str]()
+
+        def redact_field(text: str) -> str:
             if text in trusted:
-                redacted.append(m)
-                continue
+                return text
             new_text, findings = self.redact_text(text, placeholders)
             counts.update(f.entity_type for f in findings)
-            redacted.append({**m, "content": new_text} if findings else m)
-        return redacted, placeholders, counts
+            return new_text
+
+        return [map_text(m, redact_field) for m in messages], placeholders, counts

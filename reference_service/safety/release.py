@@ -47,10 +47,11 @@ class StreamRelease:
         if self._moderate is None:
             return self._out(self._restorer.feed(text))
         if self._mode == "release":
-            out = self._out(self._restorer.feed(text))
-            if len(self._unchecked) >= self._window:
-                await self._check()
-            return out
+            piece = self._restorer.feed(text)
+            # checked before it goes out: a flagged check stops it (and counts it unsent)
+            if len(self._unchecked) >= self._window and not await self._check():
+                return ""
+            return self._out(piece)
         if len(self._unchecked) < self._window:
             return ""
         held = self._unchecked

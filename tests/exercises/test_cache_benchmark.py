@@ -9,7 +9,7 @@ import pytest
 
 from mock_llm import MockConfig, MockLLMServer, ThreadedServer
 from reference_service import create_app
-from tests.conftest import make_settings
+from tests.support import make_settings, services_of
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def service_url(request, slow_mock):
     app = create_app(make_settings(openai_base_url=slow_mock.base_url, redis_url=redis_url,
                                    routing_enabled=False))
     with ThreadedServer(app) as server:
-        server.run_in_loop(app.state.cache.clear())
+        server.run_in_loop(services_of(app).cache.clear())
         yield server.url
 
 

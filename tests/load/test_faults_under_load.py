@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from mock_llm import MockConfig, MockLLMServer, ModelProfile
-from tests.conftest import ServiceProcess, parse_sse
+from tests.support import ServiceProcess, parse_sse
 
 pytestmark = [pytest.mark.load, pytest.mark.slow, pytest.mark.timeout(1200)]
 

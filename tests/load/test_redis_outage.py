@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from mock_llm import MockConfig, MockLLMServer
-from tests.conftest import ServiceProcess
+from tests.support import ServiceProcess
 from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.load, pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -52,6 +52,7 @@ def test_redis_killed_and_restarted_during_load(scale):
                               # stdout pipe that nobody reads would block the service)
                               "RATE_LIMIT_RPM": "100000"})
         load = Load(svc.url, concurrency=4)
+        revived = None
         try:
             load.start()
             time.sleep(1.0)
@@ -75,6 +76,8 @@ def test_redis_killed_and_restarted_during_load(scale):
             load.stop.set()
             load.join(30)
             out = svc.terminate()
+            if revived is not None:  # never leave a redis-server behind, pass or fail
+                revived.stop()
         during = [s for t, s, _ in load.results if killed < t < restarted]
         after = [(s, x) for t, s, x in load.results if t > restarted + 0.5]
         assert during and set(during) == {200}, set(during)  # kept answering
@@ -86,4 +89,3 @@ def test_redis_killed_and_restarted_during_load(scale):
         assert set(warnings) <= {"cache", "rate limiter", "circuit breaker"}, warnings
         assert "reachable again" in out
         assert "Traceback" not in out, out[-3000:]
-        revived.stop()

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.service.test_shutdown import StreamReader, slow_mock
-from tests.conftest import ServiceProcess
+from tests.support import ServiceProcess
 
 pytestmark = [pytest.mark.load, pytest.mark.slow, pytest.mark.timeout(1200)]
 

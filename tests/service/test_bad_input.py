@@ -10,7 +10,7 @@ import pytest
 
 from mock_llm import ThreadedServer, free_port
 from reference_service import create_app
-from tests.conftest import make_settings
+from tests.support import make_settings
 
 JSON = {"content-type": "application/json"}
 CASES = [

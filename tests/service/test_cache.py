@@ -16,7 +16,7 @@ from reference_service import create_app
 from reference_service.app import shared_embedder
 from reference_service.cache import CacheConfig, SemanticCache, VectorSetsMissing, scope_of
 from reference_service.clock import FakeClock
-from tests.conftest import make_settings, parse_sse
+from tests.support import make_settings, parse_sse, services_of
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +266,7 @@ def test_admin_api(mock):
         assert httpx.get(s.url + "/admin/cache/stats").status_code == 404  # no ADMIN_TOKEN
     app = create_app(make_settings(openai_base_url=mock.base_url, admin_token="sesame"))
     with ThreadedServer(app) as s:
-        s.run_in_loop(app.state.cache.clear())
+        s.run_in_loop(services_of(app).cache.clear())
         auth = {"Authorization": "Bearer sesame"}
         assert httpx.get(s.url + "/admin/cache/stats").status_code == 401
         assert httpx.get(s.url + "/admin/cache/stats",

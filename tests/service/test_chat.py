@@ -6,7 +6,7 @@ import openai
 import pytest
 
 from mock_llm.knowledge import find_entry
-from tests.conftest import make_settings, parse_sse
+from tests.support import make_settings, parse_sse
 from mock_llm import ThreadedServer
 from reference_service import Settings, create_app
 

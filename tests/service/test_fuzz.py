@@ -21,7 +21,7 @@ import pytest
 from mock_llm.server import ThreadedServer
 from reference_service.app import create_app
 from reference_service.clock import FakeClock
-from tests.conftest import make_settings
+from tests.support import make_settings
 
 pytestmark = pytest.mark.load
 

@@ -8,7 +8,7 @@ import httpx
 
 from mock_llm import ThreadedServer
 from reference_service import create_app
-from tests.conftest import make_settings
+from tests.support import make_settings
 
 
 def test_probes_answer_with_the_lectures_bodies(client):

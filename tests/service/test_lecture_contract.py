@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from mock_llm.knowledge import find_entry
-from tests.conftest import ServiceProcess
+from tests.support import ServiceProcess, services_of
 
 ROOT = Path(__file__).parents[2]
 LECTURE_FIELDS = {"session_id": str, "answer": str, "model_used": str, "latency_ms": float,
@@ -126,7 +126,7 @@ def test_smart_chooses_the_model_whatever_the_body_says(client):
 
 
 def _clear_limited(service) -> None:
-    redis = service.app.state.redis
+    redis = services_of(service.app).redis
 
     async def clear():
         keys = [k async for k in redis.scan_iter("rl:window:*")]

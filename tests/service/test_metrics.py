@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from mock_llm.server import ThreadedServer
 from reference_service.app import create_app
 from reference_service.clock import FakeClock
-from tests.conftest import ServiceProcess, make_settings, parse_sse
+from tests.support import ServiceProcess, make_settings, parse_sse
 
 
 def scrape(client) -> dict[tuple[str, tuple], float]:

@@ -1,5 +1,5 @@
 """Nothing in reference_service/ imports the fake upstream (mock_llm/), except the one
-sanctioned place: app.py's lifespan starts it in-process when OPENAI_BASE_URL is unset."""
+sanctioned place: services.py starts it in-process when OPENAI_BASE_URL is unset."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import reference_service
 
 PACKAGE = Path(reference_service.__file__).parent
-SANCTIONED = [("app.py", "lifespan")]  # (file, enclosing function)
+SANCTIONED = [("services.py", "_upstream")]  # (file, enclosing function)
 
 
 def _names_mock_llm(module: str | None) -> bool:

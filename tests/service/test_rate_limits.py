@@ -12,7 +12,7 @@ import pytest
 from mock_llm import ThreadedServer, free_port
 from reference_service import create_app
 from reference_service.ratelimit import Limits, RateLimiter
-from tests.conftest import ServiceProcess, make_settings, parse_sse
+from tests.support import ServiceProcess, make_settings, parse_sse
 
 ASK = {"message": "What is HBM3?"}
 KEYS = {"sk-alice": {"tenant": "alice", "rpm": 3}, "sk-bob": {"tenant": "bob", "rpm": 3}}

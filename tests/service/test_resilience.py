@@ -14,7 +14,7 @@ from reference_service import create_app
 from reference_service.clock import FakeClock
 from reference_service.errors import CircuitOpen
 from reference_service.llm.breaker import BreakerConfig, BreakerRegistry
-from tests.conftest import parse_sse
+from tests.support import parse_sse
 
 ASK = {"message": "What is HBM3?"}
 
@@ -69,7 +69,7 @@ def test_no_retry_once_the_first_token_is_out(client, mock):
 
 
 def test_hung_upstream_is_504_at_the_deadline_and_the_call_is_cancelled(mock):
-    from tests.conftest import make_settings
+    from tests.support import make_settings
     app = create_app(make_settings(openai_base_url=mock.base_url, request_timeout_s=0.5))
     mock.state.fail_next(1, "hang")
     with ThreadedServer(app) as server:
@@ -175,7 +175,7 @@ async def test_state_is_shared_between_workers_and_one_probe_in_all(redis_url):
 async def test_redis_down_lets_calls_through(caplog):
     from reference_service.redis_client import make_redis
     from mock_llm import free_port
-    from tests.conftest import make_settings
+    from tests.support import make_settings
     dead = make_redis(make_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
     b = registry(dead, FakeClock()).for_model("m")
     logger = logging.getLogger("reference_service")
@@ -194,7 +194,7 @@ async def test_redis_down_lets_calls_through(caplog):
 
 def one_attempt_service(mock, **overrides):
     """A service that makes one attempt per request, so each request is one breaker call."""
-    from tests.conftest import make_settings
+    from tests.support import make_settings
     clock = FakeClock()
     app = create_app(make_settings(openai_base_url=mock.base_url, retry_max_attempts=1,
                                    **overrides), clock=clock)
@@ -284,7 +284,7 @@ def test_routed_requests_fall_back_when_their_models_breaker_is_open(fallback_se
 def test_breaker_is_shared_by_all_workers(mock, redis_url):
     """uvicorn --workers 3 on a real Redis 8: once open, every worker refuses."""
     import redis as sync_redis
-    from tests.conftest import ServiceProcess
+    from tests.support import ServiceProcess
 
     sync_redis.Redis.from_url(redis_url).flushdb()
     svc = ServiceProcess({"OPENAI_BASE_URL": mock.base_url, "OPENAI_API_KEY": "test",
@@ -316,3 +316,17 @@ def test_streams_broken_midway_count_as_failures(no_retry_service, mock):
     r = httpx.post(url + "/chat/stream", json=ASK)
     assert r.status_code == 503 and r.json()["error"]["type"] == "circuit_open"
     assert len(mock.state.chat_requests()) == 5
+
+
+def test_a_completed_stream_resets_the_failure_count(no_retry_service, mock):
+    """A stream read to its final delta is a success for the breaker, although the reader
+    stops there and closes the upstream stream (it used to count as no verdict, so five
+    broken streams among any number of good ones opened the breaker)."""
+    url = no_retry_service.url
+    fresh = {"Cache-Control": "no-cache"}  # every stream from the upstream, none from the cache
+    for _ in range(5):  # five broken streams, each followed by a completed one
+        mock.state.fail_next(1, "drop", after_chunks=3)
+        for expected in ("error", "done"):
+            with httpx.stream("POST", url + "/chat/stream", json=ASK, headers=fresh) as s:
+                assert s.status_code == 200, f"expected a stream, got {s.status_code}: {s.read()}"
+                assert parse_sse(s.iter_lines())[-1].event == expected

@@ -133,3 +133,56 @@ def test_openai_front_door_routes_model_auto(service, mock):
     chunks = list(sdk.chat.completions.create(
         model="auto", messages=[{"role": "user", "content": EASY}], stream=True))
     assert chunks[0].model == "gpt-4o-mini"
+
+
+def test_eval_compares_at_equal_spend_and_against_word_count_and_the_labels():
+    report = evaluate(load(DATA), WeightedRouter(default_weights()), 0.5)
+    rows = report["rows"]
+    same = rows[f"weighted@{report['same_share_threshold']:.3f}"]
+    assert same["strong_share"] == rows["lecture"]["strong_share"]
+    assert rows["labels"]["accuracy"] == rows["labels"]["quality"] == 1.0
+    assert rows["labels"]["strong_share"] == report["strong_needed"]
+    assert f"words>={report['word_cut']}" in rows
+    assert rows["always_strong"]["saving"] == 1.0
+    assert rows["lecture"]["saving"] == pytest.approx(
+        rows["always_strong"]["usd_per_1k"] / rows["lecture"]["usd_per_1k"])
+    assert rows["always_cheap"]["saving"] > rows["lecture"]["saving"] > 1.0
+
+
+def test_word_count_cut_is_the_most_accurate_on_the_train_split_only():
+    from reference_service.routing.evaluate import Example, word_count_cut
+
+    def ex(n: int, strong: bool, split: str = "train") -> Example:
+        return Example(words(n), strong, split)
+
+    train_set = [ex(3, False), ex(4, False), ex(9, False), ex(7, True), ex(12, True)]
+    assert word_count_cut(train_set) == 5  # 4 of 5 right at 5-7 and 10-12: the smallest
+    assert word_count_cut(train_set + [ex(1, True, "test"), ex(30, False, "test")]) == 5
+
+
+def test_same_share_threshold_sends_exactly_that_many_to_the_strong_model():
+    from reference_service.routing.evaluate import same_share_threshold
+
+    scores = [0.9, 0.2, 0.7, 0.4, 0.1]
+    for k in range(len(scores) + 1):
+        t = same_share_threshold(scores, k)
+        assert sum(s >= t for s in scores) == k, (k, t)
+
+
+def test_eval_cli_prints_every_row_lists_mistakes_and_writes_the_plot(tmp_path, monkeypatch,
+                                                                       capsys):
+    from reference_service.routing.__main__ import main
+
+    png = tmp_path / "routing.png"
+    monkeypatch.setattr("sys.argv", ["routing", "eval", "--data", str(DATA), "--mistakes",
+                                     "--plot", str(png)])
+    main()
+    out = capsys.readouterr().out
+    report = evaluate(load(DATA), WeightedRouter(default_weights()), 0.5)
+    for name, r in report["rows"].items():
+        assert f"{name:<18} {r['accuracy']:>8.3f}" in out and f"{r['saving']:>6.1f}x" in out
+    n_wrong = sum(1 for line in out.splitlines() if line.startswith("  needs "))
+    assert "misrouted by lecture: " in out and "misrouted by weighted: " in out
+    assert n_wrong == round((1 - report["rows"]["lecture"]["accuracy"]) * report["n"]) + round(
+        (1 - report["rows"]["weighted@0.5"]["accuracy"]) * report["n"])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -14,38 +14,9 @@ import pytest
 from mock_llm.server import ThreadedServer
 from reference_service.app import create_app
 from reference_service.clock import FakeClock
-from tests.conftest import make_settings, parse_sse
+from tests.support import chat_requests, make_settings, parse_sse, services_of, upstream_text
 
 CASES = [json.loads(line) for line in Path("data/pii_cases.jsonl").read_text().splitlines()]
-
-
-@pytest.fixture(scope="module")
-def guarded_server(mock_server):
-    """Guards on every chat endpoint (SAFETY_GUARDS=true; by default only /chat/safe)."""
-    clock = FakeClock()
-    settings = make_settings(openai_base_url=mock_server.base_url, safety_guards=True,
-                             admin_token="admin-secret")
-    app = create_app(settings, clock=clock)
-    with ThreadedServer(app) as server:
-        server.app, server.clock = app, clock
-        yield server
-
-
-@pytest.fixture
-def guarded(guarded_server, mock):
-    guarded_server.run_in_loop(guarded_server.app.state.breakers.reset())
-    guarded_server.run_in_loop(guarded_server.app.state.cache.clear())
-    with httpx.Client(base_url=guarded_server.url, timeout=20) as c:
-        yield c
-
-
-def upstream_text(mock) -> str:
-    """Everything the fake upstream was sent (chat and moderation), as one string."""
-    return "\n".join(json.dumps(r.body, ensure_ascii=False) for r in mock.state.requests)
-
-
-def chat_requests(mock):
-    return [r for r in mock.state.requests if r.path.endswith("/chat/completions")]
 
 
 def sse(response) -> list:
@@ -186,7 +157,7 @@ def test_the_cache_keeps_the_redacted_form_and_serves_it_with_the_new_requests_v
     assert second.json()["response"] == "Yes Tom Becker, the DGX H100 uses 208 V."
     assert len(chat_requests(mock)) == 1
 
-    redis = guarded_server.app.state.redis
+    redis = services_of(guarded_server.app).redis
 
     async def dump() -> bytes:
         out = b""
@@ -304,6 +275,20 @@ def test_release_mode_sends_token_by_token_and_cuts_a_flagged_answer_at_the_next
     assert "MODERATION_TEST_FLAG" in sent and (clean + flagged).startswith(sent)
 
 
+def test_release_mode_counts_exactly_what_was_sent_when_cut_midstream(released_server, mock):
+    clean = "NVLink connects GPUs directly. " * 8
+    tail = " and the answer goes on for a long while after the flagged words." * 6
+    mock.state.script_answer(clean + "MODERATION_TEST_FLAG:violence" + tail)
+    with httpx.Client(base_url=released_server.url, timeout=20) as c, \
+            c.stream("POST", "/chat/stream", json={"message": "Tell me about NVLink 4."},
+                     headers={"Cache-Control": "no-store"}) as r:
+        events = sse(r)
+    sent = "".join(e.data for e in events if e.event == "token")
+    err = events[-1].json()
+    assert err["type"] == "output_flagged" and err["characters_sent"] == len(sent)
+    assert len(sent) < len(clean) + 150  # cut at the first check after the flag, mid-stream
+
+
 def test_moderation_calls_are_retried_like_chat_calls(guarded, mock):
     mock.state.fail_next(1, "500", endpoint="moderations")
     r = guarded.post("/chat/safe", json={"message": "What is CXL?"})
@@ -349,7 +334,7 @@ def test_policy_per_entity_block_and_allow(mock_server, mock):
 
 
 def test_an_analyzer_error_refuses_the_request(guarded, guarded_server, mock, monkeypatch):
-    redactor = guarded_server.app.state.pipeline.guard.redactor
+    redactor = services_of(guarded_server.app).pipeline.guard.redactor
 
     def broken(text):
         raise RuntimeError("spaCy fell over")

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from mock_llm import MockConfig, MockLLMServer, ModelProfile
-from tests.conftest import ServiceProcess, parse_sse
+from tests.support import ServiceProcess, parse_sse
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from mock_llm.knowledge import find_entry
-from tests.conftest import parse_sse
+from tests.support import parse_sse
 
 
 def stream(client, method="POST", **kw):

@@ -12,6 +12,8 @@ import hashlib
 
 from redis.exceptions import RedisError
 
+from ..redis_client import as_text
+
 
 class StickyRoutes:
     def __init__(self, redis, ttl_s: int) -> None:
@@ -28,7 +30,7 @@ class StickyRoutes:
             value = await self.redis.get(key)
         except RedisError:
             return None
-        return value.decode() if isinstance(value, bytes) else value
+        return as_text(value)
 
     async def set(self, key: str, model: str) -> None:
         try:

@@ -1,0 +1,143 @@
+"""The service's collaborators, built once at start-up and handed to the routers through the
+dependencies (deps.py). Optional parts are no-op objects when switched off (NoCache,
+NoLimits, NoRouter), so nothing downstream checks for None."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from .cache import CacheConfig, SemanticCache
+from .cache.disabled import NoCache
+from .clock import Clock
+from .config import Settings
+from .llm import UpstreamClient, build_openai_client
+from .llm.breaker import BreakerConfig, BreakerRegistry
+from .llm.resilient import ResilientUpstream
+from .llm.retry import RetryPolicy
+from .pipeline import ChatPipeline
+from .prepare import CallFactory
+from .pricing import PriceTable
+from .ratelimit import NoLimits, RateLimiter, SlidingWindowLimiter
+from .redis_client import make_redis
+from .routing import NoRouter, make_router
+from .routing.sticky import StickyRoutes
+from .safety.guard import SafetyGuard
+from .safety.pii import PiiRedactor
+
+if TYPE_CHECKING:
+    from .cache.embedder import Embedder
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def shared_embedder() -> Embedder:
+    """One embedder per process (loading costs seconds; the model is read-only)."""
+    from .cache.embedder import Embedder
+
+    embedder = Embedder()
+    embedder.warm_up()
+    return embedder
+
+
+@dataclass
+class Services:
+    """Everything a request needs, built by `start` and closed by `aclose`."""
+
+    settings: Settings
+    redis: Any  # redis.asyncio.Redis, or the embedded fakeredis
+    upstream: UpstreamClient
+    breakers: BreakerRegistry
+    cache: SemanticCache | NoCache
+    calls: CallFactory
+    pipeline: ChatPipeline
+    embedded_llm: Any = None  # mock_llm.MockLLMServer when OPENAI_BASE_URL is unset
+
+    @property
+    def upstream_name(self) -> str:
+        return "embedded mock_llm" if self.embedded_llm else self.upstream.base_url
+
+    async def aclose(self) -> None:
+        await self.upstream.aclose()
+        await self.redis.aclose()
+        if self.embedded_llm is not None:
+            self.embedded_llm.stop()
+
+
+async def start(settings: Settings, clock: Clock, prices: PriceTable) -> Services:
+    """Connect to the upstream and Redis, load the models, build the pipeline."""
+    embedded, upstream = _upstream(settings)
+    redis = make_redis(settings)
+    breakers = BreakerRegistry(redis, clock, BreakerConfig(
+        settings.breaker_failure_threshold, settings.breaker_cooldown_s,
+        probe_lease_s=settings.request_timeout_s))
+    retry = RetryPolicy(settings.retry_max_attempts, settings.retry_base_s,
+                        settings.retry_max_wait_s)
+    resilient = ResilientUpstream(upstream, clock, retry, breakers)
+    cache = await _cache(settings, redis, clock, prices)
+    pipeline = ChatPipeline(
+        settings, resilient, clock,
+        limiter=(RateLimiter(redis, fail_open=settings.rate_limit_fail_open)
+                 if settings.rate_limit_enabled else NoLimits()),
+        sliding_limiter=SlidingWindowLimiter(redis, settings.limited_rpm,
+                                             fail_open=settings.rate_limit_fail_open),
+        router=make_router(settings.router) if settings.routing_enabled else NoRouter(),
+        sticky=StickyRoutes(redis, settings.sticky_route_ttl_s), cache=cache,
+        guard=await _guard(settings, resilient))
+    return Services(settings, redis, upstream, breakers, cache,
+                    CallFactory(settings, cache_enabled=settings.cache_enabled), pipeline,
+                    embedded)
+
+
+def _upstream(settings: Settings) -> tuple[Any, UpstreamClient]:
+    embedded = None
+    if settings.embedded_llm:
+        from mock_llm import MockConfig, MockLLMServer  # the no-key, no-network default
+
+        embedded = MockLLMServer(MockConfig(latency=settings.mock_latency)).start()
+        base_url, api_key = embedded.base_url, "embedded-mock"
+    else:
+        assert settings.openai_base_url is not None
+        base_url = settings.openai_base_url
+        key = settings.openai_api_key
+        api_key = key.get_secret_value() if key else "not-needed"
+    return embedded, UpstreamClient(build_openai_client(
+        base_url, api_key, settings.request_timeout_s, settings.upstream_connect_timeout_s))
+
+
+async def _cache(settings: Settings, redis: Any, clock: Clock,
+                 prices: PriceTable) -> SemanticCache | NoCache:
+    if not settings.cache_enabled:
+        return NoCache()
+    embedder = await asyncio.to_thread(shared_embedder)
+    cache = SemanticCache(redis, embedder, clock, CacheConfig(
+        similarity_threshold=settings.cache_similarity_threshold, ttl_s=settings.cache_ttl_s,
+        max_entries_per_scope=settings.cache_max_entries, verify=settings.cache_verify,
+        search_ef=settings.cache_search_ef,
+        # fakeredis rejects a second VADD with REDUCE; the embedded cache is small anyway
+        reduce_dim=settings.cache_vector_reduce if settings.redis_url else 0), prices)
+    if settings.redis_url:
+        await cache.check_server()  # a Redis without vector sets is a startup error
+    return cache
+
+
+async def _guard(settings: Settings, upstream: ResilientUpstream) -> SafetyGuard:
+    """The safety guard (always built: /chat/safe uses it whatever SAFETY_GUARDS says)."""
+    redactor = None
+    if settings.safety_pii:
+        from .safety.recognizers import shared_analyzer
+
+        analyzer = await asyncio.to_thread(shared_analyzer)
+        log.info("PII analyzer ready", extra={"fields": {
+            "load_s": round(shared_analyzer.load_seconds, 2)}})
+        redactor = PiiRedactor(analyzer, settings.pii_policy, settings.pii_score_threshold)
+    return SafetyGuard(redactor, upstream, moderation_model=settings.moderation_model,
+                       moderate_input=settings.safety_moderate_input,
+                       moderate_output=settings.safety_moderate_output,
+                       fail_open=settings.moderation_fail_open,
+                       stream_window_chars=settings.safety_stream_window_chars,
+                       trusted_texts=frozenset({settings.system_prompt}))
