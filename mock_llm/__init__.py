@@ -3,12 +3,17 @@
     from mock_llm import MockLLMServer, MockConfig
     with MockLLMServer(MockConfig(latency="zero")) as mock:
         client = OpenAI(base_url=mock.base_url, api_key="mock")
+
+`MockConfig(profile="vllm" | "ollama" | "llamacpp")` makes it answer as that server does.
 """
 
 from .app import create_app
-from .config import DEFAULT_MODELS, MockConfig, ModelProfile
+from .config import MockConfig
 from .faults import Fault, MockState, RecordedRequest
+from .profiles import PROFILES, UpstreamProfile, get_profile
 from .server import MockLLMServer, ThreadedServer, free_port
+from .timing import ModelProfile
 
-__all__ = ["create_app", "DEFAULT_MODELS", "MockConfig", "ModelProfile", "Fault", "MockState",
-           "RecordedRequest", "MockLLMServer", "ThreadedServer", "free_port"]
+__all__ = ["create_app", "MockConfig", "ModelProfile", "Fault", "MockState", "RecordedRequest",
+           "MockLLMServer", "ThreadedServer", "free_port", "PROFILES", "UpstreamProfile",
+           "get_profile"]

@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 # Kinds besides an HTTP status code ("400".."599").
-SPECIAL_KINDS = ("hang", "drop", "malformed")
+SPECIAL_KINDS = ("hang", "drop", "malformed", "overloaded")
 ENDPOINTS = ("chat", "moderations", "any")
 
 
@@ -26,7 +26,8 @@ def valid_kind(kind: str) -> bool:
 class Fault:
     """One injected failure.
 
-    kind: an HTTP status ("429", "500", "503", ...) answered with an OpenAI-style error body;
+    kind: an HTTP status ("429", "500", "503", ...) answered with the profile's error body;
+      "overloaded": what the profile's server answers when it sheds load (a 503);
       "hang": hold the request open for `hang_s` (until the client gives up);
       "drop": close the connection mid-response (after `after_chunks` stream chunks);
       "malformed": send a body / stream chunk that is not valid JSON.

@@ -47,6 +47,8 @@ class ThreadedServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 60.0) -> "ThreadedServer":
+        """Serve from a daemon thread; wait until uvicorn listens (the service's startup loads
+        the embedder and the PII analyzer: measured 14 s on a loaded 2-core machine)."""
         self._thread = threading.Thread(target=self._run, name=f"uvicorn-{self.port}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -85,7 +87,9 @@ class MockLLMServer(ThreadedServer):
     """The fake OpenAI server on a free port. `.base_url` goes to `OpenAI(base_url=...)`.
 
     `.state` injects faults, scripts answers and reads the request log;
-    `.config` changes timing (e.g. `MockLLMServer(MockConfig(latency="zero"))`).
+    `.config` changes timing (e.g. `MockLLMServer(MockConfig(latency="zero"))`) and the
+    upstream it imitates (`MockConfig(profile="vllm")`; `.config.upstream.cheap_model` and
+    `.strong_model` name that upstream's two models).
     """
 
     def __init__(self, config: MockConfig | None = None, host: str = "127.0.0.1",

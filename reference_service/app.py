@@ -22,6 +22,7 @@ from .errors import install_error_handlers
 from .lifecycle import DrainMiddleware, Lifecycle, probe_paths
 from .metrics import Metrics
 from .observability import RequestContextMiddleware, configure_logging
+from .pricing import PriceTable
 from .services import shared_embedder  # noqa: F401  (re-exported: notebooks warm it up)
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     settings = settings or Settings()
     clock = clock or SystemClock()
     lifecycle = Lifecycle(settings.drain_timeout_s, settings.drain_retry_after_s)
+    prices = PriceTable(settings.model_prices)  # one table: the metrics' and the cache's
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, settings.log_format)
-        services = await services_module.start(settings, clock)
+        services = await services_module.start(settings, clock, prices)
         app.state.services = services
         lifecycle.started = True
         lifecycle.install_signal_handler()
@@ -73,7 +75,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.settings = settings
     app.state.lifecycle = lifecycle
     app.state.clock = clock
-    app.state.metrics = Metrics()
+    app.state.metrics = Metrics(prices)
     app.state.index_html = files("reference_service").joinpath("static/index.html").read_text()
     install_error_handlers(app)
     app.openapi = lambda: app.openapi_schema or _openapi(app, settings)  # type: ignore[method-assign]

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .pricing import ModelPrice, default_model_prices
+
 
 class ApiKey(BaseModel):
     """One client key: its tenant, and its limits (default: the global ones)."""
@@ -136,3 +138,9 @@ class Settings(BaseSettings):
     def models(self) -> tuple[str, ...]:
         """Models a client may ask for."""
         return tuple(dict.fromkeys((self.default_model, self.strong_model)))
+
+    # Prices, USD per 1M tokens, for the cost metrics and what a cache hit saved. JSON:
+    # MODEL_PRICES='{"llama3.2:3b": {"usd_per_1m_input": 0, "usd_per_1m_output": 0}}'.
+    # Default: OpenAI's list prices of gpt-4o-mini and gpt-4o. A model without a price
+    # costs 0, and the log says so once (reference_service/pricing.py).
+    model_prices: dict[str, ModelPrice] = Field(default_factory=default_model_prices)

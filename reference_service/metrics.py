@@ -18,7 +18,7 @@ import os
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge,
                                Histogram, generate_latest)
 
-from .pricing import cost_usd
+from .pricing import PriceTable
 
 # Latency buckets from 1 ms (gateway overhead) to 60 s (a long stream).
 _LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -30,7 +30,8 @@ def multiprocess_dir() -> str | None:
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, prices: PriceTable | None = None) -> None:
+        self.prices = prices or PriceTable()
         r = self.registry = CollectorRegistry()
         p = "llm_gateway_"
         self.requests = Counter(p + "requests", "HTTP requests by route and status",
@@ -89,11 +90,11 @@ class Metrics:
         if model and "prompt_tokens" in fields:
             p, c = fields["prompt_tokens"], fields["completion_tokens"]
             if fields.get("cache") == "HIT":
-                self.saved.labels(model).inc(cost_usd(model, p, c))
+                self.saved.labels(model).inc(self.prices.cost_usd(model, p, c))
             else:
                 self.tokens.labels(model, "prompt").inc(p)
                 self.tokens.labels(model, "completion").inc(c)
-                self.cost.labels(model).inc(cost_usd(model, p, c))
+                self.cost.labels(model).inc(self.prices.cost_usd(model, p, c))
             if "ttft_ms" in fields:
                 self.ttft.labels(model).observe(fields["ttft_ms"] / 1000)
         safety = fields.get("safety") or {}

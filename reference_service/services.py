@@ -20,6 +20,7 @@ from .llm.resilient import ResilientUpstream
 from .llm.retry import RetryPolicy
 from .pipeline import ChatPipeline
 from .prepare import CallFactory
+from .pricing import PriceTable
 from .ratelimit import NoLimits, RateLimiter, SlidingWindowLimiter
 from .redis_client import make_redis
 from .routing import NoRouter, make_router
@@ -72,7 +73,7 @@ class Services:
             self.embedded_llm.stop()
 
 
-async def start(settings: Settings, clock: Clock) -> Services:
+async def start(settings: Settings, clock: Clock, prices: PriceTable) -> Services:
     """Connect to the upstream and Redis, load the models, build the pipeline."""
     embedded, upstream = _upstream(settings)
     redis = make_redis(settings)
@@ -88,7 +89,7 @@ async def start(settings: Settings, clock: Clock) -> Services:
         settings.moderation_mode, moderation_client,
         ResilientUpstream(moderation_client, clock, retry, breakers), settings.moderation_model,
         timeout_s=settings.upstream_connect_timeout_s + 3)
-    cache = await _cache(settings, redis, clock)
+    cache = await _cache(settings, redis, clock, prices)
     pipeline = ChatPipeline(
         settings, resilient, clock,
         limiter=(RateLimiter(redis, fail_open=settings.rate_limit_fail_open)
@@ -161,7 +162,8 @@ def _upstream(settings: Settings) -> tuple[Any, UpstreamClient]:
         base_url, api_key, settings.request_timeout_s, settings.upstream_connect_timeout_s))
 
 
-async def _cache(settings: Settings, redis: Any, clock: Clock) -> SemanticCache | NoCache:
+async def _cache(settings: Settings, redis: Any, clock: Clock,
+                 prices: PriceTable) -> SemanticCache | NoCache:
     if not settings.cache_enabled:
         return NoCache()
     embedder = await asyncio.to_thread(shared_embedder)
@@ -170,7 +172,7 @@ async def _cache(settings: Settings, redis: Any, clock: Clock) -> SemanticCache 
         max_entries_per_scope=settings.cache_max_entries, verify=settings.cache_verify,
         search_ef=settings.cache_search_ef,
         # fakeredis rejects a second VADD with REDUCE; the embedded cache is small anyway
-        reduce_dim=settings.cache_vector_reduce if settings.redis_url else 0))
+        reduce_dim=settings.cache_vector_reduce if settings.redis_url else 0), prices)
     if settings.redis_url:
         await cache.check_server()  # a Redis without vector sets is a startup error
     return cache

@@ -29,7 +29,7 @@ workloads". This measures it on a workload built from labelled question pairs:
     the difference to the lecture's is the decision rule alone.
 - *Counted*: LLM calls saved (hits / questions), wrong and unlabelled answers served
   (above), cost saved at the lab's list prices (prompt: the
-  service's system prompt and the question, counted by mock_llm.tokens; answer:
+  service's system prompt and the question, counted by reference_service.tokens; answer:
   ANSWER_TOKENS), and what a perfect cache would save (questions whose intent was asked
   before and is still within that cache's expiry).
 
@@ -209,10 +209,9 @@ async def _replay(questions: list[Question], embedder, threshold: float,
                   different: set[frozenset[int]]) -> list[Tally]:
     import fakeredis
 
-    from mock_llm.tokens import count_chat_tokens
-
     from ..config import Settings
-    from ..pricing import cost_usd
+    from ..pricing import PriceTable
+    from ..tokens import count_chat_tokens
 
     system_prompt = Settings(_env_file=None).system_prompt
     raw = list(dict.fromkeys(q.text for q in questions))
@@ -238,7 +237,7 @@ async def _replay(questions: list[Question], embedder, threshold: float,
         clock.now = q.t
         prompt = count_chat_tokens([{"role": "system", "content": system_prompt},
                                     {"role": "user", "content": q.text}])
-        usd = cost_usd(MODEL, prompt, ANSWER_TOKENS)
+        usd = PriceTable().cost_usd(MODEL, prompt, ANSWER_TOKENS)  # MODEL_PRICES' defaults
         before = answered.setdefault(q.intent, [])
         verbatim = q.text in typed
         typed.add(q.text)

@@ -27,7 +27,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from ..clock import Clock
 from ..outage import OutageLog
-from ..pricing import cost_usd
+from ..pricing import PriceTable
 from .normalize import exact_key_text, question_form
 from .verifier import ALIGNED_FLOOR, judge
 
@@ -95,8 +95,10 @@ def scope_of(**parts) -> str:
 class SemanticCache:
     """Look up and store answers by question, within a scope."""
 
-    def __init__(self, redis, embedder, clock: Clock, config: CacheConfig) -> None:
+    def __init__(self, redis, embedder, clock: Clock, config: CacheConfig,
+                 prices: PriceTable | None = None) -> None:
         self.redis = redis
+        self.prices = prices or PriceTable()
         self.embedder = embedder
         self.clock = clock
         self.config = config
@@ -285,15 +287,11 @@ class SemanticCache:
             if entry is not None:
                 pipe.hincrby(STATS_KEY, "tokens_saved",
                              entry.prompt_tokens + entry.completion_tokens)
-                pipe.hincrbyfloat(STATS_KEY, "usd_saved", _usd(entry))
+                pipe.hincrbyfloat(STATS_KEY, "usd_saved", self.prices.cost_usd(
+                    entry.model, entry.prompt_tokens, entry.completion_tokens))
             await pipe.execute()
         except RedisError:
             pass
-
-
-def _usd(entry: Entry) -> float:
-    """What the hit saved."""
-    return cost_usd(entry.model, entry.prompt_tokens, entry.completion_tokens)
 
 
 def _cosine(vector: np.ndarray, stored: str | None, score: float) -> float:

@@ -24,15 +24,15 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from mock_llm.config import DEFAULT_MODELS
-from mock_llm.tokens import count_chat_tokens
-
 from ..config import Settings
+from ..pricing import PriceTable
+from ..tokens import count_chat_tokens
 from . import LectureRouter, Router, WeightedRouter
 from .features import FEATURE_NAMES, features
 
 OUTPUT_TOKENS = 300
 CHEAP, STRONG = "gpt-4o-mini", "gpt-4o"
+LIST_PRICES = PriceTable()  # the defaults of MODEL_PRICES: OpenAI's list prices
 
 
 @dataclass
@@ -66,10 +66,9 @@ def train(examples: list[Example], l2: float = 0.05, steps: int = 4000, lr: floa
 
 
 def _cost(query: str, strong: bool, system_prompt: str) -> float:
-    p = DEFAULT_MODELS[STRONG if strong else CHEAP]
     prompt = count_chat_tokens([{"role": "system", "content": system_prompt},
                                 {"role": "user", "content": query}])
-    return (prompt * p.usd_per_1m_input + OUTPUT_TOKENS * p.usd_per_1m_output) / 1e6
+    return LIST_PRICES.cost_usd(STRONG if strong else CHEAP, prompt, OUTPUT_TOKENS)
 
 
 def metrics(examples: list[Example], decisions: list[bool], system_prompt: str) -> dict:

@@ -26,8 +26,7 @@ CLEAR_STATUSES = {200, 429, 502, 503, 504}
 
 def fast_mock() -> MockLLMServer:
     """Real timing, but quick: 20 ms to the first token, 400 tokens/s."""
-    profile = ModelProfile(ttft_ms=20, tokens_per_s=400, usd_per_1m_input=0.15,
-                           usd_per_1m_output=0.6, detailed=False)
+    profile = ModelProfile(ttft_ms=20, tokens_per_s=400, detailed=False)
     return MockLLMServer(MockConfig(models={"gpt-4o-mini": profile, "gpt-4o": profile}))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -9,15 +10,8 @@ import openai
 import pytest
 
 from mock_llm.knowledge import KNOWLEDGE
-from mock_llm.tokens import count_chat_tokens, split_tokens
-from tests.support import parse_sse
-
-HBM = [{"role": "user", "content": "What is HBM3?"}]
-
-
-@pytest.fixture
-def sdk(mock):
-    return openai.OpenAI(base_url=mock.base_url, api_key="mock", max_retries=0)
+from reference_service.tokens import count_chat_tokens, split_tokens
+from tests.mock_llm.support import HBM, sse_data
 
 
 def test_answer_comes_from_the_knowledge_base_with_real_token_counts(sdk):
@@ -73,9 +67,9 @@ def test_stream_joins_to_the_same_answer_with_a_final_usage_chunk(sdk):
 def test_stream_without_include_usage_has_no_usage_and_ends_with_done(mock):
     body = {"model": "gpt-4o-mini", "messages": HBM, "stream": True}
     with httpx.stream("POST", mock.base_url + "/chat/completions", json=body) as r:
-        events = parse_sse(r.iter_lines())
-    assert events[-1].data == "[DONE]"
-    assert all("usage" not in e.json() for e in events[:-1])
+        events = sse_data(r.iter_lines())
+    assert events[-1] == "[DONE]"
+    assert all("usage" not in json.loads(e) for e in events[:-1])
 
 
 def test_max_tokens_truncates_with_finish_reason_length(sdk):

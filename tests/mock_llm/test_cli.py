@@ -1,4 +1,4 @@
-"""`python -m mock_llm --port P` runs the fake server as its own process."""
+"""`python -m mock_llm --port P [--profile NAME]` runs the fake server as its own process."""
 
 from __future__ import annotations
 
@@ -7,15 +7,20 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from mock_llm import free_port
 
 
-def test_cli_serves_the_api():
+@pytest.mark.parametrize("profile,expected", [
+    (None, {"gpt-4o", "gpt-4o-mini"}),
+    ("vllm", {"meta-llama/Llama-3.2-3B-Instruct", "meta-llama/Llama-3.1-8B-Instruct"}),
+])
+def test_cli_serves_the_api(profile, expected):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "mock_llm", "--port", str(port),
-                             "--latency", "zero", "--log-level", "warning"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    args = [sys.executable, "-m", "mock_llm", "--port", str(port), "--latency", "zero",
+            "--log-level", "warning"] + (["--profile", profile] if profile else [])
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -26,7 +31,7 @@ def test_cli_serves_the_api():
                 assert proc.poll() is None, proc.stdout.read().decode()
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
-        assert {m["id"] for m in r.json()["data"]} >= {"gpt-4o", "gpt-4o-mini"}
+        assert {m["id"] for m in r.json()["data"]} >= expected
     finally:
         proc.terminate()
         proc.wait(10)

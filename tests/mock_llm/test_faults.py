@@ -9,13 +9,7 @@ import openai
 import pytest
 
 from mock_llm import MockState
-
-HBM = [{"role": "user", "content": "What is HBM3?"}]
-
-
-@pytest.fixture
-def sdk(mock):
-    return openai.OpenAI(base_url=mock.base_url, api_key="mock", max_retries=0)
+from tests.mock_llm.support import HBM
 
 
 def ask(sdk, **kw):
@@ -132,3 +126,12 @@ def test_http_control_api(mock, sdk):
         assert httpx.post(mock.url + "/_mock/faults", json=bad).status_code == 400
     assert httpx.put(mock.url + "/_mock/config", json={"latency": "realistic"}).json()["latency"] == "realistic"
     assert httpx.put(mock.url + "/_mock/config", json={"latency": "fast"}).status_code == 400
+
+
+def test_bad_control_input_is_a_400_not_a_500(mock, sdk):
+    assert httpx.post(mock.url + "/_mock/faults", json=["500"]).status_code == 400
+    assert httpx.put(mock.url + "/_mock/config", content=b"{nope").status_code == 400
+    with pytest.raises(openai.BadRequestError):
+        ask(sdk, extra_headers={"X-Mock-TPS": "fast"})
+    with pytest.raises(openai.BadRequestError):
+        ask(sdk, extra_headers={"X-Mock-Fault": "teapot"})

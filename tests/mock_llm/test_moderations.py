@@ -8,11 +8,6 @@ import pytest
 from mock_llm.moderation import CATEGORIES
 
 
-@pytest.fixture
-def sdk(mock):
-    return openai.OpenAI(base_url=mock.base_url, api_key="mock", max_retries=0)
-
-
 def flagged(result) -> set[str]:
     return {k for k, v in result.categories.model_dump(by_alias=True).items() if v}
 

@@ -16,8 +16,7 @@ pytestmark = pytest.mark.slow
 
 
 def slow_mock(tokens_per_s: float) -> MockLLMServer:
-    profile = ModelProfile(ttft_ms=50, tokens_per_s=tokens_per_s, usd_per_1m_input=0.15,
-                           usd_per_1m_output=0.6, detailed=False)
+    profile = ModelProfile(ttft_ms=50, tokens_per_s=tokens_per_s, detailed=False)
     return MockLLMServer(MockConfig(models={"gpt-4o-mini": profile, "gpt-4o": profile}))
 
 
