@@ -56,15 +56,17 @@ def _timing(request: Request, model: ModelProfile) -> Timing:
 def _complete(request: Request, body: dict, name: str, model: ModelProfile,
               prompt_tokens: int, limit: int | None) -> Completion:
     """The answer: a scripted one, the X-Mock-Answer header, or the knowledge base's."""
-    text = (state_of(request).next_scripted_answer() or request.headers.get("x-mock-answer")
-            or knowledge.answer([message_text(m) for m in body["messages"]
-                                 if m.get("role") == "user"], name, model.detailed))
-    pieces, finish = split_tokens(text), "stop"
+    tool_call = state_of(request).next_scripted_tool_call()
+    text = tool_call[1] if tool_call else (
+        state_of(request).next_scripted_answer() or request.headers.get("x-mock-answer")
+        or knowledge.answer([message_text(m) for m in body["messages"]
+                             if m.get("role") == "user"], name, model.detailed))
+    pieces, finish = split_tokens(text), "tool_calls" if tool_call else "stop"
     if limit and len(pieces) > limit:
         pieces, finish = pieces[:limit], "length"
     return Completion(number=next(request.app.state.completion_numbers),
                       created=int(time.time()), model=name, pieces=pieces, finish=finish,
-                      prompt_tokens=prompt_tokens)
+                      prompt_tokens=prompt_tokens, tool_call=tool_call)
 
 
 def _whole(upstream: UpstreamProfile, completion: Completion, fault: Fault | None,

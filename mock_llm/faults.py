@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 # Kinds besides an HTTP status code ("400".."599").
-SPECIAL_KINDS = ("hang", "drop", "malformed", "overloaded")
+SPECIAL_KINDS = ("hang", "drop", "malformed", "overloaded", "truncate")
 ENDPOINTS = ("chat", "moderations", "any")
 
 
@@ -30,6 +30,8 @@ class Fault:
       "overloaded": what the profile's server answers when it sheds load (a 503);
       "hang": hold the request open for `hang_s` (until the client gives up);
       "drop": close the connection mid-response (after `after_chunks` stream chunks);
+      "truncate": end a stream cleanly after `after_chunks` chunks, with no finish reason
+        and no `[DONE]` (an upstream that stops early but looks tidy on the wire);
       "malformed": send a body / stream chunk that is not valid JSON.
     """
 
@@ -116,6 +118,7 @@ class MockState:
         self._lock = threading.Lock()
         self._rules: list[Rule] = []
         self._answers: list[str] = []
+        self._tool_calls: list[tuple[str, str]] = []
         self._log: list[RecordedRequest] = []
 
     # -- schedule -------------------------------------------------------------------
@@ -164,6 +167,16 @@ class MockState:
         with self._lock:
             self._answers.extend([text] * count)
 
+    def script_tool_call(self, name: str, arguments: str) -> None:
+        """The next chat completion calls tool `name` with `arguments` (a JSON string)
+        instead of answering in text (the openai profile writes it)."""
+        with self._lock:
+            self._tool_calls.append((name, arguments))
+
+    def next_scripted_tool_call(self) -> tuple[str, str] | None:
+        with self._lock:
+            return self._tool_calls.pop(0) if self._tool_calls else None
+
     def next_scripted_answer(self) -> str | None:
         with self._lock:
             return self._answers.pop(0) if self._answers else None
@@ -193,4 +206,5 @@ class MockState:
         with self._lock:
             self._rules.clear()
             self._answers.clear()
+            self._tool_calls.clear()
             self._log.clear()

@@ -23,12 +23,14 @@ async def stream_events(frames: list[Frame], timing: Timing, fault: Fault | None
 
     A drop or malformed fault strikes after `fault.after_chunks` frames.
     """
-    breaks = fault is not None and fault.kind in ("drop", "malformed")
+    breaks = fault is not None and fault.kind in ("drop", "malformed", "truncate")
     try:
         await timing.until(timing.ttft)
         for sent, frame in enumerate(frames):
             if breaks and sent >= fault.after_chunks:
                 rec.outcome = "fault"
+                if fault.kind == "truncate":
+                    return  # a clean end of the body: no finish reason, no [DONE]
                 if fault.kind == "malformed":
                     yield f'data: {{"id": "{completion_id}", "choices": [{{"delta": \n\n'.encode()
                     return

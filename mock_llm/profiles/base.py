@@ -25,8 +25,16 @@ class Completion:
     created: int  # unix seconds
     model: str  # the name the response carries
     pieces: list[str]  # the answer's tokens
-    finish: str  # "stop" | "length"
+    finish: str  # "stop" | "length" | "tool_calls"
     prompt_tokens: int
+    tool_call: tuple[str, str] | None = None  # (function name, JSON arguments): a tool call
+
+    def tool_call_object(self) -> dict:
+        """The tool call as OpenAI writes it in a message."""
+        assert self.tool_call is not None
+        name, arguments = self.tool_call
+        return {"id": f"call_mock{self.number:06d}", "type": "function",
+                "function": {"name": name, "arguments": arguments}}
 
     @property
     def text(self) -> str:

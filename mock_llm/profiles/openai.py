@@ -74,9 +74,8 @@ class OpenAIProfile(UpstreamProfile):
         return {
             "id": self.completion_id(c.number), "object": "chat.completion",
             "created": c.created, "model": c.model, "system_fingerprint": "fp_mock",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": c.text,
-                                                 "refusal": None, "annotations": []},
-                         "logprobs": None, "finish_reason": c.finish}],
+            "choices": [{"index": 0, "message": _message(c), "logprobs": None,
+                         "finish_reason": c.finish}],
             "usage": _usage(c), "service_tier": "default",
         }
 
@@ -91,7 +90,12 @@ class OpenAIProfile(UpstreamProfile):
             return obj
 
         frames = [Frame(chunk({"role": "assistant", "content": "", "refusal": None}))]
-        frames += [Frame(chunk({"content": p}), token=i) for i, p in enumerate(c.pieces)]
+        if c.tool_call is not None:  # the call's id and name, then its arguments in pieces
+            call = c.tool_call_object()
+            frames.append(Frame(chunk({"tool_calls": [{
+                "index": 0, "id": call["id"], "type": "function",
+                "function": {"name": call["function"]["name"], "arguments": ""}}]})))
+        frames += [Frame(chunk(_delta(c, p)), token=i) for i, p in enumerate(c.pieces)]
         frames.append(Frame(chunk({}, finish=c.finish)))
         if include_usage:
             frames.append(Frame(chunk(None, usage=_usage(c))))
@@ -109,3 +113,17 @@ def _usage(c: Completion) -> dict:
             "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
                                           "accepted_prediction_tokens": 0,
                                           "rejected_prediction_tokens": 0}}
+
+
+def _message(c: Completion) -> dict:
+    if c.tool_call is not None:
+        return {"role": "assistant", "content": None, "tool_calls": [c.tool_call_object()],
+                "refusal": None, "annotations": []}
+    return {"role": "assistant", "content": c.text, "refusal": None, "annotations": []}
+
+
+def _delta(c: Completion, piece: str) -> dict:
+    """One streamed token: of the text, or of a tool call's arguments."""
+    if c.tool_call is not None:
+        return {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
+    return {"content": piece}

@@ -80,3 +80,42 @@ def test_tools_are_refused_on_a_guarded_path(guarded, mock):
     r = guarded.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": ASK,
                                                    "tools": PASSED["tools"]})
     assert r.status_code == 400 and r.json()["error"]["param"] == "tools"
+
+
+ARGS = '{"part": "H100 SXM5", "warehouse": "eu-west"}'
+
+
+def test_a_tool_call_answer_is_relayed_and_not_cached(sdk, mock):
+    mock.state.script_tool_call("lookup", ARGS)
+    r = sdk.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=ASK,
+                                                      tools=PASSED["tools"])
+    choice = r.parse().choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    [call] = choice.message.tool_calls
+    assert call.function.name == "lookup" and call.function.arguments == ARGS
+    again = sdk.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=ASK,
+                                                          tools=PASSED["tools"])
+    assert again.headers["x-cache"] == "MISS"  # a tool call is never served from the cache
+    assert again.parse().choices[0].message.content  # (this time the fake answered in text)
+
+
+def test_a_streamed_tool_call_is_relayed_piece_by_piece(sdk, mock):
+    mock.state.script_tool_call("lookup", ARGS)
+    chunks = list(sdk.chat.completions.create(model="gpt-4o-mini", messages=ASK,
+                                              tools=PASSED["tools"], stream=True))
+    pieces = [c.choices[0].delta.tool_calls[0] for c in chunks
+              if c.choices and c.choices[0].delta.tool_calls]
+    assert len(pieces) > 3  # chunk by chunk, not gathered into one
+    assert pieces[0].function.name == "lookup" and pieces[0].id
+    assert "".join(p.function.arguments or "" for p in pieces) == ARGS
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
+
+
+def test_a_json_mode_stream_is_relayed_chunk_by_chunk(sdk, mock):
+    mock.state.script_answer('{"answer": "HBM3 is stacked DRAM", "confidence": 0.9}')
+    chunks = list(sdk.chat.completions.create(model="gpt-4o-mini", messages=ASK, stream=True,
+                                              response_format={"type": "json_object"}))
+    texts = [c.choices[0].delta.content for c in chunks if c.choices and
+             c.choices[0].delta.content]
+    assert len(texts) > 5 and "".join(texts).startswith('{"answer"')
+    assert mock.state.chat_requests()[0].body["response_format"] == {"type": "json_object"}
