@@ -8,7 +8,7 @@ import os
 import httpx
 import pytest
 
-from mock_llm import MockConfig, MockLLMServer, ThreadedServer
+from mock_llm import PROFILES, MockConfig, MockLLMServer, ThreadedServer
 from reference_service import create_app
 from reference_service.clock import FakeClock
 from tests.support import (LogCapture, ServiceProcess, SSEEvent, make_settings,  # noqa: F401
@@ -49,6 +49,13 @@ def service(service_server, mock):
     service_server.run_in_loop(services.cache.clear())
     service_server.clock.sleeps.clear()
     return service_server
+
+
+@pytest.fixture(scope="module", params=sorted(PROFILES))
+def upstream(request):
+    """A fake answering as each upstream in turn (openai, vllm, ollama, llamacpp)."""
+    with MockLLMServer(MockConfig(profile=request.param, latency="zero")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ from openai import AsyncOpenAI
 
 from lecture.cache import SemanticCache
 from mock_llm import MockConfig, MockLLMServer, ThreadedServer
-from mock_llm.config import DEFAULT_MODELS
 from reference_service import create_app
 from tests.support import make_settings
 
@@ -153,7 +152,7 @@ def test_the_plot_draws_the_groups_the_summary_counts(bench, tmp_path):
 @pytest.fixture(scope="module")
 def slow_llm():
     """The fake LLM at realistic time to first token (250 ms), fast after it (a short run)."""
-    models = {k: replace(p, tokens_per_s=2000) for k, p in DEFAULT_MODELS.items()}
+    models = {k: replace(p, tokens_per_s=2000) for k, p in MockConfig().served_models.items()}
     with MockLLMServer(MockConfig(latency="realistic", models=models)) as m:
         yield m
 
