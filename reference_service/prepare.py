@@ -124,7 +124,7 @@ def _refuse_what_cannot_be_honoured(req: ChatCompletionRequest) -> None:
         raise BadRequest("`n` must be 1: the gateway returns one choice (its cache, moderation "
                          "and placeholder restore work on one answer).", param="n",
                          code="unsupported_parameter")
-    if req.logprobs or req.top_logprobs:
+    if req.logprobs or req.top_logprobs is not None:
         raise BadRequest("`logprobs` is not supported: the gateway may change the answer's text "
                          "(placeholders restored, a refusal), so token log-probabilities would "
                          "not describe what you receive.", param="logprobs",

@@ -257,6 +257,19 @@ def document_limits(schema: dict, settings) -> dict:
     if "ChatCompletionRequest" in comps:  # required there: a string from the list
         comps["ChatCompletionRequest"]["properties"]["model"] = {
             "type": "string", "enum": models + ["auto"], "title": "Model"}
+    if "ChatCompletionRequest" in comps:  # what the /v1 door refuses by name (a 400)
+        props = comps["ChatCompletionRequest"]["properties"]
+        props["n"] = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 1},
+                                {"type": "null"}], "title": "N"}
+        props["logprobs"] = {"anyOf": [{"type": "boolean", "enum": [False]}, {"type": "null"}],
+                             "title": "Logprobs"}
+        props["top_logprobs"] = {"type": "null", "title": "Top Logprobs"}
+        if settings.safety_guards:  # tools are refused on guarded paths
+            props["tools"] = {"type": "null", "title": "Tools"}
+    for op in schema.get("paths", {}).get("/v1/models/{model_id}", {}).values():
+        for param in op.get("parameters", []):
+            if param["name"] == "model_id":
+                param["schema"] = {"type": "string", "enum": models + ["auto"]}
     if settings.safety_guards and "TextPart" in comps:  # the guards read text parts only
         comps["TextPart"]["properties"]["type"] = {"type": "string", "enum": ["text"],
                                                    "title": "Type"}
