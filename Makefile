@@ -1,7 +1,7 @@
 # Two commands set everything up on a fresh clone:
 #   make serve   - create .venv, install, run the reference service on the embedded defaults
 #   make test    - create .venv, install, run the whole test suite (then the notebooks, nbval)
-# and `make lab` opens the lessons in JupyterLab.
+# and `make lab` opens the student's lessons in JupyterLab, `make grade` grades the exercises.
 # Both are idempotent: the install step re-runs only when pyproject.toml changes.
 
 PYTHON ?= python3
@@ -12,7 +12,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: setup serve mock test soak bench test-deps lab grade clean
+.PHONY: setup serve mock test soak bench test-deps lab grade exercises lessons clean
 
 setup: $(STAMP)
 
@@ -50,16 +50,30 @@ soak: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/overhead.py $(BENCH_ARGS)
 
-# Grade the student's exercises/ (tests/exercises with --impl=exercises), with a summary.
-grade: $(STAMP)
-	@$(PY) -m pytest tests/exercises --impl=exercises -q -p no:cacheprovider -rA --no-header \
-	  | grep -E "^(PASSED|FAILED|ERROR)|passed|failed" | sed -e 's/^FAILED/TODO  /' -e 's/^PASSED/done  /'; \
-	  echo "Each TODO is a test still failing: see its exercise README (exercises/*/README.md)."
+# The student's copies, made on first use and never overwritten (a file that exists is
+# kept; `python -m tools.make_exercises --force` / `tools.make_lessons --force` regenerate):
+# exercises/ from solutions/, lessons/ from the solved notebooks/. Neither is in git, and
+# `make test` never reads them (tools/README.md).
+exercises: $(STAMP)
+	@$(PY) -m tools.make_exercises
 
-# JupyterLab on the lessons (its own extra: the tests do not need it).
-lab: $(STAMP)
+lessons: $(STAMP)
+	@$(PY) -m tools.make_lessons
+
+# Grade the student's exercises/: one line per check, what to fix, a total.
+# `make grade EXERCISE=3` grades one exercise (1, 2 or 3).
+grade: exercises
+	@$(PY) -m tools.grade $(EXERCISE)
+
+# JupyterLab on the student's lessons/, rooted at the repository so the solved notebooks/
+# are one click away (its own extra: the tests do not need it). Root (uid 0, as in most
+# containers) needs --allow-root.
+LAB_FLAGS := --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/lessons \
+             $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+lab: lessons
 	@$(PY) -c "import jupyterlab" 2>/dev/null || $(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,lab]'
-	$(PY) -m jupyter lab notebooks/
+	$(PY) -m jupyter lab $(LAB_FLAGS)
 
 test-deps:
 	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \

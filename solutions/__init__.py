@@ -1,1 +1,1 @@
-"""The lab's exercises. solutions/ is the source of truth; exercises/ is generated from it."""
+"""The lab's exercises, solved: the source of the student's exercises/ (python -m tools.make_exercises)."""

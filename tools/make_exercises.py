@@ -1,83 +1,85 @@
-"""Generate exercises/ from solutions/: every `# BEGIN SOLUTION: hint` .. `# END SOLUTION`
-block becomes `raise NotImplementedError("TODO: hint")` at the same indentation.
+"""Write the student's exercises/ from solutions/: each solution region of a .py file
+becomes `raise NotImplementedError("TODO: <hint>")` (see tools/solution_markers.py);
+other files are copied as they are.
 
-    python -m tools.make_exercises           # write exercises/
-    python -m tools.make_exercises --check   # exit 1 if exercises/ is stale (CI)
+    python -m tools.make_exercises            # write the files of exercises/ that are missing
+    python -m tools.make_exercises --force    # overwrite every file (a student's work is lost)
+    python -m tools.make_exercises --out DIR  # write DIR/exercises instead (the tests do this)
 
-exercises/ is never edited by hand: edit solutions/ and run this.
+exercises/ is the student's: it is not in git, `make exercises` (and `make grade`) create it
+on first use, and a file that already exists is never overwritten without --force. The
+tests never read it: they grade solutions/ and a scaffold freshly generated into a
+temporary directory. Maintainers edit solutions/ only (tools/README.md).
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
+from .solution_markers import MarkerError, strip_solutions
+
 ROOT = Path(__file__).resolve().parents[1]
-BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?::\s*(?P<hint>.*))?$")
-END = re.compile(r"^\s*# END SOLUTION\s*$")
-HEADER = "# Generated from solutions/ by `python -m tools.make_exercises`: do not edit here.\n"
+SKIP_PARTS = {"__pycache__", ".pytest_cache"}
+SKIP_SUFFIXES = {".pyc", ".png"}
 
 
-def strip(text: str, source: str) -> str:
-    """The scaffold of one solution file."""
-    out, inside = [], False
-    for n, line in enumerate(text.splitlines(keepends=True), 1):
-        m = BEGIN.match(line.rstrip("\n"))
-        if m:
-            if inside:
-                raise ValueError(f"{source}:{n}: BEGIN SOLUTION inside another block")
-            inside = True
-            hint = (m.group("hint") or "implement this").replace('"', "'")
-            out.append(f'{m.group("indent")}raise NotImplementedError("TODO: {hint}")\n')
-        elif END.match(line):
-            if not inside:
-                raise ValueError(f"{source}:{n}: END SOLUTION without BEGIN")
-            inside = False
-        elif not inside:
-            out.append(line.replace("solutions.", "exercises.").replace(
-                "python -m solutions", "python -m exercises"))
-    if inside:
-        raise ValueError(f"{source}: BEGIN SOLUTION never ended")
-    body = "".join(out)
-    return HEADER + body if source.endswith(".py") else body
+def scaffold_text(path: Path, text: str) -> str:
+    """The student's version of one file of solutions/ (`path` only names it in errors)."""
+    if path.suffix != ".py":
+        return text
+    stripped, _ = strip_solutions(text, str(path))
+    # The scaffold imports itself, never the reference solution.
+    stripped = stripped.replace("solutions.", "exercises.").replace(
+        "python -m solutions", "python -m exercises")
+    compile(stripped, f"exercises/{path.name} (from {path})", "exec")  # still valid Python
+    return stripped
 
 
-def generated() -> dict[Path, str]:
+def scaffold(solutions: Path = ROOT / "solutions") -> dict[Path, str]:
+    """Relative path -> text of every file of the scaffold."""
     files = {}
-    for src in sorted((ROOT / "solutions").rglob("*")):
-        if src.is_dir() or "__pycache__" in src.parts:
+    for src in sorted(solutions.rglob("*")):
+        rel = src.relative_to(solutions)
+        if src.is_dir() or SKIP_PARTS & set(rel.parts) or src.suffix in SKIP_SUFFIXES:
             continue
-        rel = src.relative_to(ROOT / "solutions")
-        text = src.read_text()
-        files[ROOT / "exercises" / rel] = strip(text, str(src)) if src.suffix == ".py" else text
+        files[rel] = scaffold_text(src, src.read_text())
     return files
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
+def write(files: dict[Path, str], dest: Path, force: bool) -> tuple[list[Path], list[Path]]:
+    """Write `files` under `dest`; (written, kept because they existed)."""
+    written, kept = [], []
+    for rel, text in files.items():
+        target = dest / rel
+        if target.exists() and not force:
+            kept.append(rel)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        written.append(rel)
+    return written, kept
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.make_exercises", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true")
-    args = parser.parse_args()
-    want = generated()
-    have = {p: p.read_text() for p in (ROOT / "exercises").rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts}
-    stale = sorted(str(p.relative_to(ROOT)) for p in set(want) | set(have)
-                   if want.get(p) != have.get(p))
-    if args.check:
-        if stale:
-            print("exercises/ is stale; run `python -m tools.make_exercises`:\n  " +
-                  "\n  ".join(stale))
-            return 1
-        print(f"exercises/ is up to date ({len(want)} files)")
-        return 0
-    for p in set(have) - set(want):
-        p.unlink()
-    for p, text in want.items():
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-    print(f"wrote {len(want)} files to exercises/ ({len(stale)} changed)")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite files that exist (your edits in them are lost)")
+    parser.add_argument("--out", type=Path, default=ROOT,
+                        help="write OUT/exercises (default: the repository)")
+    args = parser.parse_args(argv)
+    try:
+        files = scaffold()
+    except (MarkerError, SyntaxError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    dest = args.out / "exercises"
+    written, kept = write(files, dest, args.force)
+    where = dest if args.out != ROOT else Path("exercises")
+    print(f"{where}/: {len(written)} file(s) written, {len(kept)} kept as they were"
+          + (" (--force regenerates them)" if kept else ""))
     return 0
 
 
