@@ -99,6 +99,17 @@ def score(outcomes: list[Outcome]) -> dict:
             "hits": tp + fp, "n_pairs": len(outcomes), "positives": pos}
 
 
+def lecture_rule(pairs: list[Pair], embedder, threshold: float = 0.95) -> dict:
+    """The lecture's rule on each pair: the questions as typed, embedded (normalized), and
+    a hit when their dot product is >= `threshold` (0.95): no exact tier, no rewriting of the
+    question's form, no verifier (its SemanticCache.get, for one stored entry)."""
+    a = embedder.embed([p.a for p in pairs])
+    b = embedder.embed([p.b for p in pairs])
+    outs = [Outcome(p, float(x @ y) >= threshold, None, float(x @ y), False)
+            for p, x, y in zip(pairs, a, b)]
+    return {"threshold": threshold, **score(outs)}
+
+
 async def sweep(pairs: list[Pair], embedder, thresholds: list[float]) -> list[dict]:
     """The curve, from one run that records each pair's similarity and verdict.
 
