@@ -41,10 +41,11 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(PY) -m pytest $(NBVAL) notebooks/
 
-# The long fault and load runs (tests/load with --soak: 10x the requests, longer outages).
+# The long fault, load and security runs (tests/load and tests/security with --soak: 10x the
+# requests, longer outages, more variants of each attack).
 # `make test` runs the short version of the same tests.
 soak: $(STAMP)
-	$(PY) -m pytest tests/load --soak -v $(PYTEST_ARGS)
+	$(PY) -m pytest tests/load tests/security --soak -v $(PYTEST_ARGS)
 
 # The gateway overhead benchmark (docs/BENCHMARKS.md); a few minutes, pinned to 2 cores.
 bench: $(STAMP)

@@ -121,9 +121,16 @@ def captured():
         logger.removeHandler(handler)
 
 
+@pytest.fixture
+def scale(request) -> int:
+    """How much to try: 1 in `make test`, 10 in `make soak` (tests/load, tests/security)."""
+    return 10 if request.config.getoption("--soak") else 1
+
+
 def pytest_addoption(parser):
     parser.addoption("--soak", action="store_true",
-                     help="tests/load: the long fault and load runs (make soak)")
+                     help="tests/load and tests/security: the long runs, with more variants "
+                          "(make soak)")
     parser.addoption("--impl", choices=["solutions", "exercises"],
                      default=os.environ.get("EXERCISE_IMPL", "solutions"),
                      help="which implementation tests/exercises grades (env: EXERCISE_IMPL)")

@@ -101,3 +101,19 @@ def test_a_huge_model_name_is_refused_and_not_echoed(client):
     assert r.status_code == 400 and r.json()["error"]["param"] == "model" and len(r.text) < 2000
     r = client.post("/chat", json={"message": "hi", "model": "x" * 300})
     assert r.status_code == 422 and len(r.text) < 2000
+
+
+def test_request_heads_over_the_limit_in_many_shapes(bounded, scale):
+    """More shapes of the same attack in `make soak`: sizes and counts around the limits."""
+    sizes = [33 * 1024, 64 * 1024, 1024 * 1024, 16 * 1024 * 1024][:1 + scale // 4]
+    counts = [101, 500, 5000][:1 + scale // 5]
+    heads = [b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * n + b"\r\n\r\n"
+             for n in sizes]
+    heads += [b"GET /livez HTTP/1.1\r\nHost: x\r\n" + b"".join(
+        b"X-H%d: v\r\n" % i for i in range(n)) + b"\r\n" for n in counts]
+    heads += [b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Many: " + b"a" * 1000 + b"\r\n" * 0 +
+              b"\r\n".join(b"X-P%d: %s" % (i, b"b" * 400) for i in range(90)) + b"\r\n\r\n"]
+    for head in heads * scale:
+        answer = raw_request(bounded.port, head)
+        assert answer.startswith(b"HTTP/1.1 431 "), (len(head), answer[:80])
+    assert httpx.get(bounded.url + "/livez").status_code == 200
