@@ -63,7 +63,10 @@ _SDK_ERRORS = (openai.OpenAIError, httpx2.TransportError, ValueError)
 def map_error(exc: Exception) -> ServiceError:
     """The service error that stands for an SDK exception."""
     if isinstance(exc, openai.APITimeoutError):
-        return UpstreamTimeout("The LLM upstream did not answer in time.")
+        # The aiohttp transport reports a refused connection as a connect *timeout*; either
+        # way nothing reached the upstream: "could not reach" (502), not "no answer" (504).
+        if not isinstance(exc.__cause__, httpx2.ConnectTimeout):
+            return UpstreamTimeout("The LLM upstream did not answer in time.")
     if isinstance(exc, (openai.APIConnectionError, httpx2.TransportError)):
         return UpstreamError("Could not reach the LLM upstream, or it closed the connection.")
     if isinstance(exc, openai.APIStatusError):
