@@ -98,7 +98,9 @@ class WeightedRouter:
 @lru_cache(maxsize=1)
 def default_weights() -> dict[str, float]:
     """The weights shipped with the package (made by `... routing train`)."""
-    return json.loads(files(__package__).joinpath("weights.json").read_text())["weights"]
+    weights: dict[str, float] = json.loads(
+        files(__package__).joinpath("weights.json").read_text())["weights"]
+    return weights
 
 
 def make_router(name: str) -> Router:
