@@ -3,6 +3,8 @@ reset, and the server's settings (latency, upstream profile)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import asdict
 
 from starlette.requests import Request
@@ -18,7 +20,7 @@ from .profiles import PROFILES
 _RULE_FIELDS = ("count", "rate", "seed", "endpoint", "model")
 
 
-async def _json_object(request: Request) -> dict:
+async def _json_object(request: Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError:

@@ -8,6 +8,8 @@ State is shared between the server thread and the caller's thread, hence the loc
 
 from __future__ import annotations
 
+from typing import Any
+
 import random
 import threading
 import time
@@ -88,8 +90,8 @@ class Rule:
     def exhausted(self) -> bool:
         return self.count is not None and self.fired >= self.count
 
-    def describe(self) -> dict:
-        d = {"fault": asdict(self.fault), "endpoint": self.endpoint, "model": self.model,
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"fault": asdict(self.fault), "endpoint": self.endpoint, "model": self.model,
              "fired": self.fired}
         d.update({"count": self.count} if self.count is not None else
                  {"rate": self.rate, "seed": self.seed})
@@ -146,7 +148,7 @@ class MockState:
         with self._lock:
             self._rules.clear()
 
-    def rules(self) -> list[dict]:
+    def rules(self) -> list[dict[str, Any]]:
         with self._lock:
             return [r.describe() for r in self._rules]
 

@@ -135,6 +135,10 @@ class EmbedderError(RuntimeError):
     """The embedding model's weights are missing or not the expected file: a startup error."""
 
 
+class ModerationUnsupported(RuntimeError):
+    """MODERATION_MODE=upstream, and the endpoint has no /v1/moderations: a startup error."""
+
+
 class BodyTooLarge(StarletteHTTPException):
     """Raised while reading a body that outgrows the limit (body_limit.py); the error
     handlers make it a 413."""

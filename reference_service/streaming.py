@@ -29,14 +29,18 @@ class ErrorEvent:
     error: ServiceError
 
 
-_END = object()
+class _EndOfStream:
+    """The producer's last item in the queue: the stream is over."""
+
+
+_END = _EndOfStream()
 
 
 class EventChannel:
     """A pipeline stream running in a task of its own, read through a queue."""
 
     def __init__(self, events: AsyncIterator[StreamEvent], lifecycle: Lifecycle) -> None:
-        self._queue: asyncio.Queue = asyncio.Queue()
+        self._queue: asyncio.Queue[StreamEvent | ErrorEvent | _EndOfStream] = asyncio.Queue()
         self._lifecycle = lifecycle
         self._task = asyncio.create_task(self._produce(events))
         lifecycle.track_stream(self._task)
@@ -63,10 +67,10 @@ class EventChannel:
         finally:
             put(_END)
 
-    async def next(self) -> StreamEvent | ErrorEvent | object:
+    async def next(self) -> StreamEvent | ErrorEvent | _EndOfStream:
         return await self._queue.get()
 
-    async def first(self) -> StreamEvent:
+    async def first(self) -> StreamEvent | _EndOfStream:
         """The first event; an error before any token is raised (so it gets its status)."""
         event = await self.next()
         if isinstance(event, ErrorEvent):
@@ -74,10 +78,11 @@ class EventChannel:
             raise event.error
         return event
 
-    async def rest(self, first: StreamEvent) -> AsyncIterator[StreamEvent | ErrorEvent]:
-        event = first
+    async def rest(self, first: StreamEvent | _EndOfStream
+                   ) -> AsyncIterator[StreamEvent | ErrorEvent]:
+        event: StreamEvent | ErrorEvent | _EndOfStream = first
         try:
-            while event is not _END:
+            while not isinstance(event, _EndOfStream):
                 yield event
                 event = await self.next()
         finally:

@@ -46,7 +46,8 @@ async def livez() -> dict[str, bool]:
     return {"alive": True}
 
 
-_NOT_READY = {503: {"description": "starting or draining (with Retry-After)"}}
+_NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {"description": "starting or draining (with Retry-After)"}}
 
 
 def _not_ready(lifecycle: Lifecycle, body: dict[str, Any]) -> JSONResponse:
@@ -84,7 +85,7 @@ async def _check(coro: Awaitable[Any]) -> dict[str, Any]:
         ok, error = True, None
     except Exception as exc:  # any failure is the answer of the check, not an error of ours
         ok, error, detail = False, f"{type(exc).__name__}: {exc}"[:200], None
-    out = {"ok": ok, "latency_ms": round((time.perf_counter() - start) * 1000, 2)}
+    out: dict[str, Any] = {"ok": ok, "latency_ms": round((time.perf_counter() - start) * 1000, 2)}
     if detail is not None:
         out["detail"] = detail
     if error:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ..clock import Clock
@@ -145,7 +146,7 @@ class CircuitBreaker:
 class BreakerRegistry:
     """One breaker per upstream model, created on first use, all backed by one Redis."""
 
-    def __init__(self, redis, clock: Clock, config: BreakerConfig) -> None:
+    def __init__(self, redis: Redis, clock: Clock, config: BreakerConfig) -> None:
         self.redis = redis
         self.clock = clock
         self.config = config

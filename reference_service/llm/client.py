@@ -7,11 +7,14 @@ The SDK is built with `max_retries=0`: retries belong to one layer of our own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Literal
+from typing import TYPE_CHECKING, Any, AsyncIterator, Literal, cast
 
 import httpx2
 import openai
 from openai import AsyncOpenAI
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 from ..errors import (UpstreamError, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable,
                       ServiceError, RequestTooLarge)
@@ -84,6 +87,13 @@ def map_error(exc: Exception) -> ServiceError:
     raise exc
 
 
+def _sdk_messages(messages: list[dict[str, Any]]) -> list[ChatCompletionMessageParam]:
+    """The request's messages as the SDK types them. They are JSON that schemas.py has
+    validated into OpenAI's message shapes (extra fields kept and sent on as they came);
+    the SDK's TypedDicts cannot be proven of a dict checked at run time, hence the cast."""
+    return cast("list[ChatCompletionMessageParam]", messages)
+
+
 def _extra_body(extra: dict[str, Any] | None) -> dict[str, Any]:
     return {"extra_body": extra} if extra else {}
 
@@ -104,7 +114,7 @@ class UpstreamClient:
         (the SDK's `extra_body`: it need not know them)."""
         try:
             resp = await self._client.chat.completions.create(
-                model=model, messages=messages, **params, **_extra_body(extra))
+                model=model, messages=_sdk_messages(messages), **params, **_extra_body(extra))
         except _SDK_ERRORS as exc:
             raise map_error(exc) from exc
         if not resp.choices:
@@ -126,7 +136,7 @@ class UpstreamClient:
         final = Delta()
         try:
             stream = await self._client.chat.completions.create(
-                model=model, messages=messages, stream=True,
+                model=model, messages=_sdk_messages(messages), stream=True,
                 stream_options={"include_usage": True}, **params, **_extra_body(extra))
             async with stream:
                 async for chunk in stream:
