@@ -3,9 +3,8 @@ format of the upstream being imitated, streamed or whole."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import time
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse

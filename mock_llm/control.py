@@ -3,9 +3,8 @@ reset, and the server's settings (latency, upstream profile)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from dataclasses import asdict
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response

@@ -8,9 +8,8 @@ writes it out and records the outcome in the request log.
 
 from __future__ import annotations
 
-from typing import Any
-
 import logging
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response

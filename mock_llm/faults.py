@@ -8,12 +8,11 @@ State is shared between the server thread and the caller's thread, hence the loc
 
 from __future__ import annotations
 
-from typing import Any
-
 import random
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 # Kinds besides an HTTP status code ("400".."599").
 SPECIAL_KINDS = ("hang", "drop", "malformed", "overloaded", "truncate")

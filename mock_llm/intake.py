@@ -3,10 +3,9 @@ in the request log, checked, and given its fault (if any)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncio
 import json
+from typing import Any
 
 from starlette.requests import Request
 

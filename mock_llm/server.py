@@ -53,7 +53,7 @@ class ThreadedServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> "ThreadedServer":
+    def start(self, timeout: float = 60.0) -> ThreadedServer:
         """Serve from a daemon thread; wait until uvicorn listens (the service's startup loads
         the embedder and the PII analyzer: measured 14 s on a loaded 2-core machine)."""
         self._thread = threading.Thread(target=self._run, name=f"uvicorn-{self.port}", daemon=True)
@@ -83,7 +83,7 @@ class ThreadedServer:
             self._thread.join(timeout)
         self._sock.close()
 
-    def __enter__(self) -> "ThreadedServer":
+    def __enter__(self) -> ThreadedServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -3,11 +3,10 @@ for a response to break: a cut connection, a chunk that is not JSON."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 from .errors import DropConnection
 from .faults import Fault, RecordedRequest

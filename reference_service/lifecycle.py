@@ -15,8 +15,9 @@ import asyncio
 import logging
 import signal
 import threading
+from collections.abc import Callable, Iterable
 from types import FrameType
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute

@@ -242,7 +242,7 @@ def document_limits(schema: dict[str, Any], settings: Settings) -> dict[str, Any
     def constrain(props: dict[str, Any]) -> None:
         if "model" in props:
             props["model"] = {**{k: v for k, v in props["model"].items() if k != "anyOf"},
-                              "anyOf": [{"type": "string", "enum": models + ["auto"]},
+                              "anyOf": [{"type": "string", "enum": [*models, "auto"]},
                                         {"type": "null"}]}
         for name in ("max_tokens", "max_completion_tokens"):
             if name in props:
@@ -259,7 +259,7 @@ def document_limits(schema: dict[str, Any], settings: Settings) -> dict[str, Any
             constrain(comps[name].get("properties", {}))
     if "ChatCompletionRequest" in comps:  # required there: a string from the list
         comps["ChatCompletionRequest"]["properties"]["model"] = {
-            "type": "string", "enum": models + ["auto"], "title": "Model"}
+            "type": "string", "enum": [*models, "auto"], "title": "Model"}
     if "ChatCompletionRequest" in comps:  # what the /v1 door refuses by name (a 400)
         props = comps["ChatCompletionRequest"]["properties"]
         props["n"] = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 1},
@@ -272,7 +272,7 @@ def document_limits(schema: dict[str, Any], settings: Settings) -> dict[str, Any
     for op in schema.get("paths", {}).get("/v1/models/{model_id}", {}).values():
         for param in op.get("parameters", []):
             if param["name"] == "model_id":
-                param["schema"] = {"type": "string", "enum": models + ["auto"]}
+                param["schema"] = {"type": "string", "enum": [*models, "auto"]}
     if settings.safety_guards and "TextPart" in comps:  # the guards read text parts only
         comps["TextPart"]["properties"]["type"] = {"type": "string", "enum": ["text"],
                                                    "title": "Type"}

@@ -29,9 +29,8 @@ Sources (ggml-org/llama.cpp):
 
 from __future__ import annotations
 
-from typing import Any
-
 from collections.abc import Mapping
+from typing import Any
 
 from ..errors import MockError
 from ..timing import ModelProfile

@@ -30,9 +30,8 @@ Sources (ollama/ollama):
 
 from __future__ import annotations
 
-from typing import Any
-
 from collections.abc import Mapping
+from typing import Any
 
 from ..errors import MockError
 from ..timing import ModelProfile

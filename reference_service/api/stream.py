@@ -15,7 +15,6 @@ from fastapi import APIRouter, Header, Query
 from starlette.responses import Response
 
 from ..clients import Client
-
 from ..context import RequestContext
 from ..deps import ClientDep, ContextDep, LifecycleDep, ServicesDep
 from ..lifecycle import Lifecycle

@@ -53,7 +53,7 @@ class PrecomputedEmbedder:
     def __init__(self, embedder: TextEmbedder, texts: list[str]) -> None:
         uniq = list(dict.fromkeys(question_form(t) for t in texts))
         vectors = embedder.embed(uniq)
-        self._by_text = dict(zip(uniq, vectors))
+        self._by_text = dict(zip(uniq, vectors, strict=True))
         self._embedder = embedder
 
     async def aembed_one(self, text: str) -> np.ndarray:
@@ -130,9 +130,9 @@ async def sweep(pairs: list[Pair], embedder: TextEmbedder, thresholds: list[floa
     curve = []
     for t in thresholds:
         outs = [Outcome(p, e or al or (v and s >= t), None, s, v)
-                for p, s, v, e, al in zip(pairs, sims, verified, exact, aligned)]
+                for p, s, v, e, al in zip(pairs, sims, verified, exact, aligned, strict=True)]
         cos_only = [Outcome(p, e or s >= t, None, s, True)
-                    for p, s, e in zip(pairs, sims, exact)]
+                    for p, s, e in zip(pairs, sims, exact, strict=True)]
         curve.append({"threshold": t, **score(outs),
                       "cosine_only": {k: v for k, v in score(cos_only).items()
                                       if k in ("precision", "recall", "false_hit_rate")}})

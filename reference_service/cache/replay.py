@@ -160,7 +160,7 @@ class LectureRule:
 
     def get(self, vector: np.ndarray, now: float) -> int | None:
         best, best_sim = None, -1.0
-        for v, answer, expires in zip(self.vectors, self.answers, self.expires):
+        for v, answer, expires in zip(self.vectors, self.answers, self.expires, strict=True):
             if expires <= now:
                 continue
             sim = float(np.dot(vector, v))
@@ -225,7 +225,7 @@ async def _replay(questions: list[Question], embedder: ReplayEmbedder, threshold
     system_prompt = Settings(_env_file=None).system_prompt
     raw = list(dict.fromkeys(q.text for q in questions))
     texts = list(dict.fromkeys(raw + [question_form(t) for t in raw]))
-    by_text = dict(zip(texts, embedder.embed(texts)))
+    by_text = dict(zip(texts, embedder.embed(texts), strict=True))
 
     class Vectors:  # the lab's cache asks for question forms: all embedded above
         async def aembed_one(self, text: str) -> np.ndarray:
@@ -257,7 +257,7 @@ async def _replay(questions: list[Question], embedder: ReplayEmbedder, threshold
         tallies[0].add(served, q.intent, usd, any(q.t - t < LECTURE_TTL_S for t in before),
                        verbatim)
 
-        for (ttl, lab), tally in zip(labs.items(), tallies[1:]):
+        for (ttl, lab), tally in zip(labs.items(), tallies[1:], strict=True):
             scope = scope_of(tenant="app", model=MODEL, system=system_prompt, ttl=ttl)
             found = await lab.lookup(scope, q.text)
             hit = found.entry if found.status == "HIT" else None
@@ -329,7 +329,7 @@ def plot_replay(report: dict[str, Any], path: Path) -> None:
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=120)
     colors = ["tab:red", "tab:blue", "tab:cyan"]
-    for (name, curve), color in zip(report["curves"].items(), colors):
+    for (name, curve), color in zip(report["curves"].items(), colors, strict=False):
         xs = np.arange(1, len(curve) + 1)
         hits = np.array([h for h, _ in curve])
         wrong = np.array([w for _, w in curve])

@@ -282,7 +282,7 @@ class SemanticCache:
         hits = s.get("hits_exact", 0) + s.get("hits_semantic", 0)
         lookups = hits + s.get("misses", 0)
         entries = 0
-        async for key in self.redis.scan_iter(match="c:*:x:*", count=1000):
+        async for _key in self.redis.scan_iter(match="c:*:x:*", count=1000):
             entries += 1
         return {"entries": entries, "hits_exact": int(s.get("hits_exact", 0)),
                 "hits_semantic": int(s.get("hits_semantic", 0)), "misses": int(s.get("misses", 0)),

@@ -100,9 +100,9 @@ def build_rows(pairs: list[tuple[str, str, dict[str, Any]]], embedder: BatchEmbe
     """Each pair as a lookup sees it: b asked, a stored (one batch of embeddings)."""
     forms = [(question_form(p["text_b"]), question_form(p["text_a"])) for _, _, p in pairs]
     uniq = list(dict.fromkeys(t for f in forms for t in f))
-    vectors = dict(zip(uniq, embedder.embed(uniq)))
+    vectors = dict(zip(uniq, embedder.embed(uniq), strict=True))
     rows = []
-    for (source, group, p), (q, c) in zip(pairs, forms):
+    for (source, group, p), (q, c) in zip(pairs, forms, strict=True):
         exact = exact_key_text(p["text_a"]) == exact_key_text(p["text_b"])
         cosine = round(float(np.dot(vectors[q], vectors[c])), 4)
         served, why = judge(q, c, cosine, -1.0)  # every threshold at once

@@ -271,7 +271,7 @@ def _exchanged(a: str, b: str) -> bool:
     ta, tb = tokens(a), tokens(b)
     if len(ta) != len(tb):
         return False
-    diff = [i for i, (x, y) in enumerate(zip(ta, tb)) if x != y]
+    diff = [i for i, (x, y) in enumerate(zip(ta, tb, strict=True)) if x != y]
     return len(diff) >= 2 and sorted(ta[i] for i in diff) == sorted(tb[i] for i in diff)
 
 

@@ -33,7 +33,6 @@ from ..errors import CircuitOpen
 from ..outage import OutageLog
 from ..redis_client import as_text
 
-
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
 # KEYS[1]: the breaker hash. ARGV: now (s), cooldown (s), probe lease (s).
@@ -92,7 +91,7 @@ class BreakerConfig:
 class CircuitBreaker:
     """One model's breaker; its state lives in Redis under `breaker:<model>`."""
 
-    def __init__(self, name: str, registry: "BreakerRegistry") -> None:
+    def __init__(self, name: str, registry: BreakerRegistry) -> None:
         self.name = name
         self.key = f"breaker:{name}"
         self._r = registry

@@ -6,8 +6,9 @@ The SDK is built with `max_retries=0`: retries belong to one layer of our own.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, AsyncIterator, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import httpx2
 import openai
@@ -16,8 +17,14 @@ from openai import AsyncOpenAI
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletionMessageParam
 
-from ..errors import (UpstreamError, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable,
-                      ServiceError, RequestTooLarge)
+from ..errors import (
+    RequestTooLarge,
+    ServiceError,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 
 
 @dataclass

@@ -91,7 +91,7 @@ class WeightedRouter:
         self._w = [weights[n] for n in FEATURE_NAMES]
 
     def score(self, query: str) -> float:
-        z = sum(w * x for w, x in zip(self._w, features(query)))
+        z = sum(w * x for w, x in zip(self._w, features(query), strict=True))
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 

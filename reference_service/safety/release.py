@@ -13,7 +13,8 @@ Unguarded calls (window 0) only restore placeholders.
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable, Literal
+from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from ..errors import OutputFlagged
 from .pii import Placeholders, StreamRestorer
