@@ -33,6 +33,7 @@ from .features import FEATURE_NAMES, features
 
 if TYPE_CHECKING:
     import numpy as np
+    from matplotlib.axes import Axes
     from numpy.typing import ArrayLike
 
 OUTPUT_TOKENS = 300
@@ -66,7 +67,7 @@ def train(examples: list[Example], l2: float = 0.05, steps: int = 4000, lr: floa
         grad = X.T @ (p - y) / len(y)
         grad[1:] += l2 * w[1:]
         w -= lr * grad
-    return {"weights": {n: round(float(v), 4) for n, v in zip(FEATURE_NAMES, w)},
+    return {"weights": {n: round(float(v), 4) for n, v in zip(FEATURE_NAMES, w, strict=True)},
             "trained_on": f"{len(train_set)} train queries of data/routing_queries.jsonl",
             "l2": l2, "steps": steps}
 
@@ -81,11 +82,11 @@ def metrics(examples: list[Example], decisions: list[bool], system_prompt: str
             ) -> dict[str, float]:
     n = len(examples)
     return {
-        "accuracy": sum(d == e.strong for d, e in zip(decisions, examples)) / n,
-        "quality": sum(d or not e.strong for d, e in zip(decisions, examples)) / n,
+        "accuracy": sum(d == e.strong for d, e in zip(decisions, examples, strict=True)) / n,
+        "quality": sum(d or not e.strong for d, e in zip(decisions, examples, strict=True)) / n,
         "strong_share": sum(decisions) / n,
         "usd_per_1k": 1000 * sum(_cost(e.query, d, system_prompt)
-                                 for d, e in zip(decisions, examples)) / n,
+                                 for d, e in zip(decisions, examples, strict=True)) / n,
     }
 
 
@@ -96,7 +97,7 @@ def word_count_cut(examples: list[Example]) -> int:
     lengths = [len(e.query.split()) for e in train_set]
 
     def correct(n: int) -> int:
-        return sum((w >= n) == e.strong for w, e in zip(lengths, train_set))
+        return sum((w >= n) == e.strong for w, e in zip(lengths, train_set, strict=True))
 
     return max(range(1, max(lengths) + 2), key=lambda n: (correct(n), -n))
 
@@ -162,7 +163,6 @@ def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     rows = report["rows"]
     fig, ax = plt.subplots(figsize=(7.2, 5.0), dpi=120)
@@ -188,9 +188,23 @@ def plot(report: dict[str, Any], path: Path) -> None:
          "tab:purple")
     mark("labels", "the labels (a perfect router)", "P", "black")
 
-    # cost is linear in the strong share: read it as "times cheaper than always gpt-4o"
-    cheap: float = rows["always_cheap"]["usd_per_1k"]
-    strong: float = rows["always_strong"]["usd_per_1k"]
+    _saving_axis(ax, rows["always_cheap"]["usd_per_1k"], rows["always_strong"]["usd_per_1k"])
+    ax.set_xlabel("share of queries sent to the strong model (gpt-4o)")
+    ax.set_ylabel("quality (share answered by a good-enough model)")
+    ax.set_title(f"Routing on the {report['split']} split (n={report['n']})", fontsize=11)
+    ax.set_xlim(-0.03, 1.03)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7.5, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _saving_axis(ax: Axes, cheap: float, strong: float) -> None:
+    """A top axis that reads the strong share as "times cheaper than always gpt-4o" (cost is
+    linear in the share), and the lecture's 10x-or-more region shaded."""
+    import numpy as np
 
     def share_at(saving: ArrayLike) -> np.ndarray:
         return (strong / np.asarray(saving, dtype=float) - cheap) / (strong - cheap)
@@ -207,14 +221,3 @@ def plot(report: dict[str, Any], path: Path) -> None:
     if strong / cheap >= 10:
         ax.axvspan(-0.03, float(share_at(10)), color="tab:orange", alpha=0.15, lw=0,
                    label="10x cheaper or more (the lecture's 10-20x)")
-
-    ax.set_xlabel("share of queries sent to the strong model (gpt-4o)")
-    ax.set_ylabel("quality (share answered by a good-enough model)")
-    ax.set_title(f"Routing on the {report['split']} split (n={report['n']})", fontsize=11)
-    ax.set_xlim(-0.03, 1.03)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7.5, loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
