@@ -156,6 +156,8 @@ class ChatPipeline:
         if call.limited_client is not None:
             await self._admit_limited(call.limited_client)
         c = call.client
+        if not self.limiter.enabled:
+            return
         decision = await self.limiter.check(c.id, c.limits, count_chat_tokens(call.messages))
         if decision is None:  # no limits, or the limiter's store is down and it fails open
             return

@@ -118,6 +118,8 @@ class Decision:
 class NoLimits:
     """RATE_LIMIT_ENABLED=false: every request is admitted, nothing is charged."""
 
+    enabled = False  # the pipeline need not even count the prompt's tokens
+
     async def check(self, client: str, limits: Limits, tokens: int,
                     now_ms: int | None = None) -> Decision | None:
         return None
@@ -129,6 +131,8 @@ class NoLimits:
 
 class RateLimiter:
     """Checks and charges a client's request and token budgets in Redis."""
+
+    enabled = True
 
     def __init__(self, redis, *, fail_open: bool = True, prefix: str = "rl") -> None:
         self.redis = redis

@@ -57,6 +57,7 @@ class Services:
     calls: CallFactory
     pipeline: ChatPipeline
     moderator: moderation.Moderator
+    missing_models: list[str]  # "STRONG_MODEL=gpt-4o" for each the upstream does not serve
     embedded_llm: Any = None  # mock_llm.MockLLMServer when OPENAI_BASE_URL is unset
 
     @property
@@ -83,7 +84,7 @@ async def start(settings: Settings, clock: Clock, prices: PriceTable) -> Service
     retry = RetryPolicy(settings.retry_max_attempts, settings.retry_base_s,
                         settings.retry_max_wait_s)
     resilient = ResilientUpstream(upstream, clock, retry, breakers)
-    await check_models(settings, upstream)
+    missing_models = await check_models(settings, upstream)
     moderation_client = _moderation_client(settings, embedded, upstream)
     moderator = await moderation.choose(
         settings.moderation_mode, moderation_client,
@@ -101,38 +102,36 @@ async def start(settings: Settings, clock: Clock, prices: PriceTable) -> Service
         guard=await _guard(settings, moderator))
     return Services(settings, redis, upstream, breakers, cache,
                     CallFactory(settings, cache_enabled=settings.cache_enabled), pipeline,
-                    moderator, embedded)
+                    moderator, missing_models, embedded)
 
 
-class ModelsNotServed(RuntimeError):
-    """DEFAULT_MODEL or STRONG_MODEL is not a model the upstream serves: a start-up error."""
-
-
-async def check_models(settings: Settings, upstream: UpstreamClient) -> None:
-    """DEFAULT_MODEL and STRONG_MODEL must be names the upstream serves, when it lists them;
-    a typo would otherwise be a 502 on every request."""
+async def check_models(settings: Settings, upstream: UpstreamClient) -> list[str]:
+    """The configured models the upstream does not serve, said in one error line at
+    start-up (a typo would otherwise show only as 502s). Empty when all are served, or when
+    the upstream has no /v1/models or cannot be asked now."""
     try:
         served = await upstream.served_models(settings.upstream_connect_timeout_s + 3)
     except Exception as exc:  # unreachable now: it may come up later; requests will tell
         log.warning("models: could not list the upstream's models (%s); not checked",
                     type(exc).__name__)
-        return
+        return []
     if served is None:
         log.info("models: the upstream has no /v1/models; DEFAULT_MODEL and STRONG_MODEL "
                  "not checked")
-        return
+        return []
     missing = [f"{name}={model}" for name, model in (("DEFAULT_MODEL", settings.default_model),
                                                       ("STRONG_MODEL", settings.strong_model))
                if model not in served]
     if missing:
         shown = ", ".join(served[:20]) + (" ..." if len(served) > 20 else "")
-        raise ModelsNotServed(f"{' and '.join(missing)}: not served by {upstream.base_url} "
-                              f"(it serves: {shown or 'nothing'}). Set DEFAULT_MODEL and "
-                              "STRONG_MODEL to names it serves (the same name twice for a "
-                              "single-model server).")
-    if len(settings.models) == 1:
+        log.error("models: %s: not served by %s (it serves: %s). Set DEFAULT_MODEL and "
+                  "STRONG_MODEL to names it serves (the same name twice for a single-model "
+                  "server); until then requests for it fail and /health/detailed says so",
+                  " and ".join(missing), upstream.base_url, shown or "nothing")
+    elif len(settings.models) == 1:
         log.info("routing: one model (%s): /chat/smart and model \"auto\" always use it",
                  settings.default_model)
+    return missing
 
 
 def _moderation_client(settings: Settings, embedded: Any,

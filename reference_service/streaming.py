@@ -48,13 +48,17 @@ class EventChannel:
     async def _produce(self, events: AsyncIterator[StreamEvent]) -> None:
         put = self._queue.put_nowait
         try:
+            first = True
             async for event in events:
                 put(event)
-                # Let the SSE writer run: when the upstream's bytes are already buffered,
-                # reading the next delta never suspends, and without this the whole answer
-                # would be parsed before the first token went out (measured: +7 ms to the
-                # first byte; docs/BENCHMARKS.md).
-                await asyncio.sleep(0)
+                if first:
+                    # Let the SSE writer send the first token now: when the upstream's bytes
+                    # are already buffered, reading the next delta never suspends, and the
+                    # whole answer would be parsed before the first byte went out (measured:
+                    # +7 ms to the first byte; docs/BENCHMARKS.md). After it, what piles up
+                    # while the writer writes goes out in one write (see `rest`).
+                    first = False
+                    await asyncio.sleep(0)
         except asyncio.CancelledError:
             if self._lifecycle.drain_expired:
                 put(ErrorEvent(ShuttingDown("The service is shutting down and its drain time "
@@ -79,12 +83,24 @@ class EventChannel:
         return event
 
     async def rest(self, first: StreamEvent | _EndOfStream
-                   ) -> AsyncIterator[StreamEvent | ErrorEvent]:
-        event: StreamEvent | ErrorEvent | _EndOfStream = first
+                   ) -> AsyncIterator[list[StreamEvent | ErrorEvent]]:
+        """The events from `first` on, in batches: each batch is what was ready when the
+        writer came for more. A slow upstream (a real model, a token every few tens of ms)
+        gives batches of one, so each token still goes out as it comes; when events pile up
+        (a fast upstream, a replay from the cache) they go out in one write instead of one
+        per event: the SSE events are the same, only the number of writes differs."""
+        ready: list[StreamEvent | ErrorEvent | _EndOfStream] = [first]
         try:
-            while not isinstance(event, _EndOfStream):
-                yield event
-                event = await self.next()
+            while True:
+                while not self._queue.empty():
+                    ready.append(self._queue.get_nowait())
+                finished = isinstance(ready[-1], _EndOfStream)  # the producer's last item
+                batch = [e for e in ready if not isinstance(e, _EndOfStream)]
+                if batch:
+                    yield batch
+                if finished:
+                    return
+                ready = [await self.next()]
         finally:
             await self.aclose()
 
@@ -94,35 +110,44 @@ class EventChannel:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
-def sse_response(events: AsyncIterator[ServerSentEvent], ping_s: float) -> EventSourceResponse:
+def sse_response(events: AsyncIterator[bytes], ping_s: float) -> EventSourceResponse:
     return EventSourceResponse(events, ping=ping_s)
 
 
-async def chat_events(events: AsyncIterator[StreamEvent | ErrorEvent], call: ChatCall, *,
-                      include_usage: bool = False,
-                      session_id: str = "") -> AsyncIterator[ServerSentEvent]:
+async def chat_events(batches: AsyncIterator[list[StreamEvent | ErrorEvent]], call: ChatCall,
+                      *, include_usage: bool = False,
+                      session_id: str = "") -> AsyncIterator[bytes]:
     """The lecture's SSE events: `token` (the text itself), then `done` ([DONE]), or
-    `error`. With `include_usage`, a `usage` event (JSON) goes just before `done`.
+    `error`. With `include_usage`, a `usage` event (JSON) goes just before `done`. One
+    write per batch of events (EventChannel.rest).
 
     A token is sent as plain text, framed per the SSE spec: one `data:` line per line of
     the token, after "data: ". A spec parser (EventSource, the lab's clients) removes that
     one space and joins the lines with newlines, so the token arrives intact; the lecture's
     Python client, which strips each line, loses the spaces between words."""
-    async for event in events:
-        if isinstance(event, TokenEvent):
-            yield ServerSentEvent(event.text, event="token")
-        elif isinstance(event, DoneEvent):
-            r = event.result
-            if include_usage:
-                yield ServerSentEvent(json.dumps({
-                    "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
-                    "total_tokens": r.total_tokens, "model": r.model,
-                    "finish_reason": r.finish_reason, "latency_ms": round(r.latency_ms, 1),
-                    "ttft_ms": round(r.ttft_ms or 0, 1), "cache": r.cache,
-                    "request_id": call.request_id, "session_id": session_id}), event="usage")
-            yield ServerSentEvent("[DONE]", event="done")
-        elif isinstance(event, ErrorEvent):
-            yield ServerSentEvent(json.dumps(_error_event(event, call)), event="error")
+    async for batch in batches:
+        yield b"".join(_chat_event(event, call, include_usage, session_id) for event in batch)
+
+
+def _chat_event(event: StreamEvent | ErrorEvent, call: ChatCall, include_usage: bool,
+                session_id: str) -> bytes:
+    if isinstance(event, TokenEvent):
+        return ServerSentEvent(event.text, event="token").encode()
+    if isinstance(event, DoneEvent):
+        r = event.result
+        usage = b""
+        if include_usage:
+            usage = ServerSentEvent(json.dumps({
+                "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
+                "total_tokens": r.total_tokens, "model": r.model,
+                "finish_reason": r.finish_reason, "latency_ms": round(r.latency_ms, 1),
+                "ttft_ms": round(r.ttft_ms or 0, 1), "cache": r.cache,
+                "request_id": call.request_id, "session_id": session_id}),
+                event="usage").encode()
+        return usage + ServerSentEvent("[DONE]", event="done").encode()
+    if isinstance(event, ErrorEvent):
+        return ServerSentEvent(json.dumps(_error_event(event, call)), event="error").encode()
+    return b""  # a tool call: never on /chat (no tools there)
 
 
 def _error_event(event: ErrorEvent, call: ChatCall) -> dict[str, Any]:
@@ -141,13 +166,14 @@ def _openai_error_event(event: ErrorEvent, call: ChatCall) -> dict[str, Any]:
                              **({"code": e.code} if e.code else {}), **e.details)
 
 
-async def openai_events(events: AsyncIterator[StreamEvent | ErrorEvent], call: ChatCall, *,
-                        completion_id: str, created: int, model: str,
-                        include_usage: bool) -> AsyncIterator[ServerSentEvent]:
-    """OpenAI's streaming dialect: `chat.completion.chunk` objects, then `[DONE]`."""
+async def openai_events(batches: AsyncIterator[list[StreamEvent | ErrorEvent]],
+                        call: ChatCall, *, completion_id: str, created: int, model: str,
+                        include_usage: bool) -> AsyncIterator[bytes]:
+    """OpenAI's streaming dialect: `chat.completion.chunk` objects, then `[DONE]`; one write
+    per batch of events."""
 
     def chunk(delta: dict[str, Any] | None, finish_reason: str | None = None,
-              usage: dict[str, int] | None = None, choices: bool = True) -> ServerSentEvent:
+              usage: dict[str, int] | None = None, choices: bool = True) -> bytes:
         obj: dict[str, Any] = {
             "id": completion_id, "object": "chat.completion.chunk", "created": created,
             "model": model, "system_fingerprint": None,
@@ -155,22 +181,25 @@ async def openai_events(events: AsyncIterator[StreamEvent | ErrorEvent], call: C
                          "finish_reason": finish_reason}] if choices else []}
         if include_usage:
             obj["usage"] = usage
-        return ServerSentEvent(json.dumps(obj))
+        return ServerSentEvent(json.dumps(obj)).encode()
+
+    def encode(event: StreamEvent | ErrorEvent) -> bytes:
+        if isinstance(event, TokenEvent):
+            return chunk({"content": event.text})
+        if isinstance(event, ToolCallEvent):
+            return chunk({"tool_calls": event.tool_calls})  # relayed piece by piece
+        if isinstance(event, DoneEvent):
+            r = event.result
+            out = chunk({}, finish_reason=r.finish_reason)  # never invented: see pipeline
+            if include_usage:
+                out += chunk(None, usage={"prompt_tokens": r.prompt_tokens,
+                                          "completion_tokens": r.completion_tokens,
+                                          "total_tokens": r.total_tokens}, choices=False)
+            return out + ServerSentEvent("[DONE]").encode()
+        return ServerSentEvent(json.dumps(_openai_error_event(event, call))).encode()
 
     yield chunk({"role": "assistant", "content": ""})
-    async for event in events:
-        if isinstance(event, TokenEvent):
-            yield chunk({"content": event.text})
-        elif isinstance(event, ToolCallEvent):
-            yield chunk({"tool_calls": event.tool_calls})  # relayed piece by piece
-        elif isinstance(event, DoneEvent):
-            r = event.result
-            yield chunk({}, finish_reason=r.finish_reason)  # never invented: see pipeline
-            if include_usage:
-                yield chunk(None, usage={"prompt_tokens": r.prompt_tokens,
-                                         "completion_tokens": r.completion_tokens,
-                                         "total_tokens": r.total_tokens}, choices=False)
-        elif isinstance(event, ErrorEvent):
-            yield ServerSentEvent(json.dumps(_openai_error_event(event, call)))
+    async for batch in batches:
+        yield b"".join(encode(event) for event in batch)
+        if isinstance(batch[-1], ErrorEvent):
             return
-    yield ServerSentEvent("[DONE]")

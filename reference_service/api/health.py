@@ -129,4 +129,6 @@ async def _moderation(services: Services) -> dict[str, Any]:
 
 async def _models(services: Services) -> dict[str, Any]:
     models = await services.upstream.list_models(CHECK_TIMEOUT_S)
+    if services.missing_models:  # reachable, but it cannot serve every configured model
+        raise LookupError(f"not served: {', '.join(services.missing_models)}")
     return {"base_url": services.upstream.base_url, "models": models[:10]}

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..clock import SystemClock
-from .embedder import TextEmbedder
+from .embedder import BatchEmbedder, TextEmbedder
 from .normalize import question_form
 from .store import CacheConfig, SemanticCache
 from .verifier import SAME_AFTER_ALIGNMENT
@@ -99,6 +99,18 @@ def score(outcomes: list[Outcome]) -> dict[str, Any]:
             "recall": round(tp / pos, 4) if pos else None,
             "false_hit_rate": round(fp / neg, 4) if neg else None,
             "hits": tp + fp, "n_pairs": len(outcomes), "positives": pos}
+
+
+def lecture_rule(pairs: list[Pair], embedder: BatchEmbedder, threshold: float = 0.95
+                 ) -> dict[str, Any]:
+    """The lecture's rule on each pair: the questions as typed, embedded (normalized), and
+    a hit when their dot product is >= `threshold` (0.95): no exact tier, no rewriting of the
+    question's form, no verifier (its SemanticCache.get, for one stored entry)."""
+    a = embedder.embed([p.a for p in pairs])
+    b = embedder.embed([p.b for p in pairs])
+    outs = [Outcome(p, float(x @ y) >= threshold, None, float(x @ y), False)
+            for p, x, y in zip(pairs, a, b, strict=True)]
+    return {"threshold": threshold, **score(outs)}
 
 
 async def sweep(pairs: list[Pair], embedder: TextEmbedder, thresholds: list[float]

@@ -36,11 +36,14 @@ from ..redis_client import as_text
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
 # KEYS[1]: the breaker hash. ARGV: now (s), cooldown (s), probe lease (s).
-# Returns {verdict, retry_after_ms, state}: verdict 0 = go, 1 = go as the probe, -1 = refused.
+# Returns {verdict, retry_after_ms, state[, failures]}: verdict 0 = go, 1 = go as the probe,
+# -1 = refused; when closed, the count of failures in a row so far.
 ALLOW_LUA = """
 local now, cooldown, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
-if state == 'closed' then return {0, 0, state} end
+if state == 'closed' then
+  return {0, 0, state, tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')}
+end
 local opened_at = tonumber(redis.call('HGET', KEYS[1], 'opened_at') or '0')
 if state == 'open' and now - opened_at >= cooldown then
   state = 'half_open'
@@ -81,6 +84,15 @@ return state
 """
 
 
+@dataclass(frozen=True)
+class Ticket:
+    """A call's slot: whether it is the half-open probe, and whether the breaker was closed
+    with no failure counted when it was taken."""
+
+    probe: bool
+    clean: bool
+
+
 @dataclass
 class BreakerConfig:
     failure_threshold: int = 5
@@ -98,24 +110,30 @@ class CircuitBreaker:
         self.state = CLOSED  # as last seen by this process
         self.transitions: list[tuple[float, str]] = []  # (clock time, state) seen here
 
-    async def allow(self) -> bool:
-        """Take a call slot, or raise CircuitOpen. Returns True when this call is the probe."""
+    async def allow(self) -> Ticket:
+        """Take a call slot, or raise CircuitOpen."""
         cfg = self._r.config
         try:
-            verdict, retry_ms, state = await self._r.allow_script(
+            verdict, retry_ms, state, *failures = await self._r.allow_script(
                 keys=[self.key], args=[self._r.clock.time(), cfg.cooldown_s, cfg.probe_lease_s])
         except RedisError:
             self._r.outages.failed()
-            return False
+            return Ticket(probe=False, clean=False)
         self._r.outages.succeeded()
         self._saw(as_text(state))
         if int(verdict) >= 0:
-            return int(verdict) == 1
+            return Ticket(probe=int(verdict) == 1, clean=bool(failures) and int(failures[0]) == 0)
         wait = max(1, math.ceil(int(retry_ms) / 1000))
         raise CircuitOpen(f"The upstream for {self.name} is failing; calls are paused "
                           f"for {wait} s (circuit breaker open).", retry_after=wait)
 
-    async def record_success(self, probe: bool = False) -> None:
+    async def record_success(self, probe: bool = False, clean: bool = False) -> None:
+        """A call succeeded. `clean`: the breaker was closed with no failure counted when
+        the call started, so a success changes nothing and costs no round trip. (A failure
+        another worker counts meanwhile is then not reset by this success: across
+        concurrent workers "in a row" is approximate either way.)"""
+        if clean and not probe:
+            return
         await self._record("success", probe)
 
     async def record_failure(self, probe: bool = False) -> None:

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any, Literal
 
 import httpx2
 import openai
-from openai import AsyncOpenAI
-
-if TYPE_CHECKING:
-    from openai.types.chat import ChatCompletionMessageParam
+from openai import AsyncOpenAI, AsyncStream
 
 from ..errors import (
     RequestTooLarge,
@@ -51,8 +48,12 @@ class Delta:
 
 def build_openai_client(base_url: str, api_key: str, timeout_s: float,
                         connect_timeout_s: float) -> AsyncOpenAI:
+    """The SDK with no retries of its own (ours are the only layer) on the SDK's aiohttp
+    transport (`openai[aiohttp]`, `DefaultAioHttpClient`): measured to cost less CPU per
+    request than its default httpx transport (docs/BENCHMARKS.md, "Gateway overhead")."""
     timeout = openai.Timeout(timeout_s, connect=connect_timeout_s)
-    return AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)
+    return AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0,
+                       http_client=openai.DefaultAioHttpClient(timeout=timeout))
 
 
 def _retry_after(exc: openai.APIStatusError) -> int | None:
@@ -94,17 +95,6 @@ def map_error(exc: Exception) -> ServiceError:
     raise exc
 
 
-def _sdk_messages(messages: list[dict[str, Any]]) -> list[ChatCompletionMessageParam]:
-    """The request's messages as the SDK types them. They are JSON that schemas.py has
-    validated into OpenAI's message shapes (extra fields kept and sent on as they came);
-    the SDK's TypedDicts cannot be proven of a dict checked at run time, hence the cast."""
-    return cast("list[ChatCompletionMessageParam]", messages)
-
-
-def _extra_body(extra: dict[str, Any] | None) -> dict[str, Any]:
-    return {"extra_body": extra} if extra else {}
-
-
 class UpstreamClient:
     """The LLM behind the service: complete or stream one chat."""
 
@@ -115,50 +105,61 @@ class UpstreamClient:
     def base_url(self) -> str:
         return str(self._client.base_url)
 
+    # Chat goes through the SDK's own low-level `post` (its documented way to send a request
+    # it has no types for), with `cast_to=object`: the JSON comes back as plain data. The
+    # typed `chat.completions.create` walked every parameter through the SDK's TypedDict
+    # transform and built a pydantic object per answer, and per *chunk* of a stream: about
+    # half of the gateway's CPU per request (py-spy; docs/BENCHMARKS.md, "Gateway overhead").
+    # Same HTTP, same errors, same retries setting.
+
     async def complete(self, messages: list[dict[str, Any]], model: str,
                        params: dict[str, Any], extra: dict[str, Any] | None = None) -> Completion:
-        """One answer. `extra`: request fields the gateway does not interpret, sent as given
-        (the SDK's `extra_body`: it need not know them)."""
+        """One answer. `extra`: request fields the gateway does not interpret, sent as given."""
+        body = {**(extra or {}), "model": model, "messages": messages, **params}
         try:
-            resp = await self._client.chat.completions.create(
-                model=model, messages=_sdk_messages(messages), **params, **_extra_body(extra))
+            resp = await self._client.post("/chat/completions", body=body, cast_to=object)
         except _SDK_ERRORS as exc:
             raise map_error(exc) from exc
-        if not resp.choices:
-            raise UpstreamError("The LLM upstream sent an answer with no choices.")
-        choice = resp.choices[0]
-        usage = resp.usage
-        tool_calls = choice.message.tool_calls
-        return Completion(text=choice.message.content or "", model=resp.model or model,
-                          finish_reason=choice.finish_reason,
-                          prompt_tokens=usage.prompt_tokens if usage else None,
-                          completion_tokens=usage.completion_tokens if usage else None,
-                          tool_calls=[t.model_dump(exclude_none=True) for t in tool_calls]
-                          if tool_calls else None)
+        # cast_to=object: the SDK hands back the parsed JSON, typed as object
+        reply: dict[str, Any] = resp if isinstance(resp, dict) else {}
+        try:
+            choice = reply["choices"][0]
+            message = choice["message"]
+        except (TypeError, KeyError, IndexError):
+            raise UpstreamError("The LLM upstream sent an answer with no choices.") from None
+        usage = reply.get("usage") or {}
+        return Completion(text=message.get("content") or "", model=reply.get("model") or model,
+                          finish_reason=choice.get("finish_reason"),
+                          prompt_tokens=usage.get("prompt_tokens"),
+                          completion_tokens=usage.get("completion_tokens"),
+                          tool_calls=message.get("tool_calls") or None)
 
     async def stream(self, messages: list[dict[str, Any]], model: str, params: dict[str, Any],
                      extra: dict[str, Any] | None = None) -> AsyncIterator[Delta]:
         """Yield text (or tool-call) deltas, then one final Delta with finish reason and
         usage. A stream that ends without a finish reason is an error, not an answer."""
         final = Delta()
+        body = {**(extra or {}), "model": model, "messages": messages, **params,
+                "stream": True, "stream_options": {"include_usage": True}}
         try:
-            stream = await self._client.chat.completions.create(
-                model=model, messages=_sdk_messages(messages), stream=True,
-                stream_options={"include_usage": True}, **params, **_extra_body(extra))
+            stream = await self._client.post("/chat/completions", body=body, cast_to=object,
+                                             stream=True, stream_cls=AsyncStream[object])
             async with stream:
                 async for chunk in stream:
-                    if chunk.usage is not None:
-                        final.prompt_tokens = chunk.usage.prompt_tokens
-                        final.completion_tokens = chunk.usage.completion_tokens
-                    for choice in chunk.choices[:1]:
-                        delta = choice.delta
-                        if delta and delta.content:
-                            yield Delta(text=delta.content)
-                        if delta and delta.tool_calls:
-                            yield Delta(tool_calls=[t.model_dump(exclude_none=True)
-                                                    for t in delta.tool_calls])
-                        if choice.finish_reason:
-                            final.finish_reason = choice.finish_reason
+                    if not isinstance(chunk, dict):
+                        raise ValueError("a stream chunk that is not a JSON object")
+                    if usage := chunk.get("usage"):
+                        final.prompt_tokens = usage.get("prompt_tokens")
+                        final.completion_tokens = usage.get("completion_tokens")
+                    for choice in chunk.get("choices") or ():
+                        delta = choice.get("delta") or {}
+                        if text := delta.get("content"):
+                            yield Delta(text=text)
+                        if calls := delta.get("tool_calls"):
+                            yield Delta(tool_calls=calls)
+                        if reason := choice.get("finish_reason"):
+                            final.finish_reason = reason
+                        break  # one choice: the gateway asks for n=1
         except _SDK_ERRORS as exc:
             raise map_error(exc) from exc
         if final.finish_reason is None:  # closed cleanly, but before the answer was finished

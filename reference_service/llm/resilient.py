@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from ..clock import Clock
 from ..errors import UpstreamError, UpstreamTimeout
-from .breaker import BreakerRegistry, CircuitBreaker
+from .breaker import BreakerRegistry, CircuitBreaker, Ticket
 from .client import Completion, Delta, UpstreamClient
 from .deadline import Deadline
 from .retry import RetryPolicy, with_retries
@@ -45,18 +45,19 @@ class Verdict(Enum):
 
 @dataclass
 class Slot:
-    """A model's breaker and whether this call is its probe: the verdict goes there."""
+    """A model's breaker and this call's ticket: the verdict goes there."""
 
     breaker: CircuitBreaker
-    probe: bool
+    ticket: Ticket
 
     async def record(self, verdict: Verdict) -> None:
+        probe = self.ticket.probe
         if verdict is Verdict.SUCCESS:
-            await self.breaker.record_success(self.probe)
+            await self.breaker.record_success(probe, clean=self.ticket.clean)
         elif verdict is Verdict.FAILURE:
-            await self.breaker.record_failure(self.probe)
+            await self.breaker.record_failure(probe)
         else:
-            await self.breaker.release(self.probe)
+            await self.breaker.release(probe)
 
 
 class ResilientUpstream:
@@ -78,8 +79,8 @@ class ResilientUpstream:
                             call: Callable[[], Awaitable[T]]) -> tuple[Slot, T]:
         """One call through the model's breaker; a success is not recorded yet (a stream is
         judged when it ends): the caller records it on the slot."""
-        slot = Slot(self.breakers.for_model(model), False)
-        slot.probe = await slot.breaker.allow()
+        breaker = self.breakers.for_model(model)
+        slot = Slot(breaker, await breaker.allow())
         try:
             remaining = deadline.remaining()
             if remaining <= 0:

@@ -57,15 +57,33 @@ def is_retryable(exc: BaseException) -> bool:
 
 async def with_retries(attempt: Callable[[], Awaitable[T]], policy: RetryPolicy,
                        deadline: Deadline, clock: Clock) -> T:
-    """Run `attempt` until it succeeds or the policy gives up; re-raise the last error."""
-    retrying = AsyncRetrying(
+    """Run `attempt` until it succeeds or the policy gives up; re-raise the last error.
+
+    The first attempt runs on its own, and tenacity takes over only after a retryable
+    failure (given that failure as its first outcome): almost every call succeeds at once,
+    and tenacity's bookkeeping cost more CPU than the rest of the retry layer (measured)."""
+    try:
+        return await attempt()
+    except Exception as exc:
+        if not is_retryable(exc) or policy.max_attempts <= 1:
+            raise
+        first: BaseException | None = exc
+
+    async def run() -> T:  # tenacity awaits only what is declared `async def`
+        nonlocal first
+        if first is not None:  # tenacity's attempt 1 is the one that already failed
+            failed, first = first, None
+            raise failed
+        return await attempt()
+
+    return await _retrying(policy, deadline, clock)(run)
+
+
+def _retrying(policy: RetryPolicy, deadline: Deadline, clock: Clock) -> AsyncRetrying:
+    return AsyncRetrying(
         retry=retry_if_exception(is_retryable),
         wait=policy.wait,
         stop=stop_after_attempt(policy.max_attempts) | stop_past_deadline(deadline),
         sleep=clock.sleep,
         reraise=True,
     )
-    async def run() -> T:  # tenacity awaits only what is declared `async def`
-        return await attempt()
-
-    return await retrying(run)

@@ -94,7 +94,7 @@ async def test_breaker_opens_on_the_5th_consecutive_failure(async_redis_factory)
     clock = FakeClock()
     b = registry(async_redis_factory(), clock).for_model("gpt-4o-mini")
     for _ in range(4):
-        assert await b.allow() is False
+        assert (await b.allow()).probe is False
         await b.record_failure()
     assert b.state == "closed"
     await b.allow()
@@ -112,7 +112,7 @@ async def test_a_success_resets_the_count(async_redis_factory):
     await b.record_success()
     for _ in range(4):
         await b.record_failure()
-    assert b.state == "closed" and await b.allow() is False
+    assert b.state == "closed" and (await b.allow()).probe is False
 
 
 async def test_exactly_one_probe_after_the_cooldown_then_close_or_reopen(async_redis_factory):
@@ -125,16 +125,16 @@ async def test_exactly_one_probe_after_the_cooldown_then_close_or_reopen(async_r
         await b.allow()
     assert e.value.retry_after in (1, 2)
     clock.advance(1)
-    assert await b.allow() is True  # the probe
+    assert (await b.allow()).probe is True  # the probe
     for _ in range(10):
         with pytest.raises(CircuitOpen):
             await b.allow()
     await b.record_failure(probe=True)  # probe failed: open again, for a full cooldown
     assert b.state == "open"
     clock.advance(30)
-    assert await b.allow() is True
+    assert (await b.allow()).probe is True
     await b.record_success(probe=True)
-    assert b.state == "closed" and await b.allow() is False
+    assert b.state == "closed" and (await b.allow()).probe is False
     assert [s for _, s in b.transitions] == ["open", "half_open", "open", "half_open", "closed"]
 
 
@@ -144,12 +144,12 @@ async def test_a_probe_that_never_reports_back_loses_its_slot_after_the_lease(as
     for _ in range(5):
         await b.record_failure()
     clock.advance(30)
-    assert await b.allow() is True  # a probe whose worker then dies
+    assert (await b.allow()).probe is True  # a probe whose worker then dies
     clock.advance(5)
     with pytest.raises(CircuitOpen):
         await b.allow()
     clock.advance(6)  # past the 10 s lease
-    assert await b.allow() is True
+    assert (await b.allow()).probe is True
 
 
 async def test_state_is_shared_between_workers_and_one_probe_in_all(redis_url):
@@ -167,7 +167,7 @@ async def test_state_is_shared_between_workers_and_one_probe_in_all(redis_url):
     clock.advance(30)
     results = await asyncio.gather(*[w.allow() for w in [worker_a, worker_b] * 5],
                                    return_exceptions=True)
-    assert sum(r is True for r in results) == 1  # one probe in the whole deployment
+    assert sum(getattr(r, "probe", False) is True for r in results) == 1  # one probe in all
     assert sum(isinstance(r, CircuitOpen) for r in results) == 9
     await r.aclose()
 
@@ -182,7 +182,7 @@ async def test_redis_down_lets_calls_through(caplog):
     logger.addHandler(caplog.handler)
     try:
         for _ in range(3):
-            assert await b.allow() is False
+            assert (await b.allow()).probe is False
             await b.record_failure()
     finally:
         logger.removeHandler(caplog.handler)
@@ -331,3 +331,18 @@ def test_a_completed_stream_resets_the_failure_count(no_retry_service, mock):
             with httpx.stream("POST", url + "/chat/stream", json=ASK, headers=fresh) as s:
                 assert s.status_code == 200, f"expected a stream, got {s.status_code}: {s.read()}"
                 assert parse_sse(s.iter_lines())[-1].event == expected
+
+
+async def test_a_clean_success_costs_no_round_trip_but_a_success_after_failures_resets(
+        async_redis_factory):
+    b = registry(async_redis_factory(), FakeClock()).for_model("m")
+    ticket = await b.allow()
+    assert ticket.clean  # closed, no failure counted: the success changes nothing
+    for _ in range(4):
+        await b.record_failure()  # e.g. other workers' calls
+    ticket = await b.allow()
+    assert not ticket.clean  # four failures in a row so far
+    await b.record_success(ticket.probe, clean=ticket.clean)
+    for _ in range(4):
+        await b.record_failure()
+    assert b.state == "closed"  # the count was reset: 4 more do not open it
