@@ -21,7 +21,7 @@ import base64
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 from redis.asyncio import Redis
@@ -75,8 +75,8 @@ class Entry:
 
 @dataclass
 class Lookup:
-    status: str  # "HIT" | "MISS" | "BYPASS"
-    tier: str | None = None  # "exact" | "semantic" on a hit
+    status: Literal["HIT", "MISS", "BYPASS"]
+    tier: Literal["exact", "semantic"] | None = None  # on a hit
     entry: Entry | None = None
     similarity: float | None = None
     rejected: list[tuple[float, str]] = field(default_factory=list)  # (similarity, rule)
