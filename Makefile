@@ -12,7 +12,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: setup serve mock test soak bench test-deps lab grade exercises lessons clean
+.PHONY: setup serve mock test lint soak bench test-deps lab grade exercises lessons clean
 
 setup: $(STAMP)
 
@@ -37,9 +37,17 @@ mock: $(STAMP)
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
 test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 	@if [ -n "$$CI" ]; then $(MAKE) --no-print-directory test-deps; fi
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(PY) -m pytest $(NBVAL) notebooks/
+
+# Lint and types alone (what `make test` runs first): ruff on the whole repository, mypy
+# strict on reference_service/ and mock_llm/ (pyproject.toml has both configurations).
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 # The long fault, load and security runs (tests/load and tests/security with --soak: 10x the
 # requests, longer outages, more variants of each attack).

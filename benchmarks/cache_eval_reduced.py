@@ -16,12 +16,11 @@ import redis.asyncio as aredis
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from reference_service.app import shared_embedder  # noqa: E402
-from reference_service.cache.evaluate import (PrecomputedEmbedder, load_pairs,  # noqa: E402
-                                              run_pairs, score)
-from reference_service.cache.store import CacheConfig, SemanticCache  # noqa: E402
-from reference_service.clock import SystemClock  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
+from reference_service.app import shared_embedder
+from reference_service.cache.evaluate import PrecomputedEmbedder, load_pairs, run_pairs, score
+from reference_service.cache.store import CacheConfig, SemanticCache
+from reference_service.clock import SystemClock
+from tests.redis_server import RedisServer
 
 
 async def on_real_redis(pairs, url: str, embedder) -> list[bool]:
@@ -45,7 +44,7 @@ def main() -> None:
         emb = PrecomputedEmbedder(shared_embedder(), [t for p in pairs for t in (p.a, p.b)])
         with RedisServer() as server:
             hits = asyncio.run(on_real_redis(pairs, server.url, emb))
-        differ = sum(o.hit != h for o, h in zip(base, hits))
+        differ = sum(o.hit != h for o, h in zip(base, hits, strict=True))
         s = score(base)
         print(f"{path}: {len(pairs)} pairs; hits embedded {sum(o.hit for o in base)}, real "
               f"Redis REDUCE 128 {sum(hits)}; outcomes that differ: {differ} "

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import base64
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -28,9 +27,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from reference_service.cache.store import CacheConfig, Entry, SemanticCache, entry_id  # noqa: E402
-from reference_service.clock import SystemClock  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
+from benchmarks.stats import percentile
+from reference_service.cache.store import CacheConfig, Entry, SemanticCache, entry_id
+from reference_service.clock import SystemClock
+from tests.redis_server import RedisServer
 
 DIM = 384
 
@@ -41,8 +41,8 @@ def unit_vectors(n: int, seed: int) -> np.ndarray:
 
 
 def pct(samples: list[float]) -> dict:
-    s = sorted(samples)
-    return {"p50_ms": round(statistics.median(s), 3), "p99_ms": round(s[int(len(s) * 0.99) - 1], 3)}
+    return {"p50_ms": round(percentile(samples, 50), 3),
+            "p99_ms": round(percentile(samples, 99), 3)}
 
 
 # -- the lecture's cache ------------------------------------------------------------------
@@ -134,7 +134,7 @@ async def bench_vector_set(url: str, n: int, queries: int, reduce_dim: int = 128
     by_ef = {}
     for ef in (50, 100, 200, 400):
         found, times = 0, []
-        for i, v in zip(sample, noisy):
+        for i, v in zip(sample, noisy, strict=True):
             t = time.perf_counter()
             out = await r.execute_command("VSIM", f"c:{scope}:v", "FP32", v.tobytes(),
                                           "COUNT", 3, "EF", ef)

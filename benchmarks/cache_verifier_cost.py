@@ -11,22 +11,21 @@ time.process_time_ns (CPU, one thread), each call on its own; no embedding, no R
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from reference_service.cache import train  # noqa: E402
-from reference_service.cache.normalize import question_form  # noqa: E402
-from reference_service.cache.verifier import judge  # noqa: E402
+from benchmarks.stats import percentile
+from reference_service.cache import train
+from reference_service.cache.normalize import question_form
+from reference_service.cache.verifier import judge
 
 
 def pct(samples: list[float]) -> str:
-    s = sorted(samples)
-    return (f"p50 {statistics.median(s) * 1e3:.0f} us  p99 {s[int(len(s) * 0.99) - 1] * 1e3:.0f} us"
-            f"  max {s[-1] * 1e3:.0f} us")
+    return (f"p50 {percentile(samples, 50) * 1e3:.0f} us  p99 {percentile(samples, 99) * 1e3:.0f} us"
+            f"  max {max(samples) * 1e3:.0f} us")
 
 
 def main() -> None:
@@ -47,7 +46,7 @@ def main() -> None:
             t3 = time.process_time_ns()
             forms.append((t1 - t0) / 1e6)
             judged.append((t3 - t2) / 1e6)
-    per_lookup = [f + 3 * j for f, j in zip(forms, judged)]
+    per_lookup = [f + 3 * j for f, j in zip(forms, judged, strict=True)]
     print(f"{len(pairs)} pairs x {args.rounds} rounds (ms -> shown in us)")
     print(f"  question_form (once per lookup):   {pct(forms)}")
     print(f"  judge (per candidate):              {pct(judged)}")

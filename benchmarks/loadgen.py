@@ -15,6 +15,8 @@ import json
 import time
 from dataclasses import dataclass, field
 
+from benchmarks.stats import percentile
+
 
 @dataclass
 class Result:
@@ -25,10 +27,8 @@ class Result:
     wall_s: float = 0.0
 
     def pct(self, p: float, values: list[float] | None = None) -> float:
-        v = sorted(self.latencies if values is None else values)
-        if not v:
-            return float("nan")
-        return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
+        """The p-th percentile of the latencies (or of `values`)."""
+        return percentile(self.latencies if values is None else values, p)
 
     @property
     def rps(self) -> float:

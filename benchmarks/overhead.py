@@ -32,8 +32,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from benchmarks.loadgen import build_request, run  # noqa: E402
-from mock_llm import free_port  # noqa: E402
+from benchmarks.loadgen import build_request, run
+from mock_llm import free_port
 
 HOST = "127.0.0.1"
 BODY = {"model": "gpt-4o-mini",
@@ -74,7 +74,7 @@ def start(cmd: list[str], env: dict, cpus: set[int], ready_url: str) -> subproce
 
 
 def cpu_seconds(proc: subprocess.Popen) -> float:
-    procs = [psutil.Process(proc.pid)] + psutil.Process(proc.pid).children(recursive=True)
+    procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
     return sum(p.cpu_times().user + p.cpu_times().system for p in procs)
 
 
@@ -183,8 +183,10 @@ def report(results: dict) -> None:
           "rps at c50 | CPU ms/req | stream first byte p50 (+added) | 50 rps steady p99 |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
-        add = (lambda k, sub: "" if name == "direct" else
-               f" (+{r[k][sub] - d[k][sub]:.2f})")
+        def add(k: str, sub: str, name: str = name, r: dict = r) -> str:
+            """What this configuration adds to the direct call's number."""
+            return "" if name == "direct" else f" (+{r[k][sub] - d[k][sub]:.2f})"
+
         print(f"| {name} | {r['c1']['p50_ms']:.2f}{add('c1', 'p50_ms')} | "
               f"{r['c1']['p99_ms']:.2f}{add('c1', 'p99_ms')} | {r['c10']['p50_ms']:.2f} | "
               f"{r['c50']['p50_ms']:.1f} / {r['c50']['p99_ms']:.1f} | {r['c50']['rps']:.0f} | "

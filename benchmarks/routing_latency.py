@@ -6,10 +6,13 @@
 from __future__ import annotations
 
 import json
-import statistics
+import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+from benchmarks.stats import percentile
 from reference_service.routing import make_router
 
 QUERIES = [json.loads(line)["query"] for line in
@@ -27,9 +30,8 @@ def measure(name: str) -> dict:
             t = time.perf_counter_ns()
             router.score(q)
             samples.append((time.perf_counter_ns() - t) / 1000)
-    samples.sort()
-    return {"router": name, "n": len(samples), "p50_us": round(statistics.median(samples), 1),
-            "p99_us": round(samples[int(len(samples) * 0.99)], 1), "max_us": round(samples[-1], 1)}
+    return {"router": name, "n": len(samples), "p50_us": round(percentile(samples, 50), 1),
+            "p99_us": round(percentile(samples, 99), 1), "max_us": round(max(samples), 1)}
 
 
 if __name__ == "__main__":

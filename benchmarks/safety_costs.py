@@ -23,8 +23,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from mock_llm import MockConfig, MockLLMServer, ThreadedServer  # noqa: E402
-from reference_service import Settings, create_app  # noqa: E402
+from benchmarks.stats import percentile
+from mock_llm import MockConfig, MockLLMServer, ThreadedServer
+from reference_service import Settings, create_app
 
 STARTUP = """
 import time, resource
@@ -40,11 +41,6 @@ print(f"{t1-t0:.2f} {t2-t1:.2f} {t3-t2:.3f} {rss:.0f}")
 """
 
 
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(p / 100 * len(values)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=200)
@@ -52,7 +48,7 @@ def main() -> None:
 
     runs = [subprocess.run([sys.executable, "-c", STARTUP], capture_output=True, text=True,
                            check=True).stdout.split() for _ in range(3)]
-    imp, build, first, rss = (statistics.median(float(r[i]) for r in runs) for i in range(4))
+    imp, build, first, rss = (percentile((float(r[i]) for r in runs), 50) for i in range(4))
     print(f"start-up (median of 3 fresh processes): import {imp:.2f} s, build {build:.2f} s, "
           f"first analysis {first * 1000:.0f} ms; peak RSS {rss:.0f} MiB")
 
@@ -67,7 +63,7 @@ def main() -> None:
             redactor.find(t)
             times.append((time.perf_counter() - s) * 1000)
     print(f"PII analysis: {len(texts)} texts x3, mean {statistics.mean(map(len, texts)):.0f} "
-          f"chars: p50 {pct(times, 50):.2f} ms, p95 {pct(times, 95):.2f} ms")
+          f"chars: p50 {percentile(times, 50):.2f} ms, p95 {percentile(times, 95):.2f} ms")
 
     configs = {
         "/chat, guards off": ("/chat", {"safety_guards": False}),
@@ -97,9 +93,9 @@ def main() -> None:
                     r.raise_for_status()
                     if i >= 20:  # warm-up
                         lat.append((time.perf_counter() - s) * 1000)
-            p50 = pct(lat, 50)
+            p50 = percentile(lat, 50)
             base = p50 if base is None else base
-            print(f"{name:<34} {p50:>7.2f} {pct(lat, 95):>7.2f} {p50 - base:>+9.2f}")
+            print(f"{name:<34} {p50:>7.2f} {percentile(lat, 95):>7.2f} {p50 - base:>+9.2f}")
 
 
 if __name__ == "__main__":

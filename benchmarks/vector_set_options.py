@@ -14,7 +14,6 @@ it in the top 3). Starts its own Redis 8 (tests/redis_server.py).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,8 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from tests.redis_server import RedisServer  # noqa: E402
+from benchmarks.stats import percentile
+from tests.redis_server import RedisServer
 
 DIM = 384
 OPTIONS = {  # name -> extra VADD arguments (before the vector / after the element)
@@ -70,15 +70,14 @@ def main() -> None:
             fill = time.perf_counter() - t0
             for ef in (50, 100, 200):
                 found, times = 0, []
-                for q, idx in zip(near, picks):
+                for q, idx in zip(near, picks, strict=True):
                     s = time.perf_counter()
                     res = r.execute_command("VSIM", key, "FP32", q.tobytes(), "COUNT", 3,
                                             "EF", ef)
                     times.append((time.perf_counter() - s) * 1000)
                     found += f"e{idx}".encode() in res
-                times.sort()
                 print(f"| {name} | {fill:.0f} | {ef} | {found / len(picks):.3f} | "
-                      f"{statistics.median(times):.2f} | {times[int(len(times) * .99) - 1]:.2f} |",
+                      f"{percentile(times, 50):.2f} | {percentile(times, 99):.2f} |",
                       flush=True)
             r.delete(key)
 

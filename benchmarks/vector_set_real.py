@@ -20,8 +20,8 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from reference_service.cache.normalize import canonical  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
+from reference_service.cache.normalize import canonical
+from tests.redis_server import RedisServer
 
 
 def main() -> None:

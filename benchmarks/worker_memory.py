@@ -14,8 +14,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from mock_llm import MockConfig, MockLLMServer  # noqa: E402
-from tests.support import ServiceProcess  # noqa: E402
+from mock_llm import MockConfig, MockLLMServer
+from tests.support import ServiceProcess
 
 
 def main() -> None:
@@ -30,7 +30,7 @@ def main() -> None:
                                json={"message": f"I am Maria Garcia, what is HBM{i}?"})
                 root = psutil.Process(svc.proc.pid)
                 rss = [round(p.memory_info().rss / 2**20)
-                       for p in [root] + root.children(recursive=True)]
+                       for p in [root, *root.children(recursive=True)]]
                 print(f"--workers {workers}: RSS per process (MiB): {rss}")
             finally:
                 svc.terminate()

@@ -14,6 +14,6 @@ from .profiles import PROFILES, UpstreamProfile, get_profile
 from .server import MockLLMServer, ThreadedServer, free_port
 from .timing import ModelProfile
 
-__all__ = ["create_app", "MockConfig", "ModelProfile", "Fault", "MockState", "RecordedRequest",
-           "MockLLMServer", "ThreadedServer", "free_port", "PROFILES", "UpstreamProfile",
+__all__ = ["PROFILES", "Fault", "MockConfig", "MockLLMServer", "MockState", "ModelProfile",
+           "RecordedRequest", "ThreadedServer", "UpstreamProfile", "create_app", "free_port",
            "get_profile"]

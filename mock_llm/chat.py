@@ -4,6 +4,7 @@ format of the upstream being imitated, streamed or whole."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -53,7 +54,7 @@ def _timing(request: Request, model: ModelProfile) -> Timing:
         raise bad_control_request("X-Mock-TTFT-Ms and X-Mock-TPS must be numbers") from None
 
 
-def _complete(request: Request, body: dict, name: str, model: ModelProfile,
+def _complete(request: Request, body: dict[str, Any], name: str, model: ModelProfile,
               prompt_tokens: int, limit: int | None) -> Completion:
     """The answer: a scripted one, the X-Mock-Answer header, or the knowledge base's."""
     tool_call = state_of(request).next_scripted_tool_call()

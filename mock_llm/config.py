@@ -55,7 +55,7 @@ class MockConfig:
         self.context_length = None
 
     @classmethod
-    def from_env(cls, profile: str | None = None) -> "MockConfig":
+    def from_env(cls, profile: str | None = None) -> MockConfig:
         """Read MOCK_PROFILE (unless `profile` is given), MOCK_LATENCY, MOCK_TTFT_MS and
         MOCK_TPS (the last two apply to every model)."""
         cfg = cls(profile=profile or os.environ.get("MOCK_PROFILE", DEFAULT_PROFILE),

@@ -4,6 +4,7 @@ reset, and the server's settings (latency, upstream profile)."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,7 +19,7 @@ from .profiles import PROFILES
 _RULE_FIELDS = ("count", "rate", "seed", "endpoint", "model")
 
 
-async def _json_object(request: Request) -> dict:
+async def _json_object(request: Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError:

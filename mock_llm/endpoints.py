@@ -28,8 +28,9 @@ async def moderations(request: Request) -> Response:
         return Response('{"id": "modr-broken", "results": [', media_type="application/json")
     rec.status, rec.outcome = 200, "completed"
     number = next(request.app.state.completion_numbers)
+    asked = body.get("model") if isinstance(body, dict) else None  # a dict: inputs were read
     return JSONResponse({"id": f"modr-mock{number:06d}",
-                         "model": body.get("model") or config.moderation_model,
+                         "model": asked or config.moderation_model,
                          "results": [moderation.classify(t) for t in texts]})
 
 

@@ -9,6 +9,7 @@ writes it out and records the outcome in the request log.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -29,7 +30,7 @@ class MockError(Exception):
     "fault" for an injected failure, "client_disconnected" when nobody is left to answer.
     """
 
-    def __init__(self, status: int, body: dict | str, *, headers: dict[str, str] | None = None,
+    def __init__(self, status: int, body: dict[str, Any] | str, *, headers: dict[str, str] | None = None,
                  outcome: str = "error") -> None:
         super().__init__(f"HTTP {status}")
         self.status = status
@@ -39,16 +40,16 @@ class MockError(Exception):
 
 
 def openai_error_body(status: int, message: str, *, param: str | None = None,
-                      code: str | None = None) -> dict:
+                      code: str | None = None) -> dict[str, Any]:
     """`{"error": {message, type, param, code}}` as OpenAI's API writes it."""
     err_type = OPENAI_ERROR_TYPES.get(
         status, "server_error" if status >= 500 else "invalid_request_error")
     return {"error": {"message": message, "type": err_type, "param": param, "code": code}}
 
 
-def bad_control_request(message: str) -> MockError:
+def bad_control_request(message: str, param: str | None = None) -> MockError:
     """A malformed call to the fake's own /_mock/* API (OpenAI's error shape)."""
-    return MockError(400, openai_error_body(400, message))
+    return MockError(400, openai_error_body(400, message, param=param))
 
 
 async def handle_mock_error(request: Request, exc: Exception) -> Response:

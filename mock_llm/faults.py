@@ -12,6 +12,7 @@ import random
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 # Kinds besides an HTTP status code ("400".."599").
 SPECIAL_KINDS = ("hang", "drop", "malformed", "overloaded", "truncate")
@@ -88,8 +89,8 @@ class Rule:
     def exhausted(self) -> bool:
         return self.count is not None and self.fired >= self.count
 
-    def describe(self) -> dict:
-        d = {"fault": asdict(self.fault), "endpoint": self.endpoint, "model": self.model,
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"fault": asdict(self.fault), "endpoint": self.endpoint, "model": self.model,
              "fired": self.fired}
         d.update({"count": self.count} if self.count is not None else
                  {"rate": self.rate, "seed": self.seed})
@@ -146,7 +147,7 @@ class MockState:
         with self._lock:
             self._rules.clear()
 
-    def rules(self) -> list[dict]:
+    def rules(self) -> list[dict[str, Any]]:
         with self._lock:
             return [r.describe() for r in self._rules]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 from starlette.requests import Request
 
@@ -18,11 +19,13 @@ _REDACTED_HEADERS = {"authorization", "api-key", "cookie"}
 
 
 def config_of(request: Request) -> MockConfig:
-    return request.app.state.config
+    config: MockConfig = request.app.state.config
+    return config
 
 
 def state_of(request: Request) -> MockState:
-    return request.app.state.mock
+    state: MockState = request.app.state.mock
+    return state
 
 
 async def read_json(request: Request, path: str) -> tuple[object, RecordedRequest]:
@@ -59,7 +62,7 @@ def chat_problem(body: object, upstream: UpstreamProfile) -> Problem | None:
     return _message_problem(messages) or _limit_problem(body) or upstream.extra_problem(body)
 
 
-def _message_problem(messages: list) -> Problem | None:
+def _message_problem(messages: list[Any]) -> Problem | None:
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or m.get("role") not in ROLES:
             return Problem(f"messages.[{i}].role", f"Invalid value for 'messages[{i}].role'.",
@@ -71,7 +74,7 @@ def _message_problem(messages: list) -> Problem | None:
     return None
 
 
-def _limit_problem(body: dict) -> Problem | None:
+def _limit_problem(body: dict[str, Any]) -> Problem | None:
     for key in ("max_tokens", "max_completion_tokens"):
         v = body.get(key)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
@@ -89,9 +92,7 @@ def pick_fault(request: Request, endpoint: str, model: str | None) -> Fault | No
         return Fault(kind, retry_after=float(ra) if ra else None,
                      after_chunks=int(request.headers.get("x-mock-fault-after-chunks", 2)))
     except ValueError as exc:
-        error = bad_control_request(str(exc))
-        error.body["error"]["param"] = "x-mock-fault"
-        raise error from None
+        raise bad_control_request(str(exc), param="x-mock-fault") from None
 
 
 async def apply_fault(request: Request, endpoint: str, model: str | None,

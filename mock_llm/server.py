@@ -10,8 +10,11 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from .app import create_app
 from .config import MockConfig
@@ -21,14 +24,18 @@ from .faults import MockState
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
+
+
+T = TypeVar("T")
 
 
 class ThreadedServer:
     """uvicorn serving `app` on host:port from a daemon thread with its own event loop."""
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning",
-                 **uvicorn_options) -> None:
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0,
+                 log_level: str = "warning", **uvicorn_options: Any) -> None:
         self.host = host
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP;
         # without it every response waits ~40 ms for a delayed ACK (Nagle).
@@ -46,7 +53,7 @@ class ThreadedServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> "ThreadedServer":
+    def start(self, timeout: float = 60.0) -> ThreadedServer:
         """Serve from a daemon thread; wait until uvicorn listens (the service's startup loads
         the embedder and the PII analyzer: measured 14 s on a loaded 2-core machine)."""
         self._thread = threading.Thread(target=self._run, name=f"uvicorn-{self.port}", daemon=True)
@@ -65,7 +72,7 @@ class ThreadedServer:
 
         asyncio.run(serve())
 
-    def run_in_loop(self, coro, timeout: float = 10.0):
+    def run_in_loop(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
         """Run a coroutine on the server's own event loop (e.g. to reset app state)."""
         assert self._loop is not None, "server not started"
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
@@ -76,10 +83,10 @@ class ThreadedServer:
             self._thread.join(timeout)
         self._sock.close()
 
-    def __enter__(self) -> "ThreadedServer":
+    def __enter__(self) -> ThreadedServer:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 from .errors import DropConnection
 from .faults import Fault, RecordedRequest
@@ -13,7 +14,7 @@ from .profiles import Frame
 from .timing import Timing
 
 
-def sse(payload: dict) -> bytes:
+def sse(payload: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(payload)}\n\n".encode()
 
 
@@ -23,15 +24,16 @@ async def stream_events(frames: list[Frame], timing: Timing, fault: Fault | None
 
     A drop or malformed fault strikes after `fault.after_chunks` frames.
     """
-    breaks = fault is not None and fault.kind in ("drop", "malformed", "truncate")
+    breaks = fault if fault is not None and fault.kind in ("drop", "malformed", "truncate") \
+        else None
     try:
         await timing.until(timing.ttft)
         for sent, frame in enumerate(frames):
-            if breaks and sent >= fault.after_chunks:
+            if breaks is not None and sent >= breaks.after_chunks:
                 rec.outcome = "fault"
-                if fault.kind == "truncate":
+                if breaks.kind == "truncate":
                     return  # a clean end of the body: no finish reason, no [DONE]
-                if fault.kind == "malformed":
+                if breaks.kind == "malformed":
                     yield f'data: {{"id": "{completion_id}", "choices": [{{"delta": \n\n'.encode()
                     return
                 raise DropConnection("mock_llm: injected connection drop")

@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     from .app import create_app, services_of
     from .config import Settings
 
-__all__ = ["create_app", "services_of", "Settings"]
+__all__ = ["Settings", "create_app", "services_of"]
 
 
 def __getattr__(name: str) -> Any:

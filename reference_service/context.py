@@ -45,4 +45,5 @@ class RequestContext:
 
 
 def context_of(scope: Scope) -> RequestContext | None:
-    return scope.get("state", {}).get(SCOPE_KEY)
+    ctx: RequestContext | None = scope.get("state", {}).get(SCOPE_KEY)
+    return ctx

@@ -127,6 +127,18 @@ class CircuitOpen(ServiceError):
     status, type = 503, "circuit_open"
 
 
+class VectorSetsMissing(RuntimeError):
+    """The cache's Redis server has no vector sets (it is older than 8): a startup error."""
+
+
+class EmbedderError(RuntimeError):
+    """The embedding model's weights are missing or not the expected file: a startup error."""
+
+
+class ModerationUnsupported(RuntimeError):
+    """MODERATION_MODE=upstream, and the endpoint has no /v1/moderations: a startup error."""
+
+
 class BodyTooLarge(StarletteHTTPException):
     """Raised while reading a body that outgrows the limit (body_limit.py); the error
     handlers make it a 413."""

@@ -81,4 +81,5 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
 
 class _HeadRefused(Exception):
-    pass
+    """Not an error of the service: raised from a parser callback to stop httptools' parser
+    (data_received then sees a parser error; the client has had its 431 already)."""

@@ -15,7 +15,9 @@ import asyncio
 import logging
 import signal
 import threading
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
+from types import FrameType
+from typing import Any
 
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
@@ -49,9 +51,9 @@ class Lifecycle:
         self._idle = asyncio.Event()
         self._idle.set()
         self._hurry = asyncio.Event()
-        self._streams: set[asyncio.Task] = set()
-        self._drain_task: asyncio.Task | None = None
-        self._previous_handler = None
+        self._streams: set[asyncio.Task[None]] = set()
+        self._drain_task: asyncio.Task[None] | None = None
+        self._previous_handler: Callable[[int, FrameType | None], Any] | int | None = None
 
     @property
     def ready(self) -> bool:
@@ -67,7 +69,7 @@ class Lifecycle:
         if self.inflight == 0:
             self._idle.set()
 
-    def track_stream(self, task: asyncio.Task) -> None:
+    def track_stream(self, task: asyncio.Task[None]) -> None:
         """A stream producer the drain may have to stop when its time is up."""
         self._streams.add(task)
         task.add_done_callback(self._streams.discard)
@@ -114,7 +116,7 @@ class Lifecycle:
             else:
                 signal.raise_signal(signal.SIGTERM)
 
-        def _on_sigterm(signum, frame) -> None:
+        def _on_sigterm(signum: int, frame: FrameType | None) -> None:
             if self._drain_task is not None:  # a second SIGTERM: stop waiting
                 loop.call_soon_threadsafe(self.hurry)
                 return

@@ -12,7 +12,8 @@ message, except the few keys that are structure, not text (`role`, `type`, ids).
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 Message = dict[str, Any]
 

@@ -17,8 +17,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from typing import AsyncIterator, Awaitable, Callable, TypeVar
+from typing import TypeVar
 
 from .cache import Lookup, SemanticCache, scope_of
 from .call import ChatCall, ChatResult, DoneEvent, StreamEvent, TokenEvent, ToolCallEvent

@@ -9,8 +9,8 @@ from .call import CacheMode, ChatCall, Message
 from .clients import Client
 from .config import Settings
 from .errors import BadRequest, RequestTooLarge, UnknownModel
-from .schemas import ChatCompletionRequest, ChatRequest
 from .messages import all_text
+from .schemas import ChatCompletionRequest, ChatRequest
 
 
 class CallFactory:

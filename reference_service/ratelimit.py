@@ -25,7 +25,6 @@ from redis.exceptions import RedisError
 from .errors import LimiterUnavailable, RequestTooLarge
 from .outage import OutageLog
 
-
 # The time in ms: ARGV[1] if given (tests), else Redis's own clock (one clock for all replicas).
 NOW_LUA = """
 local now

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import overload
+
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -25,6 +27,10 @@ def make_redis(settings: Settings) -> redis.Redis:
     return fakeredis.FakeAsyncRedis()
 
 
+@overload
+def as_text(value: bytes | str) -> str: ...
+@overload
+def as_text(value: None) -> None: ...
 def as_text(value: bytes | str | None) -> str | None:
     """A Redis reply as text: redis-py gives bytes, fakeredis and decoded clients str."""
     return value.decode() if isinstance(value, bytes) else value

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+if TYPE_CHECKING:
+    from .config import Settings
 
-def _integral(v):
+
+def _integral(v: Any) -> Any:
     """JSON has one number type: 5.0 is the integer 5 (JSON Schema agrees); 5.5 and "5"
     are not integers."""
     return int(v) if isinstance(v, float) and v.is_integer() else v
@@ -212,11 +215,11 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-def error_doc(description: str) -> dict:
+def error_doc(description: str) -> dict[str, Any]:
     return {"model": ErrorBody, "description": description}
 
 
-CHAT_ERRORS: dict[int | str, dict] = {
+CHAT_ERRORS: dict[int | str, dict[str, Any]] = {
     400: error_doc("invalid JSON, unknown model, content flagged by moderation, blocked personal "
                 "data, or the upstream rejected the request"),
     401: error_doc("missing or unknown API key (when API_KEYS is set)"),
@@ -230,16 +233,16 @@ CHAT_ERRORS: dict[int | str, dict] = {
 }
 
 
-def document_limits(schema: dict, settings) -> dict:
+def document_limits(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """The OpenAPI document states this deployment's limits (models, sizes), so a schema-valid
     request is one the service accepts."""
     models = list(settings.models)
     comps = schema.get("components", {}).get("schemas", {})
 
-    def constrain(props: dict) -> None:
+    def constrain(props: dict[str, Any]) -> None:
         if "model" in props:
             props["model"] = {**{k: v for k, v in props["model"].items() if k != "anyOf"},
-                              "anyOf": [{"type": "string", "enum": models + ["auto"]},
+                              "anyOf": [{"type": "string", "enum": [*models, "auto"]},
                                         {"type": "null"}]}
         for name in ("max_tokens", "max_completion_tokens"):
             if name in props:
@@ -256,7 +259,7 @@ def document_limits(schema: dict, settings) -> dict:
             constrain(comps[name].get("properties", {}))
     if "ChatCompletionRequest" in comps:  # required there: a string from the list
         comps["ChatCompletionRequest"]["properties"]["model"] = {
-            "type": "string", "enum": models + ["auto"], "title": "Model"}
+            "type": "string", "enum": [*models, "auto"], "title": "Model"}
     if "ChatCompletionRequest" in comps:  # what the /v1 door refuses by name (a 400)
         props = comps["ChatCompletionRequest"]["properties"]
         props["n"] = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 1},
@@ -269,7 +272,7 @@ def document_limits(schema: dict, settings) -> dict:
     for op in schema.get("paths", {}).get("/v1/models/{model_id}", {}).values():
         for param in op.get("parameters", []):
             if param["name"] == "model_id":
-                param["schema"] = {"type": "string", "enum": models + ["auto"]}
+                param["schema"] = {"type": "string", "enum": [*models, "auto"]}
     if settings.safety_guards and "TextPart" in comps:  # the guards read text parts only
         comps["TextPart"]["properties"]["type"] = {"type": "string", "enum": ["text"],
                                                    "title": "Type"}

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -29,14 +30,18 @@ class ErrorEvent:
     error: ServiceError
 
 
-_END = object()
+class _EndOfStream:
+    """The producer's last item in the queue: the stream is over."""
+
+
+_END = _EndOfStream()
 
 
 class EventChannel:
     """A pipeline stream running in a task of its own, read through a queue."""
 
     def __init__(self, events: AsyncIterator[StreamEvent], lifecycle: Lifecycle) -> None:
-        self._queue: asyncio.Queue = asyncio.Queue()
+        self._queue: asyncio.Queue[StreamEvent | ErrorEvent | _EndOfStream] = asyncio.Queue()
         self._lifecycle = lifecycle
         self._task = asyncio.create_task(self._produce(events))
         lifecycle.track_stream(self._task)
@@ -67,10 +72,10 @@ class EventChannel:
         finally:
             put(_END)
 
-    async def next(self) -> StreamEvent | ErrorEvent | object:
+    async def next(self) -> StreamEvent | ErrorEvent | _EndOfStream:
         return await self._queue.get()
 
-    async def first(self) -> StreamEvent:
+    async def first(self) -> StreamEvent | _EndOfStream:
         """The first event; an error before any token is raised (so it gets its status)."""
         event = await self.next()
         if isinstance(event, ErrorEvent):
@@ -78,25 +83,25 @@ class EventChannel:
             raise event.error
         return event
 
-    async def rest(self, first: StreamEvent) -> AsyncIterator[list[StreamEvent | ErrorEvent]]:
+    async def rest(self, first: StreamEvent | _EndOfStream
+                   ) -> AsyncIterator[list[StreamEvent | ErrorEvent]]:
         """The events from `first` on, in batches: each batch is what was ready when the
         writer came for more. A slow upstream (a real model, a token every few tens of ms)
         gives batches of one, so each token still goes out as it comes; when events pile up
         (a fast upstream, a replay from the cache) they go out in one write instead of one
         per event: the SSE events are the same, only the number of writes differs."""
-        batch: list = [first]
+        ready: list[StreamEvent | ErrorEvent | _EndOfStream] = [first]
         try:
             while True:
                 while not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
-                finished = batch[-1] is _END
-                if finished:
-                    batch.pop()
+                    ready.append(self._queue.get_nowait())
+                finished = isinstance(ready[-1], _EndOfStream)  # the producer's last item
+                batch = [e for e in ready if not isinstance(e, _EndOfStream)]
                 if batch:
                     yield batch
                 if finished:
                     return
-                batch = [await self.next()]
+                ready = [await self.next()]
         finally:
             await self.aclose()
 

@@ -14,6 +14,7 @@ rule of thumb: 3 tokens per message + the tokens of its content + 3 for the repl
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import tiktoken
 
@@ -31,7 +32,7 @@ def count_tokens(text: str) -> int:
     return len(encoding().encode(text, disallowed_special=()))
 
 
-def count_chat_tokens(messages: list[dict]) -> int:
+def count_chat_tokens(messages: list[dict[str, Any]]) -> int:
     """Prompt tokens of a chat request (OpenAI's counting rule for chat models)."""
     total = 3
     for m in messages:
@@ -41,7 +42,7 @@ def count_chat_tokens(messages: list[dict]) -> int:
     return total
 
 
-def message_text(message: dict) -> str:
+def message_text(message: dict[str, Any]) -> str:
     """Text of a message whose content is a string or a list of content parts."""
     content = message.get("content")
     if content is None:

@@ -11,8 +11,14 @@ import pytest
 from mock_llm import PROFILES, MockConfig, MockLLMServer, ThreadedServer
 from reference_service import create_app
 from reference_service.clock import FakeClock
-from tests.support import (LogCapture, ServiceProcess, SSEEvent, make_settings,  # noqa: F401
-                           parse_sse, services_of)
+from tests.support import (  # noqa: F401
+    LogCapture,
+    ServiceProcess,
+    SSEEvent,
+    make_settings,
+    parse_sse,
+    services_of,
+)
 
 
 @pytest.fixture(scope="session")

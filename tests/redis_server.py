@@ -33,7 +33,7 @@ class RedisServer:
         self._dir = tempfile.TemporaryDirectory(prefix="redis-test-")
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         self.proc = subprocess.Popen(
             [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", self._dir.name],
@@ -44,9 +44,9 @@ class RedisServer:
             try:
                 client.ping()
                 break
-            except redis.ConnectionError:
+            except redis.ConnectionError as exc:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start: " + self.stop())
+                    raise RuntimeError("redis-server did not start: " + self.stop()) from exc
                 time.sleep(0.05)
         version = client.info("server")["redis_version"]
         assert int(version.split(".")[0]) >= 8, f"need Redis >= 8, got {version}"
@@ -62,7 +62,7 @@ class RedisServer:
         self._dir.cleanup()
         return out
 
-    def __enter__(self) -> "RedisServer":
+    def __enter__(self) -> RedisServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -99,7 +99,7 @@ def test_the_student_copy_has_todos_at_the_regions_indentation_and_no_outputs():
         '        raise NotImplementedError("TODO: base times 2 to the power attempt")\n\n'
         '    def schedule(self, n):\n'
         '        raise NotImplementedError("TODO: the first n delays")\n')
-    for i, (a, b) in enumerate(zip(solved.cells, student.cells)):
+    for i, (a, b) in enumerate(zip(solved.cells, student.cells, strict=True)):
         if i not in (3, 7):
             assert a.source == b.source, f"cell {i + 1} without markers changed"
         assert a.get("metadata", {}).get("tags") == b.get("metadata", {}).get("tags")

@@ -26,6 +26,6 @@ def get_profile(name: str) -> UpstreamProfile:
         raise ValueError(f"unknown profile {name!r}: use one of {', '.join(PROFILES)}") from None
 
 
-__all__ = ["PROFILES", "DEFAULT_PROFILE", "get_profile", "UpstreamProfile", "Completion",
-           "Frame", "Problem", "OpenAIProfile", "VLLMProfile", "OllamaProfile",
-           "LlamaCppProfile"]
+__all__ = ["DEFAULT_PROFILE", "PROFILES", "Completion", "Frame", "LlamaCppProfile",
+           "OllamaProfile", "OpenAIProfile", "Problem", "UpstreamProfile", "VLLMProfile",
+           "get_profile"]

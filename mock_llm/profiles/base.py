@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..errors import MockError
 from ..timing import ModelProfile
@@ -29,7 +29,7 @@ class Completion:
     prompt_tokens: int
     tool_call: tuple[str, str] | None = None  # (function name, JSON arguments): a tool call
 
-    def tool_call_object(self) -> dict:
+    def tool_call_object(self) -> dict[str, Any]:
         """The tool call as OpenAI writes it in a message."""
         assert self.tool_call is not None
         name, arguments = self.tool_call
@@ -54,7 +54,7 @@ class Frame:
     """One `data:` event of a stream; `token` is the index of the answer token it carries
     (sent when that token is due), None for frames sent as soon as they can be."""
 
-    payload: dict
+    payload: dict[str, Any]
     token: int | None = None
 
 
@@ -68,7 +68,7 @@ class Problem:
     reason: str  # body, model_missing, messages_missing, messages_empty, role, content, ...
 
 
-def simple_usage(c: Completion) -> dict:
+def simple_usage(c: Completion) -> dict[str, Any]:
     """The usage object most servers write: three counts."""
     return {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
             "total_tokens": c.total_tokens}
@@ -109,17 +109,17 @@ class UpstreamProfile:
         unknown-model error."""
         if requested is None and not self.requires_model:
             requested = next(iter(served))
-        if requested in served:
+        if requested is not None and requested in served:
             return requested, served[requested]
         raise self.unknown_model(str(requested))
 
-    def model_list(self, served: Mapping[str, ModelProfile]) -> dict:
+    def model_list(self, served: Mapping[str, ModelProfile]) -> dict[str, Any]:
         return {"object": "list", "data": [self.model_card(n) for n in served]}
 
-    def model_card(self, name: str) -> dict:
+    def model_card(self, name: str) -> dict[str, Any]:
         raise NotImplementedError
 
-    def retrieve_model(self, name: str, served: Mapping[str, ModelProfile]) -> dict:
+    def retrieve_model(self, name: str, served: Mapping[str, ModelProfile]) -> dict[str, Any]:
         """GET /v1/models/{name}: the card, or this server's answer for a missing one."""
         if name not in served:
             raise self.unknown_model(name)
@@ -137,7 +137,7 @@ class UpstreamProfile:
     def invalid_request(self, problem: Problem) -> MockError:
         return self.error(400, problem.message, param=problem.param)
 
-    def extra_problem(self, body: dict) -> Problem | None:
+    def extra_problem(self, body: dict[str, Any]) -> Problem | None:
         """A problem only this server finds in a body the common checks accepted."""
         return None
 
@@ -167,7 +167,7 @@ class UpstreamProfile:
     def completion_id(self, number: int) -> str:
         return f"chatcmpl-{number:032x}"
 
-    def completion_body(self, c: Completion) -> dict:
+    def completion_body(self, c: Completion) -> dict[str, Any]:
         raise NotImplementedError
 
     def stream_frames(self, c: Completion, include_usage: bool) -> list[Frame]:
@@ -177,7 +177,7 @@ class UpstreamProfile:
         """Response headers of an answer (`x-mock-model`: which fake model served it)."""
         return {"x-mock-model": c.model}
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {"name": self.name, "summary": self.summary, "moderations": self.has_moderations,
                 "context_length": self.context_length, "cheap_model": self.cheap_model,
                 "strong_model": self.strong_model}

@@ -30,6 +30,7 @@ Sources (ggml-org/llama.cpp):
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from ..errors import MockError
 from ..timing import ModelProfile
@@ -57,7 +58,7 @@ class LlamaCppProfile(UpstreamProfile):
         loaded = next(iter(served))  # one model: the name in the request is only echoed
         return requested or loaded, served[loaded]
 
-    def model_list(self, served: Mapping[str, ModelProfile]) -> dict:
+    def model_list(self, served: Mapping[str, ModelProfile]) -> dict[str, Any]:
         names = list(served)
         return {"models": [{"name": n, "model": n, "modified_at": "", "size": "", "digest": "",
                             "type": "model", "description": "", "tags": [""],
@@ -67,18 +68,19 @@ class LlamaCppProfile(UpstreamProfile):
                                         "quantization_level": ""}} for n in names],
                 "object": "list", "data": [self.model_card(n) for n in names]}
 
-    def model_card(self, name: str) -> dict:
+    def model_card(self, name: str) -> dict[str, Any]:
         return {"id": name, "aliases": [], "tags": [], "object": "model",
                 "created": 1735689600, "owned_by": "llamacpp",
                 "meta": {"vocab_type": 2, "n_vocab": 128256, "n_ctx_train": 131072,
                          "n_embd": 3072, "n_params": 3212749888, "size": 2019373056}}
 
-    def retrieve_model(self, name: str, served: Mapping[str, ModelProfile]) -> dict:
+    def retrieve_model(self, name: str, served: Mapping[str, ModelProfile]) -> dict[str, Any]:
         raise self.route_not_found("GET", f"/v1/models/{name}")
 
-    def error(self, status, message, *, param=None, headers=None, outcome="error",
-              err_type=None, **extra) -> MockError:
-        body = {"error": {"code": status, "message": message,
+    def error(self, status: int, message: str, *, param: str | None = None,
+              headers: dict[str, str] | None = None, outcome: str = "error",
+              err_type: str | None = None, **extra: Any) -> MockError:
+        body: dict[str, Any] = {"error": {"code": status, "message": message,
                           "type": err_type or _TYPES.get(status, "server_error"), **extra}}
         return MockError(status, body, headers=headers, outcome=outcome)
 
@@ -98,7 +100,8 @@ class LlamaCppProfile(UpstreamProfile):
     def overloaded(self) -> MockError:
         return self.error(503, "Loading model", outcome="fault")
 
-    def admit_prompt(self, prompt_tokens, max_tokens, context_length) -> int:
+    def admit_prompt(self, prompt_tokens: int, max_tokens: int | None,
+                     context_length: int) -> int:
         if prompt_tokens >= context_length:
             raise self.error(400, f"request ({prompt_tokens} tokens) exceeds the available "
                                   f"context size ({context_length} tokens), try increasing it",
@@ -109,7 +112,7 @@ class LlamaCppProfile(UpstreamProfile):
     def completion_id(self, number: int) -> str:
         return f"chatcmpl-mock{number:026d}"  # 32 characters after the prefix, as llama.cpp's
 
-    def completion_body(self, c: Completion) -> dict:
+    def completion_body(self, c: Completion) -> dict[str, Any]:
         return {"choices": [{"finish_reason": c.finish, "index": 0,
                              "message": {"role": "assistant", "content": c.text}}],
                 "created": c.created, "model": c.model, "system_fingerprint": BUILD,
@@ -117,12 +120,12 @@ class LlamaCppProfile(UpstreamProfile):
                 "id": self.completion_id(c.number), "timings": _timings(c)}
 
     def stream_frames(self, c: Completion, include_usage: bool) -> list[Frame]:
-        def chunk(choices: list, **extra) -> dict:
+        def chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
             return {"choices": choices, "created": c.created, "id": self.completion_id(c.number),
                     "model": c.model, "system_fingerprint": BUILD,
                     "object": "chat.completion.chunk", **extra}
 
-        def choice(delta: dict, finish=None) -> dict:
+        def choice(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
             return {"finish_reason": finish, "index": 0, "delta": delta}
 
         frames = [Frame(chunk([choice({"role": "assistant", "content": None})]))]
@@ -134,7 +137,7 @@ class LlamaCppProfile(UpstreamProfile):
         return frames
 
 
-def _timings(c: Completion) -> dict:
+def _timings(c: Completion) -> dict[str, Any]:
     return {"cache_n": 0, "prompt_n": c.prompt_tokens, "prompt_ms": 0.0,
             "prompt_per_token_ms": 0.0, "prompt_per_second": 0.0,
             "predicted_n": c.completion_tokens, "predicted_ms": 0.0,

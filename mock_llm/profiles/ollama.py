@@ -31,6 +31,7 @@ Sources (ollama/ollama):
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from ..errors import MockError
 from ..timing import ModelProfile
@@ -60,17 +61,18 @@ class OllamaProfile(UpstreamProfile):
             return requested, served[full]  # the answer carries the name as asked
         raise self.unknown_model(requested or "")
 
-    def model_card(self, name: str) -> dict:
+    def model_card(self, name: str) -> dict[str, Any]:
         namespace = name.split("/")[-2] if "/" in name else "library"
         return {"id": name, "object": "model", "created": 1735689600, "owned_by": namespace}
 
-    def retrieve_model(self, name: str, served: Mapping[str, ModelProfile]) -> dict:
+    def retrieve_model(self, name: str, served: Mapping[str, ModelProfile]) -> dict[str, Any]:
         if canonical(name) not in served:
             raise self.unknown_model(name)
         return self.model_card(name)
 
-    def error(self, status, message, *, param=None, headers=None, outcome="error") -> MockError:
-        body = {"error": {"message": message, "type": _TYPES.get(status, "api_error"),
+    def error(self, status: int, message: str, *, param: str | None = None,
+              headers: dict[str, str] | None = None, outcome: str = "error") -> MockError:
+        body: dict[str, Any] = {"error": {"message": message, "type": _TYPES.get(status, "api_error"),
                           "param": None, "code": None}}
         return MockError(status, body, headers=headers, outcome=outcome)
 
@@ -95,7 +97,8 @@ class OllamaProfile(UpstreamProfile):
         return self.error(503, "server busy, please try again.  maximum pending requests "
                                "exceeded", outcome="fault")
 
-    def admit_prompt(self, prompt_tokens, max_tokens, context_length) -> int:
+    def admit_prompt(self, prompt_tokens: int, max_tokens: int | None,
+                     context_length: int) -> int:
         if prompt_tokens > context_length:
             return context_length // 2 + 2  # the front was dropped; no error
         return prompt_tokens
@@ -103,7 +106,7 @@ class OllamaProfile(UpstreamProfile):
     def completion_id(self, number: int) -> str:
         return f"chatcmpl-{number % 999}"
 
-    def completion_body(self, c: Completion) -> dict:
+    def completion_body(self, c: Completion) -> dict[str, Any]:
         return {"id": self.completion_id(c.number), "object": "chat.completion",
                 "created": c.created, "model": c.model, "system_fingerprint": "fp_ollama",
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": c.text},
@@ -111,7 +114,7 @@ class OllamaProfile(UpstreamProfile):
                 "usage": simple_usage(c)}
 
     def stream_frames(self, c: Completion, include_usage: bool) -> list[Frame]:
-        def chunk(content: str, finish=None) -> dict:
+        def chunk(content: str, finish: str | None = None) -> dict[str, Any]:
             return {"id": self.completion_id(c.number), "object": "chat.completion.chunk",
                     "created": c.created, "model": c.model, "system_fingerprint": "fp_ollama",
                     "choices": [{"index": 0, "delta": {"role": "assistant", "content": content},

@@ -10,6 +10,8 @@ answers with code `context_length_exceeded`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import MockError, openai_error_body
 from ..timing import ModelProfile
 from .base import Completion, Frame, Problem, UpstreamProfile, retry_headers
@@ -29,11 +31,12 @@ class OpenAIProfile(UpstreamProfile):
         return {"gpt-4o-mini": ModelProfile(ttft_ms=250, tokens_per_s=80, detailed=False),
                 "gpt-4o": ModelProfile(ttft_ms=600, tokens_per_s=40, detailed=True)}
 
-    def model_card(self, name: str) -> dict:
+    def model_card(self, name: str) -> dict[str, Any]:
         return {"id": name, "object": "model", "created": 1715367049, "owned_by": "mock_llm"}
 
-    def error(self, status, message, *, param=None, headers=None, outcome="error",
-              code=None) -> MockError:
+    def error(self, status: int, message: str, *, param: str | None = None,
+              headers: dict[str, str] | None = None, outcome: str = "error",
+              code: str | None = None) -> MockError:
         return MockError(status, openai_error_body(status, message, param=param, code=code),
                          headers=headers, outcome=outcome)
 
@@ -59,7 +62,8 @@ class OpenAIProfile(UpstreamProfile):
                           code=f"mock_fault_{status}", headers=retry_headers(retry_after),
                           outcome="fault")
 
-    def admit_prompt(self, prompt_tokens, max_tokens, context_length) -> int:
+    def admit_prompt(self, prompt_tokens: int, max_tokens: int | None,
+                     context_length: int) -> int:
         if prompt_tokens > context_length:
             raise self.error(400, f"This model's maximum context length is {context_length} "
                                   f"tokens. However, your messages resulted in {prompt_tokens} "
@@ -70,7 +74,7 @@ class OpenAIProfile(UpstreamProfile):
     def completion_id(self, number: int) -> str:
         return f"chatcmpl-mock{number:06d}"
 
-    def completion_body(self, c: Completion) -> dict:
+    def completion_body(self, c: Completion) -> dict[str, Any]:
         return {
             "id": self.completion_id(c.number), "object": "chat.completion",
             "created": c.created, "model": c.model, "system_fingerprint": "fp_mock",
@@ -80,7 +84,8 @@ class OpenAIProfile(UpstreamProfile):
         }
 
     def stream_frames(self, c: Completion, include_usage: bool) -> list[Frame]:
-        def chunk(delta: dict | None, finish=None, usage=None) -> dict:
+        def chunk(delta: dict[str, Any] | None, finish: str | None = None,
+                  usage: dict[str, Any] | None = None) -> dict[str, Any]:
             obj = {"id": self.completion_id(c.number), "object": "chat.completion.chunk",
                    "created": c.created, "model": c.model, "system_fingerprint": "fp_mock",
                    "choices": [] if delta is None else [
@@ -106,7 +111,7 @@ class OpenAIProfile(UpstreamProfile):
                 "x-mock-model": c.model}
 
 
-def _usage(c: Completion) -> dict:
+def _usage(c: Completion) -> dict[str, Any]:
     return {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
             "total_tokens": c.total_tokens,
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
@@ -115,14 +120,14 @@ def _usage(c: Completion) -> dict:
                                           "rejected_prediction_tokens": 0}}
 
 
-def _message(c: Completion) -> dict:
+def _message(c: Completion) -> dict[str, Any]:
     if c.tool_call is not None:
         return {"role": "assistant", "content": None, "tool_calls": [c.tool_call_object()],
                 "refusal": None, "annotations": []}
     return {"role": "assistant", "content": c.text, "refusal": None, "annotations": []}
 
 
-def _delta(c: Completion, piece: str) -> dict:
+def _delta(c: Completion, piece: str) -> dict[str, Any]:
     """One streamed token: of the text, or of a tool call's arguments."""
     if c.tool_call is not None:
         return {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}

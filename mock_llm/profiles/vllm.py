@@ -32,6 +32,8 @@ address would) so the lab's router has a choice.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import MockError
 from ..timing import ModelProfile
 from .base import Completion, Frame, Problem, UpstreamProfile, simple_usage
@@ -52,7 +54,7 @@ class VLLMProfile(UpstreamProfile):
                 "meta-llama/Llama-3.1-8B-Instruct":
                     ModelProfile(ttft_ms=300, tokens_per_s=60, detailed=True)}
 
-    def model_card(self, name: str) -> dict:
+    def model_card(self, name: str) -> dict[str, Any]:
         return {"id": name, "object": "model", "created": 1735689600, "owned_by": "vllm",
                 "root": name, "parent": None, "max_model_len": self.context_length,
                 "permission": [{
@@ -62,9 +64,10 @@ class VLLMProfile(UpstreamProfile):
                     "allow_fine_tuning": False, "organization": "*", "group": None,
                     "is_blocking": False}]}
 
-    def error(self, status, message, *, param=None, headers=None, outcome="error",
-              err_type=None) -> MockError:
-        body = {"error": {"message": message, "type": err_type or _TYPES.get(status, "Error"),
+    def error(self, status: int, message: str, *, param: str | None = None,
+              headers: dict[str, str] | None = None, outcome: str = "error",
+              err_type: str | None = None) -> MockError:
+        body: dict[str, Any] = {"error": {"message": message, "type": err_type or _TYPES.get(status, "Error"),
                           "param": param, "code": status}}
         return MockError(status, body, headers=headers, outcome=outcome)
 
@@ -74,11 +77,12 @@ class VLLMProfile(UpstreamProfile):
     def invalid_request(self, problem: Problem) -> MockError:
         kind = "missing" if problem.reason.endswith("_missing") else "value_error"
         error = self._validation(kind, f"body.{problem.param}", problem.message)
-        if problem.reason == "stream_options":  # a VLLMValidationError names its parameter
+        # a VLLMValidationError names its parameter (self.error's body is always a dict)
+        if problem.reason == "stream_options" and isinstance(error.body, dict):
             error.body["error"]["param"] = "stream_options"
         return error
 
-    def extra_problem(self, body: dict) -> Problem | None:
+    def extra_problem(self, body: dict[str, Any]) -> Problem | None:
         if body.get("stream_options") and not body.get("stream"):
             return Problem("stream_options", "Value error, Stream options can only be defined "
                                              "when `stream=True`.", "stream_options")
@@ -99,7 +103,8 @@ class VLLMProfile(UpstreamProfile):
         return self.error(503, "Request rejected: the queue is full (--max-num-queued-reqs).",
                           outcome="fault")
 
-    def admit_prompt(self, prompt_tokens, max_tokens, context_length) -> int:
+    def admit_prompt(self, prompt_tokens: int, max_tokens: int | None,
+                     context_length: int) -> int:
         if prompt_tokens >= context_length:
             raise self.error(400, f"This model's maximum context length is {context_length} "
                                   f"tokens. However, your request has {prompt_tokens} input "
@@ -113,8 +118,9 @@ class VLLMProfile(UpstreamProfile):
                                   f"{prompt_tokens}).", param="max_tokens")
         return prompt_tokens
 
-    def completion_body(self, c: Completion) -> dict:
-        message = {"role": "assistant", "content": c.text, "refusal": None, "annotations": None,
+    def completion_body(self, c: Completion) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "role": "assistant", "content": c.text, "refusal": None, "annotations": None,
                    "audio": None, "function_call": None, "tool_calls": [],
                    "reasoning_content": None}
         return {"id": self.completion_id(c.number), "object": "chat.completion",
@@ -126,11 +132,11 @@ class VLLMProfile(UpstreamProfile):
                 "prompt_logprobs": None, "kv_transfer_params": None}
 
     def stream_frames(self, c: Completion, include_usage: bool) -> list[Frame]:
-        def chunk(choices: list, **extra) -> dict:
+        def chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
             return {"id": self.completion_id(c.number), "object": "chat.completion.chunk",
                     "created": c.created, "model": c.model, "choices": choices, **extra}
 
-        def choice(delta: dict, finish=None) -> dict:
+        def choice(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
             return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
 
         last = len(c.pieces) - 1

@@ -7,7 +7,6 @@ GET    /admin/cache/stats  entries, hits by tier, misses, hit rate, tokens and c
 from __future__ import annotations
 
 import hmac
-
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Awaitable
+from collections.abc import Awaitable
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -46,7 +47,8 @@ async def livez() -> dict[str, bool]:
     return {"alive": True}
 
 
-_NOT_READY = {503: {"description": "starting or draining (with Retry-After)"}}
+_NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {"description": "starting or draining (with Retry-After)"}}
 
 
 def _not_ready(lifecycle: Lifecycle, body: dict[str, Any]) -> JSONResponse:
@@ -84,7 +86,7 @@ async def _check(coro: Awaitable[Any]) -> dict[str, Any]:
         ok, error = True, None
     except Exception as exc:  # any failure is the answer of the check, not an error of ours
         ok, error, detail = False, f"{type(exc).__name__}: {exc}"[:200], None
-    out = {"ok": ok, "latency_ms": round((time.perf_counter() - start) * 1000, 2)}
+    out: dict[str, Any] = {"ok": ok, "latency_ms": round((time.perf_counter() - start) * 1000, 2)}
     if detail is not None:
         out["detail"] = detail
     if error:

@@ -9,13 +9,12 @@ because a browser's EventSource can only GET: the lecture's browser snippet uses
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from starlette.responses import Response
 
 from ..clients import Client
-
 from ..context import RequestContext
 from ..deps import ClientDep, ContextDep, LifecycleDep, ServicesDep
 from ..lifecycle import Lifecycle
@@ -25,7 +24,7 @@ from ..streaming import EventChannel, chat_events, sse_response
 
 router = APIRouter(tags=["chat"], responses=CHAT_ERRORS)
 
-_SSE_DOC = {200: {"content": {"text/event-stream": {}},
+_SSE_DOC: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}},
                   "description": "token events, then (if asked) usage, then done; or error"}}
 
 

@@ -24,8 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import Settings
+
+if TYPE_CHECKING:
+    from .embedder import Embedder
 
 
 def main() -> None:
@@ -88,7 +92,7 @@ def main() -> None:
         print(f"wrote {args.plot}")
 
 
-def _train(embedder, compare_model: bool) -> None:
+def _train(embedder: Embedder, compare_model: bool) -> None:
     from . import train
 
     rows = train.build_rows(train.load_training_pairs(), embedder)
@@ -114,7 +118,7 @@ def _train(embedder, compare_model: bool) -> None:
                 for s in ("lab", "qqp")))
 
 
-def _replay(args, embedder) -> None:
+def _replay(args: argparse.Namespace, embedder: Embedder) -> None:
     from .replay import format_report, plot_replay, replay
 
     report = replay(args.workload, args.questions, args.hours, args.seed, args.threshold,
@@ -129,7 +133,7 @@ def _replay(args, embedder) -> None:
 
 
 
-def _lecture(args: argparse.Namespace, embedder) -> None:
+def _lecture(args: argparse.Namespace, embedder: Embedder) -> None:
     from .evaluate import lecture_rule, load_pairs
 
     pairs = load_pairs(args.pairs, args.split)

@@ -13,15 +13,18 @@ import asyncio
 import hashlib
 import os
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
+from ..errors import EmbedderError
+
+# EmbedderError lives in errors.py; lecture/cache.py imports it from here.
+__all__ = ["DIM", "MODEL_SHA256", "BatchEmbedder", "Embedder", "EmbedderError", "QuestionEmbedder",
+           "TextEmbedder", "model_dir", "sha256_of"]
+
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 DIM = 384
-
-
-class EmbedderError(RuntimeError):
-    pass
 
 
 def model_dir() -> Path:
@@ -36,6 +39,24 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+class BatchEmbedder(Protocol):
+    """What training and evaluation need of an embedder (Embedder, or a stand-in): unit-length
+    float32 rows, one per text."""
+
+    def embed(self, texts: list[str]) -> np.ndarray: ...
+
+
+class QuestionEmbedder(Protocol):
+    """What the cache needs of an embedder (Embedder, or a stand-in in tests and replays): a
+    unit-length float32 vector per question, computed off the event loop."""
+
+    async def aembed_one(self, text: str) -> np.ndarray: ...
+
+
+class TextEmbedder(BatchEmbedder, QuestionEmbedder, Protocol):
+    """Both: a batch up front, then single questions (cache/evaluate.py)."""
 
 
 class Embedder:
@@ -56,7 +77,7 @@ class Embedder:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated upstream
         self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         dim = getattr(self._model, "get_embedding_dimension", None) or \
             self._model.get_sentence_embedding_dimension
@@ -64,12 +85,13 @@ class Embedder:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """(len(texts), 384) float32, each row of unit length. Batched: one forward pass."""
-        return self._model.encode(texts, batch_size=64, normalize_embeddings=True,
-                                  convert_to_numpy=True, show_progress_bar=False
-                                  ).astype(np.float32)
+        vectors: np.ndarray = self._model.encode(texts, batch_size=64, normalize_embeddings=True,
+                                                 convert_to_numpy=True, show_progress_bar=False)
+        return vectors.astype(np.float32)
 
     def embed_one(self, text: str) -> np.ndarray:
-        return self.embed([text])[0]
+        row: np.ndarray = self.embed([text])[0]  # numpy types an indexed row as Any
+        return row
 
     async def aembed_one(self, text: str) -> np.ndarray:
         """Off the event loop: a forward pass takes ~10 ms of CPU."""

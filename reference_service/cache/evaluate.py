@@ -14,10 +14,12 @@ import asyncio
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..clock import SystemClock
+from .embedder import BatchEmbedder, TextEmbedder
 from .normalize import question_form
 from .store import CacheConfig, SemanticCache
 from .verifier import SAME_AFTER_ALIGNMENT
@@ -48,14 +50,14 @@ def load_pairs(path: Path, split: str | None = None) -> list[Pair]:
 class PrecomputedEmbedder:
     """Embeds every text of the run in one batch, then answers from memory."""
 
-    def __init__(self, embedder, texts: list[str]) -> None:
+    def __init__(self, embedder: TextEmbedder, texts: list[str]) -> None:
         uniq = list(dict.fromkeys(question_form(t) for t in texts))
         vectors = embedder.embed(uniq)
-        self._by_text = dict(zip(uniq, vectors))
+        self._by_text = dict(zip(uniq, vectors, strict=True))
         self._embedder = embedder
 
     async def aembed_one(self, text: str) -> np.ndarray:
-        v = self._by_text.get(text)
+        v: np.ndarray | None = self._by_text.get(text)  # numpy types the rows as Any
         return v if v is not None else await self._embedder.aembed_one(text)
 
 
@@ -68,7 +70,7 @@ class Outcome:
     verified: bool
 
 
-async def run_pairs(pairs: list[Pair], embedder, threshold: float,
+async def run_pairs(pairs: list[Pair], embedder: TextEmbedder, threshold: float,
                     verify: bool = True) -> list[Outcome]:
     import fakeredis
 
@@ -88,7 +90,7 @@ async def run_pairs(pairs: list[Pair], embedder, threshold: float,
     return outcomes
 
 
-def score(outcomes: list[Outcome]) -> dict:
+def score(outcomes: list[Outcome]) -> dict[str, Any]:
     tp = sum(o.hit and o.pair.label == 1 for o in outcomes)
     fp = sum(o.hit and o.pair.label == 0 for o in outcomes)
     pos = sum(o.pair.label == 1 for o in outcomes)
@@ -99,18 +101,20 @@ def score(outcomes: list[Outcome]) -> dict:
             "hits": tp + fp, "n_pairs": len(outcomes), "positives": pos}
 
 
-def lecture_rule(pairs: list[Pair], embedder, threshold: float = 0.95) -> dict:
+def lecture_rule(pairs: list[Pair], embedder: BatchEmbedder, threshold: float = 0.95
+                 ) -> dict[str, Any]:
     """The lecture's rule on each pair: the questions as typed, embedded (normalized), and
     a hit when their dot product is >= `threshold` (0.95): no exact tier, no rewriting of the
     question's form, no verifier (its SemanticCache.get, for one stored entry)."""
     a = embedder.embed([p.a for p in pairs])
     b = embedder.embed([p.b for p in pairs])
     outs = [Outcome(p, float(x @ y) >= threshold, None, float(x @ y), False)
-            for p, x, y in zip(pairs, a, b)]
+            for p, x, y in zip(pairs, a, b, strict=True)]
     return {"threshold": threshold, **score(outs)}
 
 
-async def sweep(pairs: list[Pair], embedder, thresholds: list[float]) -> list[dict]:
+async def sweep(pairs: list[Pair], embedder: TextEmbedder, thresholds: list[float]
+                ) -> list[dict[str, Any]]:
     """The curve, from one run that records each pair's similarity and verdict.
 
     With one stored entry per fresh cache, b hits at threshold t exactly when it hits the
@@ -122,7 +126,8 @@ async def sweep(pairs: list[Pair], embedder, thresholds: list[float]) -> list[di
     emb = PrecomputedEmbedder(embedder, [t for p in pairs for t in (p.a, p.b)])
     cache = SemanticCache(redis, emb, SystemClock(),
                           CacheConfig(similarity_threshold=-1.0, candidates=1))
-    sims, verified, exact, aligned = [], [], [], []
+    sims: list[float] = []
+    verified, exact, aligned = [], [], []
     for i, p in enumerate(pairs):
         scope = f"sweep{i}"
         await cache.store(scope, p.a, "a", model="eval")
@@ -130,21 +135,23 @@ async def sweep(pairs: list[Pair], embedder, thresholds: list[float]) -> list[di
         exact.append(r.tier == "exact")
         verified.append(r.status == "HIT")
         aligned.append(r.accepted == SAME_AFTER_ALIGNMENT)
-        sims.append(r.similarity if r.status == "HIT" else r.rejected[0][0])
+        similarity = r.similarity if r.status == "HIT" else r.rejected[0][0]
+        assert similarity is not None, "a hit carries its similarity"
+        sims.append(similarity)
     await redis.aclose()
     curve = []
     for t in thresholds:
         outs = [Outcome(p, e or al or (v and s >= t), None, s, v)
-                for p, s, v, e, al in zip(pairs, sims, verified, exact, aligned)]
+                for p, s, v, e, al in zip(pairs, sims, verified, exact, aligned, strict=True)]
         cos_only = [Outcome(p, e or s >= t, None, s, True)
-                    for p, s, e in zip(pairs, sims, exact)]
+                    for p, s, e in zip(pairs, sims, exact, strict=True)]
         curve.append({"threshold": t, **score(outs),
                       "cosine_only": {k: v for k, v in score(cos_only).items()
                                       if k in ("precision", "recall", "false_hit_rate")}})
     return curve
 
 
-def plot_curve(curves: dict[str, list[dict]], path: Path, default: float) -> None:
+def plot_curve(curves: dict[str, list[dict[str, Any]]], path: Path, default: float) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -174,7 +181,7 @@ def plot_curve(curves: dict[str, list[dict]], path: Path, default: float) -> Non
 
 
 def evaluate_file(path: Path, threshold: float, split: str | None, do_sweep: bool,
-                  embedder) -> dict:
+                  embedder: TextEmbedder) -> dict[str, Any]:
     pairs = load_pairs(path, split)
     outcomes = asyncio.run(run_pairs(pairs, embedder, threshold))
     report = {"pairs": str(path), "split": split, "threshold": threshold, **score(outcomes)}

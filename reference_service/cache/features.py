@@ -12,7 +12,6 @@ train --compare-model` reproduces the comparison in docs/CACHE.md.
 from __future__ import annotations
 
 import math
-import re
 
 from .normalize import align_texts
 from .verifier import _FILLER, _WORD, _content, _names, _roles_swapped, _singular

@@ -45,14 +45,16 @@ import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
+from .embedder import BatchEmbedder
 from .normalize import question_form
 from .store import CacheConfig, SemanticCache, scope_of
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKLOADS = {
+WORKLOADS: dict[str, list[tuple[Path, str | None]]] = {
     "lab": [(ROOT / "data" / "cache_pairs_topics.jsonl", "test"),
             (ROOT / "data" / "cache_pairs.jsonl", "test")],
     "lab-train": [(ROOT / "data" / "cache_pairs_topics.jsonl", "train"),
@@ -63,6 +65,13 @@ LECTURE_THRESHOLD = 0.95  # the lecture's similarity_threshold
 LECTURE_TTL_S = 3600  # the lecture's ttl_seconds
 ANSWER_TOKENS = 250  # assumed length of an answer (a few paragraphs)
 MODEL = "gpt-4o-mini"  # the lecture's model
+
+
+class ReplayEmbedder(BatchEmbedder, Protocol):
+    """What a replay needs of an embedder (embedder.Embedder, or a stand-in): the workload's
+    texts in one batch, and now and then one text it did not see."""
+
+    def embed_one(self, text: str) -> np.ndarray: ...
 
 
 @dataclass
@@ -151,7 +160,7 @@ class LectureRule:
 
     def get(self, vector: np.ndarray, now: float) -> int | None:
         best, best_sim = None, -1.0
-        for v, answer, expires in zip(self.vectors, self.answers, self.expires):
+        for v, answer, expires in zip(self.vectors, self.answers, self.expires, strict=True):
             if expires <= now:
                 continue
             sim = float(np.dot(vector, v))
@@ -194,7 +203,7 @@ class Tally:
                     self.unlabelled += 1
         self.curve.append((self.hits, self.wrong))
 
-    def summary(self, n: int) -> dict:
+    def summary(self, n: int) -> dict[str, Any]:
         return {"cache": self.name, "questions": n, "llm_calls": n - self.hits,
                 "calls_saved": self.hits, "calls_saved_pct": round(100 * self.hits / n, 1),
                 "reworded_hits": self.reworded_hits,
@@ -205,7 +214,7 @@ class Tally:
                 "perfect_cache_saves_pct": round(100 * self.possible / n, 1)}
 
 
-async def _replay(questions: list[Question], embedder, threshold: float,
+async def _replay(questions: list[Question], embedder: ReplayEmbedder, threshold: float,
                   different: set[frozenset[int]]) -> list[Tally]:
     import fakeredis
 
@@ -216,7 +225,7 @@ async def _replay(questions: list[Question], embedder, threshold: float,
     system_prompt = Settings(_env_file=None).system_prompt
     raw = list(dict.fromkeys(q.text for q in questions))
     texts = list(dict.fromkeys(raw + [question_form(t) for t in raw]))
-    by_text = dict(zip(texts, embedder.embed(texts)))
+    by_text = dict(zip(texts, embedder.embed(texts), strict=True))
 
     class Vectors:  # the lab's cache asks for question forms: all embedded above
         async def aembed_one(self, text: str) -> np.ndarray:
@@ -248,10 +257,11 @@ async def _replay(questions: list[Question], embedder, threshold: float,
         tallies[0].add(served, q.intent, usd, any(q.t - t < LECTURE_TTL_S for t in before),
                        verbatim)
 
-        for (ttl, lab), tally in zip(labs.items(), tallies[1:]):
+        for (ttl, lab), tally in zip(labs.items(), tallies[1:], strict=True):
             scope = scope_of(tenant="app", model=MODEL, system=system_prompt, ttl=ttl)
             found = await lab.lookup(scope, q.text)
-            served = int(found.entry.answer) if found.status == "HIT" else None
+            hit = found.entry if found.status == "HIT" else None
+            served = int(hit.answer) if hit is not None else None
             if served is None:
                 await lab.store(scope, q.text, str(q.intent), model=MODEL,
                                 prompt_tokens=prompt, completion_tokens=ANSWER_TOKENS,
@@ -264,7 +274,7 @@ async def _replay(questions: list[Question], embedder, threshold: float,
 
 def replay(workload: str | list[tuple[Path, str | None]] = "lab", n: int = 2000,
            hours: float = 8.0, seed: int = 0, threshold: float | None = None,
-           embedder=None) -> dict:
+           embedder: ReplayEmbedder | None = None) -> dict[str, Any]:
     """Replay `n` questions of `workload` (a name in WORKLOADS, or (pairs file, split)
     sources) through the caches; a JSON-able report (`curves`: (hits, wrong) after each
     question, per cache). From a running event loop (a notebook), await `areplay`."""
@@ -273,7 +283,7 @@ def replay(workload: str | list[tuple[Path, str | None]] = "lab", n: int = 2000,
 
 async def areplay(workload: str | list[tuple[Path, str | None]] = "lab", n: int = 2000,
                   hours: float = 8.0, seed: int = 0, threshold: float | None = None,
-                  embedder=None) -> dict:
+                  embedder: ReplayEmbedder | None = None) -> dict[str, Any]:
     """`replay`, awaitable."""
     from ..config import Settings
 
@@ -295,7 +305,7 @@ async def areplay(workload: str | list[tuple[Path, str | None]] = "lab", n: int 
             "curves": {t.name: t.curve for t in tallies}}
 
 
-def format_report(report: dict) -> str:
+def format_report(report: dict[str, Any]) -> str:
     """The report as the command prints it."""
     lines = [f"replay: {report['questions']} questions over {report['hours']:g} h, "
              f"{report['distinct_intents_asked']} intents asked "
@@ -311,7 +321,7 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def plot_replay(report: dict, path: Path) -> None:
+def plot_replay(report: dict[str, Any], path: Path) -> None:
     """Two panels over the replay: share of LLM calls saved, wrong answers served."""
     import matplotlib
     matplotlib.use("Agg")
@@ -319,7 +329,7 @@ def plot_replay(report: dict, path: Path) -> None:
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=120)
     colors = ["tab:red", "tab:blue", "tab:cyan"]
-    for (name, curve), color in zip(report["curves"].items(), colors):
+    for (name, curve), color in zip(report["curves"].items(), colors, strict=False):
         xs = np.arange(1, len(curve) + 1)
         hits = np.array([h for h, _ in curve])
         wrong = np.array([w for _, w in curve])

@@ -21,21 +21,23 @@ import base64
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, cast
 
 import numpy as np
+from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from ..clock import Clock
+from ..errors import VectorSetsMissing
 from ..outage import OutageLog
 from ..pricing import PriceTable
+from ..redis_client import as_text
+from .embedder import QuestionEmbedder
 from .normalize import exact_key_text, question_form
 from .verifier import ALIGNED_FLOOR, judge
 
 STATS_KEY = "c:stats"
 
-
-class VectorSetsMissing(RuntimeError):
-    """The Redis server has no vector sets (it is older than 8)."""
 
 
 @dataclass
@@ -73,8 +75,8 @@ class Entry:
 
 @dataclass
 class Lookup:
-    status: str  # "HIT" | "MISS" | "BYPASS"
-    tier: str | None = None  # "exact" | "semantic" on a hit
+    status: Literal["HIT", "MISS", "BYPASS"]
+    tier: Literal["exact", "semantic"] | None = None  # on a hit
     entry: Entry | None = None
     similarity: float | None = None
     rejected: list[tuple[float, str]] = field(default_factory=list)  # (similarity, rule)
@@ -86,7 +88,7 @@ def entry_id(question: str) -> str:
     return hashlib.sha256(exact_key_text(question).encode()).hexdigest()[:32]
 
 
-def scope_of(**parts) -> str:
+def scope_of(**parts: Any) -> str:
     """A short stable id of everything that must match for an entry to be served."""
     blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
@@ -95,20 +97,26 @@ def scope_of(**parts) -> str:
 class SemanticCache:
     """Look up and store answers by question, within a scope."""
 
-    def __init__(self, redis, embedder, clock: Clock, config: CacheConfig,
-                 prices: PriceTable | None = None) -> None:
+    def __init__(self, redis: Redis, embedder: QuestionEmbedder | None, clock: Clock,
+                 config: CacheConfig, prices: PriceTable | None = None) -> None:
         self.redis = redis
         self.prices = prices or PriceTable()
         self.embedder = embedder
         self.clock = clock
         self.config = config
         self._outages = OutageLog("cache", "requests bypass the cache")
-        self._background: set[asyncio.Task] = set()
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def _command(self, *args: str | bytes | int | float) -> Any:
+        """A raw command: the vector-set commands (VADD, VSIM, VREM, VCARD) have no method
+        of their own here, and redis-py leaves execute_command unannotated (its reply is
+        whatever the command answers)."""
+        return await self.redis.execute_command(*args)  # type: ignore[no-untyped-call]
 
     async def check_server(self) -> None:
         """Fail at startup, clearly, when the server has no vector sets."""
         try:
-            await self.redis.execute_command("VCARD", "c:__probe__")
+            await self._command("VCARD", "c:__probe__")
         except ResponseError as exc:
             if "unknown command" in str(exc).lower():
                 raise VectorSetsMissing(
@@ -128,7 +136,7 @@ class SemanticCache:
         self._outages.succeeded()
         # Counting is not on the request's path: one round trip less per lookup.
         task = asyncio.create_task(self._count(
-            "hits_" + result.tier if result.status == "HIT" else "misses",
+            f"hits_{result.tier}" if result.status == "HIT" else "misses",
             result.entry if result.status == "HIT" else None))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -148,7 +156,7 @@ class SemanticCache:
         # A candidate that is the same question once acronyms are aligned is served from
         # ALIGNED_FLOOR up, so the verifier sees candidates down to there.
         floor = min(threshold, ALIGNED_FLOOR) if self.config.verify else threshold
-        raw = await self.redis.execute_command(
+        raw = await self._command(
             "VSIM", f"c:{scope}:v", "FP32", vector.tobytes(), "WITHSCORES",
             "COUNT", self.config.candidates, "EF", self.config.search_ef)
         # Vector sets score cosine as (1 + cos) / 2, on 8-bit quantized (and perhaps
@@ -157,9 +165,9 @@ class SemanticCache:
         near = [(e, s) for e, s in _pairs(raw)
                 if 2.0 * float(s) - 1.0 >= floor - self.config.score_margin]
         entries = await self._get_many(scope, [e for e, _ in near], now)
-        for (element, score), candidate in zip(near, entries):
+        for (element, score), candidate in zip(near, entries, strict=True):
             if candidate is None:  # expired or evicted: drop it from the index
-                await self.redis.execute_command("VREM", f"c:{scope}:v", element)
+                await self._command("VREM", f"c:{scope}:v", element)
                 continue
             similarity = _cosine(vector, candidate.vector, score)
             if similarity < floor:
@@ -190,7 +198,7 @@ class SemanticCache:
         if not eids:
             return []
         raws = await self.redis.mget([f"c:{scope}:x:{e}" for e in eids])
-        out = []
+        out: list[Entry | None] = []
         for raw in raws:
             entry = Entry(**json.loads(raw)) if raw is not None else None
             out.append(entry if entry is not None and entry.expires_at > now else None)
@@ -212,13 +220,13 @@ class SemanticCache:
                       created=now, expires_at=now + self.config.ttl_s)
         eid = entry_id(question)
         try:
+            indexed: np.ndarray | None = None  # the embedding the semantic tier indexes
             if semantic and self.embedder is not None:
-                if vector is None:
-                    vector = await self.embedder.aembed_one(text)
-                entry.vector = base64.b64encode(vector.astype(np.float32).tobytes()).decode()
+                indexed = vector if vector is not None else await self.embedder.aembed_one(text)
+                entry.vector = base64.b64encode(indexed.astype(np.float32).tobytes()).decode()
             await self._put(scope, eid, entry, now)
-            if entry.vector is not None:
-                await self._index(scope, eid, vector, entry.expires_at, now)
+            if indexed is not None:
+                await self._index(scope, eid, indexed, entry.expires_at, now)
         except RedisError:
             self._outages.failed()
 
@@ -237,17 +245,19 @@ class SemanticCache:
         added, _, expired, size = (await pipe.execute(raise_on_error=False))[:4]
         if isinstance(added, ResponseError) and reduce and "projection" in str(added).lower():
             # a set made before REDUCE was configured keeps its layout until it is cleared
-            await self.redis.execute_command("VADD", vkey, "FP32", vector.tobytes(), eid)
+            await self._command("VADD", vkey, "FP32", vector.tobytes(), eid)
         else:
             for result in (added, expired, size):
                 if isinstance(result, Exception):
                     raise result
-        doomed = [e.decode() if isinstance(e, bytes) else e for e in expired]
+        doomed = [as_text(e) for e in expired]
         excess = size - len(doomed) - self.config.max_entries_per_scope
         if excess > 0:
-            oldest = await self.redis.zrange(tkey, 0, excess + len(doomed) - 1)
-            doomed = list(dict.fromkeys(doomed + [e.decode() if isinstance(e, bytes) else e
-                                                  for e in oldest]))
+            # redis-py types zrange's reply as members or (member, score) pairs whatever
+            # withscores says; without scores it is the members.
+            oldest = cast(list[bytes | str],
+                          await self.redis.zrange(tkey, 0, excess + len(doomed) - 1))
+            doomed = list(dict.fromkeys([*doomed, *(as_text(e) for e in oldest)]))
         if doomed:
             pipe = self.redis.pipeline(transaction=False)
             for element in doomed:
@@ -264,15 +274,15 @@ class SemanticCache:
             deleted += await self.redis.delete(key)
         return deleted
 
-    async def stats(self) -> dict:
+    async def stats(self) -> dict[str, int | float]:
         if self._background:  # counts still on their way
             await asyncio.gather(*self._background, return_exceptions=True)
         raw = await self.redis.hgetall(STATS_KEY)
-        s = {k.decode() if isinstance(k, bytes) else k: float(v) for k, v in raw.items()}
+        s = {as_text(k): float(v) for k, v in raw.items()}
         hits = s.get("hits_exact", 0) + s.get("hits_semantic", 0)
         lookups = hits + s.get("misses", 0)
         entries = 0
-        async for key in self.redis.scan_iter(match="c:*:x:*", count=1000):
+        async for _key in self.redis.scan_iter(match="c:*:x:*", count=1000):
             entries += 1
         return {"entries": entries, "hits_exact": int(s.get("hits_exact", 0)),
                 "hits_semantic": int(s.get("hits_semantic", 0)), "misses": int(s.get("misses", 0)),
@@ -302,10 +312,10 @@ def _cosine(vector: np.ndarray, stored: str | None, score: float) -> float:
     return float(np.dot(vector, other))
 
 
-def _pairs(raw) -> list[tuple[str, float]]:
+def _pairs(raw: dict[bytes | str, Any] | list[Any]) -> list[tuple[str, float]]:
     """VSIM WITHSCORES as [(element, score)], whatever shape the client parsed it into."""
     if isinstance(raw, dict):
         items = list(raw.items())
     else:
-        items = list(zip(raw[0::2], raw[1::2]))
-    return [(e.decode() if isinstance(e, bytes) else e, float(s)) for e, s in items]
+        items = list(zip(raw[0::2], raw[1::2], strict=False))
+    return [(as_text(e), float(s)) for e, s in items]

@@ -27,9 +27,11 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypedDict
 
 import numpy as np
 
+from .embedder import BatchEmbedder
 from .normalize import exact_key_text, question_form
 from .verifier import SAME_AFTER_ALIGNMENT, judge
 
@@ -67,9 +69,18 @@ class Row:
         return self.exact or self.aligned or (self.passes and self.cosine >= threshold)
 
 
-def load_training_pairs(qqp_dev: Path = QQP_DEV) -> list[tuple[str, str, dict]]:
-    """(source, group, pair) for every training pair."""
-    out = []
+class Rates(TypedDict):
+    """How one source's rows fare at one threshold (None: no hit, positive or negative)."""
+
+    precision: float | None
+    recall: float | None
+    false_hit_rate: float | None
+    pairs: int
+
+
+def load_training_pairs(qqp_dev: Path = QQP_DEV) -> list[tuple[str, str, dict[str, Any]]]:
+    """(source, group, pair) for every training pair (a pair is its JSON line)."""
+    out: list[tuple[str, str, dict[str, Any]]] = []
     for line in TOPIC_PAIRS.read_text().splitlines():
         p = json.loads(line)
         if p["split"] == "train":
@@ -84,13 +95,14 @@ def load_training_pairs(qqp_dev: Path = QQP_DEV) -> list[tuple[str, str, dict]]:
     return out
 
 
-def build_rows(pairs: list[tuple[str, str, dict]], embedder) -> list[Row]:
+def build_rows(pairs: list[tuple[str, str, dict[str, Any]]], embedder: BatchEmbedder
+               ) -> list[Row]:
     """Each pair as a lookup sees it: b asked, a stored (one batch of embeddings)."""
     forms = [(question_form(p["text_b"]), question_form(p["text_a"])) for _, _, p in pairs]
     uniq = list(dict.fromkeys(t for f in forms for t in f))
-    vectors = dict(zip(uniq, embedder.embed(uniq)))
+    vectors = dict(zip(uniq, embedder.embed(uniq), strict=True))
     rows = []
-    for (source, group, p), (q, c) in zip(pairs, forms):
+    for (source, group, p), (q, c) in zip(pairs, forms, strict=True):
         exact = exact_key_text(p["text_a"]) == exact_key_text(p["text_b"])
         cosine = round(float(np.dot(vectors[q], vectors[c])), 4)
         served, why = judge(q, c, cosine, -1.0)  # every threshold at once
@@ -103,7 +115,7 @@ def fold_of(group: str) -> int:
     return int(hashlib.sha256(group.encode()).hexdigest(), 16) % FOLDS
 
 
-def rates(rows: list[Row], threshold: float, source: str) -> dict:
+def rates(rows: list[Row], threshold: float, source: str) -> Rates:
     """Precision, recall and false-hit rate of one source's rows at this threshold."""
     tp = fp = pos = neg = 0
     for r in rows:
@@ -128,9 +140,9 @@ def choose(rows: list[Row]) -> float | None:
     return None
 
 
-def operating_point(rows: list[Row]) -> dict:
+def operating_point(rows: list[Row]) -> dict[str, Any]:
     """The threshold chosen on all rows, and each fold's choice judged on that fold."""
-    per_fold = []
+    per_fold: list[dict[str, Any]] = []
     for k in range(FOLDS):
         inside = [r for r in rows if fold_of(r.group) != k]
         held = [r for r in rows if fold_of(r.group) == k]
@@ -150,11 +162,11 @@ def operating_point(rows: list[Row]) -> dict:
     }
 
 
-def write(point: dict, path: Path = OPERATING_POINT) -> None:
+def write(point: dict[str, Any], path: Path = OPERATING_POINT) -> None:
     path.write_text(json.dumps(point, indent=1) + "\n")
 
 
-def compare_model(rows: list[Row]) -> list[dict]:
+def compare_model(rows: list[Row]) -> list[dict[str, Any]]:
     """The learned verifier that was tried: a logistic regression over features.py's
     numbers on the candidates no exact rule refuses (cosine >= 0.6), probabilities out of
     fold, against the threshold rule on the same rows. One line per operating point."""
@@ -180,7 +192,7 @@ def compare_model(rows: list[Row]) -> list[dict]:
         prob[np.array(idx)[held]] = clf.predict_proba((x[held] - mean) / scale)[:, 1]
     out = []
     for p in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95):
-        line = {"model_probability_at_least": p}
+        line: dict[str, Any] = {"model_probability_at_least": p}
         for s in ("lab", "qqp"):
             tp = fp = pos = 0
             for i, r in enumerate(rows):

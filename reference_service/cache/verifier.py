@@ -114,8 +114,8 @@ class Verdict:
     reason: str | None = None  # which rule refused
 
 
-def _numbers(words: list[str]) -> Counter:
-    out = Counter()
+def _numbers(words: list[str]) -> Counter[str]:
+    out: Counter[str] = Counter()
     for w in words:
         lw = w.lower()
         if lw in _NUMBER_WORDS:
@@ -230,7 +230,7 @@ _FROM_TO = re.compile(r"\b([A-Za-z][\w\-]*) to (?:the |a |an )?([A-Za-z][\w\-]*)
 
 def _reversed_direction(a: str, b: str) -> bool:
     """ "from X to Y" on one side, "from Y to X" on the other."""
-    def hops(text):
+    def hops(text: str) -> set[tuple[str, str]]:
         return {(x.lower(), y.lower()) for x, y in _FROM_TO.findall(text)
                 if x.lower() not in _FILLER and y.lower() not in _FILLER}
     ha, hb = hops(a), hops(b)
@@ -250,7 +250,7 @@ def _roles_swapped(a: str, b: str) -> bool:
 
 def _swapped(wa: list[str], wb: list[str], keys: set[str]) -> bool:
     """The same sentence with the `keys` in other places: roles exchanged, not reworded."""
-    def frame(words):
+    def frame(words: list[str]) -> list[str]:
         return [("<k>" if _id_key(w) in keys else w.lower()) for w in words]
     return frame(wa) == frame(wb) and [_id_key(w) for w in wa if _id_key(w) in keys] != \
         [_id_key(w) for w in wb if _id_key(w) in keys]
@@ -265,13 +265,13 @@ def _exchanged(a: str, b: str) -> bool:
     Articles and possessive 's are ignored; lists ("A and B") are left alone."""
     if _LIST.search(f"{a} {b}"):
         return False
-    def tokens(text):
+    def tokens(text: str) -> list[str]:
         return [_singular(w.lower()) for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9+#.\-/]*", text)
                 if w.lower() not in _ARTICLES]
     ta, tb = tokens(a), tokens(b)
     if len(ta) != len(tb):
         return False
-    diff = [i for i, (x, y) in enumerate(zip(ta, tb)) if x != y]
+    diff = [i for i, (x, y) in enumerate(zip(ta, tb, strict=True)) if x != y]
     return len(diff) >= 2 and sorted(ta[i] for i in diff) == sorted(tb[i] for i in diff)
 
 

@@ -25,13 +25,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ..clock import Clock
 from ..errors import CircuitOpen
 from ..outage import OutageLog
 from ..redis_client import as_text
-
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
@@ -103,7 +103,7 @@ class BreakerConfig:
 class CircuitBreaker:
     """One model's breaker; its state lives in Redis under `breaker:<model>`."""
 
-    def __init__(self, name: str, registry: "BreakerRegistry") -> None:
+    def __init__(self, name: str, registry: BreakerRegistry) -> None:
         self.name = name
         self.key = f"breaker:{name}"
         self._r = registry
@@ -163,7 +163,7 @@ class CircuitBreaker:
 class BreakerRegistry:
     """One breaker per upstream model, created on first use, all backed by one Redis."""
 
-    def __init__(self, redis, clock: Clock, config: BreakerConfig) -> None:
+    def __init__(self, redis: Redis, clock: Clock, config: BreakerConfig) -> None:
         self.redis = redis
         self.clock = clock
         self.config = config

@@ -6,15 +6,22 @@ The SDK is built with `max_retries=0`: retries belong to one layer of our own.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Literal
+from typing import Any, Literal
 
 import httpx2
 import openai
 from openai import AsyncOpenAI, AsyncStream
 
-from ..errors import (UpstreamError, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable,
-                      ServiceError, RequestTooLarge)
+from ..errors import (
+    RequestTooLarge,
+    ServiceError,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 
 
 @dataclass
@@ -62,11 +69,11 @@ _SDK_ERRORS = (openai.OpenAIError, httpx2.TransportError, ValueError)
 
 def map_error(exc: Exception) -> ServiceError:
     """The service error that stands for an SDK exception."""
-    if isinstance(exc, openai.APITimeoutError):
-        # The aiohttp transport reports a refused connection as a connect *timeout*; either
-        # way nothing reached the upstream: "could not reach" (502), not "no answer" (504).
-        if not isinstance(exc.__cause__, httpx2.ConnectTimeout):
-            return UpstreamTimeout("The LLM upstream did not answer in time.")
+    # The aiohttp transport reports a refused connection as a connect *timeout*; either
+    # way nothing reached the upstream: "could not reach" (502), not "no answer" (504).
+    if (isinstance(exc, openai.APITimeoutError)
+            and not isinstance(exc.__cause__, httpx2.ConnectTimeout)):
+        return UpstreamTimeout("The LLM upstream did not answer in time.")
     if isinstance(exc, (openai.APIConnectionError, httpx2.TransportError)):
         return UpstreamError("Could not reach the LLM upstream, or it closed the connection.")
     if isinstance(exc, openai.APIStatusError):
@@ -116,13 +123,15 @@ class UpstreamClient:
             resp = await self._client.post("/chat/completions", body=body, cast_to=object)
         except _SDK_ERRORS as exc:
             raise map_error(exc) from exc
+        # cast_to=object: the SDK hands back the parsed JSON, typed as object
+        reply: dict[str, Any] = resp if isinstance(resp, dict) else {}
         try:
-            choice = resp["choices"][0]
+            choice = reply["choices"][0]
             message = choice["message"]
         except (TypeError, KeyError, IndexError):
             raise UpstreamError("The LLM upstream sent an answer with no choices.") from None
-        usage = resp.get("usage") or {}
-        return Completion(text=message.get("content") or "", model=resp.get("model") or model,
+        usage = reply.get("usage") or {}
+        return Completion(text=message.get("content") or "", model=reply.get("model") or model,
                           finish_reason=choice.get("finish_reason"),
                           prompt_tokens=usage.get("prompt_tokens"),
                           completion_tokens=usage.get("completion_tokens"),

@@ -10,9 +10,10 @@ stream's verdict for the breaker is given when it ends: completed, or broken mid
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
 from ..clock import Clock
 from ..errors import UpstreamError, UpstreamTimeout

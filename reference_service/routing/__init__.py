@@ -91,14 +91,16 @@ class WeightedRouter:
         self._w = [weights[n] for n in FEATURE_NAMES]
 
     def score(self, query: str) -> float:
-        z = sum(w * x for w, x in zip(self._w, features(query)))
+        z = sum(w * x for w, x in zip(self._w, features(query), strict=True))
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
 @lru_cache(maxsize=1)
 def default_weights() -> dict[str, float]:
     """The weights shipped with the package (made by `... routing train`)."""
-    return json.loads(files(__package__).joinpath("weights.json").read_text())["weights"]
+    weights: dict[str, float] = json.loads(
+        files(__package__).joinpath("weights.json").read_text())["weights"]
+    return weights
 
 
 def make_router(name: str) -> Router:

@@ -23,12 +23,18 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..pricing import PriceTable
 from ..tokens import count_chat_tokens
 from . import LectureRouter, Router, WeightedRouter
 from .features import FEATURE_NAMES, features
+
+if TYPE_CHECKING:
+    import numpy as np
+    from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
 
 OUTPUT_TOKENS = 300
 CHEAP, STRONG = "gpt-4o-mini", "gpt-4o"
@@ -47,7 +53,8 @@ def load(path: Path) -> list[Example]:
     return [Example(r["query"], r["label"] == "strong", r["split"]) for r in rows]
 
 
-def train(examples: list[Example], l2: float = 0.05, steps: int = 4000, lr: float = 0.5) -> dict:
+def train(examples: list[Example], l2: float = 0.05, steps: int = 4000, lr: float = 0.5
+          ) -> dict[str, Any]:
     """Logistic regression by gradient descent (numpy), on the train split only."""
     import numpy as np
 
@@ -60,7 +67,7 @@ def train(examples: list[Example], l2: float = 0.05, steps: int = 4000, lr: floa
         grad = X.T @ (p - y) / len(y)
         grad[1:] += l2 * w[1:]
         w -= lr * grad
-    return {"weights": {n: round(float(v), 4) for n, v in zip(FEATURE_NAMES, w)},
+    return {"weights": {n: round(float(v), 4) for n, v in zip(FEATURE_NAMES, w, strict=True)},
             "trained_on": f"{len(train_set)} train queries of data/routing_queries.jsonl",
             "l2": l2, "steps": steps}
 
@@ -71,14 +78,15 @@ def _cost(query: str, strong: bool, system_prompt: str) -> float:
     return LIST_PRICES.cost_usd(STRONG if strong else CHEAP, prompt, OUTPUT_TOKENS)
 
 
-def metrics(examples: list[Example], decisions: list[bool], system_prompt: str) -> dict:
+def metrics(examples: list[Example], decisions: list[bool], system_prompt: str
+            ) -> dict[str, float]:
     n = len(examples)
     return {
-        "accuracy": sum(d == e.strong for d, e in zip(decisions, examples)) / n,
-        "quality": sum(d or not e.strong for d, e in zip(decisions, examples)) / n,
+        "accuracy": sum(d == e.strong for d, e in zip(decisions, examples, strict=True)) / n,
+        "quality": sum(d or not e.strong for d, e in zip(decisions, examples, strict=True)) / n,
         "strong_share": sum(decisions) / n,
         "usd_per_1k": 1000 * sum(_cost(e.query, d, system_prompt)
-                                 for d, e in zip(decisions, examples)) / n,
+                                 for d, e in zip(decisions, examples, strict=True)) / n,
     }
 
 
@@ -89,7 +97,7 @@ def word_count_cut(examples: list[Example]) -> int:
     lengths = [len(e.query.split()) for e in train_set]
 
     def correct(n: int) -> int:
-        return sum((w >= n) == e.strong for w, e in zip(lengths, train_set))
+        return sum((w >= n) == e.strong for w, e in zip(lengths, train_set, strict=True))
 
     return max(range(1, max(lengths) + 2), key=lambda n: (correct(n), -n))
 
@@ -102,7 +110,7 @@ def same_share_threshold(scores: list[float], n_strong: int) -> float:
 
 
 def evaluate(examples: list[Example], router: WeightedRouter, threshold: float,
-             split: str = "test", seed: int = 0) -> dict:
+             split: str = "test", seed: int = 0) -> dict[str, Any]:
     """Every baseline and router on one split, plus the weighted router's threshold curve.
 
     Rows: always_cheap, always_strong, random_50, lecture (its estimate_complexity),
@@ -149,7 +157,7 @@ def mistakes(examples: list[Example], router: Router, threshold: float,
     return out
 
 
-def plot(report: dict, path: Path) -> None:
+def plot(report: dict[str, Any], path: Path) -> None:
     """Quality against the share of queries sent to the strong model, every router and
     reference point of the report; the top axis reads the share as a saving."""
     import matplotlib
@@ -164,7 +172,7 @@ def plot(report: dict, path: Path) -> None:
     q0 = 1 - report["strong_needed"]
     ax.plot([0, 1], [q0, 1], "--", color="gray", label="random routing")
 
-    def mark(name: str, label: str, marker: str, color: str, size: float = 8, **kw) -> None:
+    def mark(name: str, label: str, marker: str, color: str, size: float = 8, **kw: Any) -> None:
         r = rows[name]
         ax.plot(r["strong_share"], r["quality"], marker, color=color, markersize=size,
                 label=f"{label}: ${r['usd_per_1k']:.2f}/1k, {r['saving']:.1f}x cheaper", **kw)
@@ -180,23 +188,7 @@ def plot(report: dict, path: Path) -> None:
          "tab:purple")
     mark("labels", "the labels (a perfect router)", "P", "black")
 
-    # cost is linear in the strong share: read it as "times cheaper than always gpt-4o"
-    cheap, strong = rows["always_cheap"]["usd_per_1k"], rows["always_strong"]["usd_per_1k"]
-
-    def share_at(saving):
-        return (strong / saving - cheap) / (strong - cheap)
-
-    top = ax.secondary_xaxis(
-        "top", functions=(lambda s: strong / (cheap + (strong - cheap) * s.clip(-0.02, None)),
-                          lambda f: share_at(f.clip(1e-9, None))))
-    ticks = [t for t in (10, 5, 3, 2, 1.5, 1) if t <= strong / cheap]
-    top.set_xticks(ticks)
-    top.set_xticklabels([f"{t:g}x" for t in ticks])
-    top.set_xlabel("about this many times cheaper than always gpt-4o", fontsize=9)
-    if strong / cheap >= 10:
-        ax.axvspan(-0.03, share_at(10), color="tab:orange", alpha=0.15, lw=0,
-                   label="10x cheaper or more (the lecture's 10-20x)")
-
+    _saving_axis(ax, rows["always_cheap"]["usd_per_1k"], rows["always_strong"]["usd_per_1k"])
     ax.set_xlabel("share of queries sent to the strong model (gpt-4o)")
     ax.set_ylabel("quality (share answered by a good-enough model)")
     ax.set_title(f"Routing on the {report['split']} split (n={report['n']})", fontsize=11)
@@ -207,3 +199,25 @@ def plot(report: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
+
+
+def _saving_axis(ax: Axes, cheap: float, strong: float) -> None:
+    """A top axis that reads the strong share as "times cheaper than always gpt-4o" (cost is
+    linear in the share), and the lecture's 10x-or-more region shaded."""
+    import numpy as np
+
+    def share_at(saving: ArrayLike) -> np.ndarray:
+        return (strong / np.asarray(saving, dtype=float) - cheap) / (strong - cheap)
+
+    def saving_at(share: ArrayLike) -> np.ndarray:
+        return strong / (cheap + (strong - cheap) * np.clip(share, -0.02, None))
+
+    top = ax.secondary_xaxis(
+        "top", functions=(saving_at, lambda f: share_at(np.clip(f, 1e-9, None))))
+    ticks = [t for t in (10, 5, 3, 2, 1.5, 1) if t <= strong / cheap]
+    top.set_xticks(ticks)
+    top.set_xticklabels([f"{t:g}x" for t in ticks])
+    top.set_xlabel("about this many times cheaper than always gpt-4o", fontsize=9)
+    if strong / cheap >= 10:
+        ax.axvspan(-0.03, float(share_at(10)), color="tab:orange", alpha=0.15, lw=0,
+                   label="10x cheaper or more (the lecture's 10-20x)")

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ..redis_client import as_text
 
 
 class StickyRoutes:
-    def __init__(self, redis, ttl_s: int) -> None:
+    def __init__(self, redis: Redis, ttl_s: int) -> None:
         self.redis = redis
         self.ttl_s = ttl_s
 
@@ -27,7 +28,7 @@ class StickyRoutes:
 
     async def get(self, key: str) -> str | None:
         try:
-            value = await self.redis.get(key)
+            value: bytes | str | None = await self.redis.get(key)
         except RedisError:
             return None
         return as_text(value)

@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import ContentFlagged, PiiBlocked, SafetyUnavailable, ServiceError
 from ..llm.deadline import Deadline
@@ -34,13 +35,13 @@ REFUSAL = "I'm unable to provide that response."
 class SafetyReport:
     """What the guards did to one request (for its log line: types and counts only)."""
 
-    pii: Counter = field(default_factory=Counter)
+    pii: Counter[str] = field(default_factory=Counter)
     input_flagged: list[str] = field(default_factory=list)
     output_flagged: list[str] = field(default_factory=list)
     moderation_skipped: bool = False
 
-    def log_fields(self) -> dict:
-        fields: dict = {}
+    def log_fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
         if self.pii:
             fields["pii"] = dict(self.pii)
         if self.input_flagged:
@@ -68,8 +69,8 @@ class SafetyGuard:
         self._outage = OutageLog("safety", "requests pass unmoderated (fail-open)",
                                  dependency="moderation")
 
-    async def redact(self, messages: list[dict], report: SafetyReport
-                     ) -> tuple[list[dict], Placeholders]:
+    async def redact(self, messages: list[dict[str, Any]], report: SafetyReport
+                     ) -> tuple[list[dict[str, Any]], Placeholders]:
         """Messages with PII replaced by placeholders, and the request's placeholder map."""
         if self.redactor is None:
             return messages, Placeholders()

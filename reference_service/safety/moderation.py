@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from ..errors import ModerationUnsupported as ModerationUnsupported  # re-exported: its old home
 from ..llm.client import UpstreamClient
 from ..llm.deadline import Deadline
 from ..llm.resilient import ResilientUpstream
@@ -73,10 +74,6 @@ class NoModerator:
 
     async def check(self, timeout_s: float) -> bool:
         return True
-
-
-class ModerationUnsupported(RuntimeError):
-    """MODERATION_MODE=upstream, and the endpoint has no /v1/moderations: a start-up error."""
 
 
 async def choose(mode: str, client: UpstreamClient, upstream: ResilientUpstream,

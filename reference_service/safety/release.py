@@ -13,7 +13,8 @@ Unguarded calls (window 0) only restore placeholders.
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable, Literal
+from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from ..errors import OutputFlagged
 from .pii import Placeholders, StreamRestorer
@@ -49,13 +50,13 @@ class StreamRelease:
         if self._mode == "release":
             piece = self._restorer.feed(text)
             # checked before it goes out: a flagged check stops it (and counts it unsent)
-            if len(self._unchecked) >= self._window and not await self._check():
+            if len(self._unchecked) >= self._window and not await self._check(self._moderate):
                 return ""
             return self._out(piece)
         if len(self._unchecked) < self._window:
             return ""
         held = self._unchecked
-        if not await self._check():
+        if not await self._check(self._moderate):
             return ""  # refused: nothing of it goes out
         return self._out(self._restorer.feed(held))
 
@@ -63,16 +64,16 @@ class StreamRelease:
         """The rest to send once the upstream is done (or `refusal`, if refused)."""
         held = self._unchecked if self._mode == "hold" and self._moderate else ""
         if not self.refused and self._unchecked and self._moderate is not None:
-            await self._check()
+            await self._check(self._moderate)
         if self.refused:
             return self._out(refusal)
         return self._out(self._restorer.feed(held) + self._restorer.flush())
 
-    async def _check(self) -> bool:
+    async def _check(self, moderate: Moderate) -> bool:
         """Moderate all the text so far. False: refused before anything went out. Raises
         OutputFlagged when flagged after text was sent (a final `error` event)."""
         self._unchecked = ""
-        flagged = await self._moderate(self.generated)
+        flagged = await moderate(self.generated)
         if not flagged:
             return True
         if self.sent == 0:

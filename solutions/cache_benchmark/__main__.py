@@ -16,8 +16,14 @@ import math
 import sys
 from pathlib import Path
 
-from .bench import (QUERIES, StaleCache, plot, run_lecture_benchmark, run_service_benchmark,
-                    summarize)
+from .bench import (
+    QUERIES,
+    StaleCache,
+    plot,
+    run_lecture_benchmark,
+    run_service_benchmark,
+    summarize,
+)
 
 HERE = Path(__file__).parent
 

@@ -8,7 +8,7 @@ lists are lists of bytes, and a key set with SETEX is gone once its TTL has pass
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 def _to_bytes(value) -> bytes:

@@ -140,7 +140,7 @@ def create_app(llm_base_url: str, *, clock=None, timeout_s: float = 10.0,
                 model=req.model, temperature=0.2,
                 messages=[{"role": "system", "content": SYSTEM_PROMPT},
                           {"role": "user", "content": req.message}]), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             breaker.record(False)
             return error(504, "timeout", f"The LLM did not answer within {timeout_s:g} s.",
                          request)

@@ -9,8 +9,7 @@ import pytest
 
 from reference_service import Settings
 from reference_service.app import shared_embedder
-from reference_service.cache import CacheConfig
-from reference_service.cache import train
+from reference_service.cache import CacheConfig, train
 
 
 def shipped() -> dict:

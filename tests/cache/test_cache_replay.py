@@ -8,14 +8,19 @@ import json
 import numpy as np
 
 from reference_service.app import shared_embedder
-from reference_service.cache.replay import (LECTURE_TTL_S, LectureRule, load_intents,
-                                            make_questions, replay)
+from reference_service.cache.replay import (
+    LECTURE_TTL_S,
+    LectureRule,
+    load_intents,
+    make_questions,
+    replay,
+)
 
 
 def write_pairs(tmp_path, pairs):
     path = tmp_path / "pairs.jsonl"
-    path.write_text("".join(json.dumps(dict(zip(("text_a", "text_b", "label", "split"), p)))
-                            + "\n" for p in pairs))
+    keys = ("text_a", "text_b", "label", "split")  # a pair may leave out its split
+    path.write_text("".join(json.dumps(dict(zip(keys, p, strict=False))) + "\n" for p in pairs))
     return path
 
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 
 from reference_service.cache.normalize import align_texts
-from reference_service.cache.verifier import (ALIGNED_FLOOR, SAME_AFTER_ALIGNMENT, SIMILARITY,
-                                              judge, verify)
+from reference_service.cache.verifier import (
+    ALIGNED_FLOOR,
+    SAME_AFTER_ALIGNMENT,
+    SIMILARITY,
+    judge,
+    verify,
+)
 
 
 @pytest.mark.parametrize("a, b, expected", [

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from mock_llm import MockConfig, MockLLMServer
-from tests.support import ServiceProcess
 from tests.redis_server import RedisServer
+from tests.support import ServiceProcess
 
 pytestmark = [pytest.mark.load, pytest.mark.slow, pytest.mark.timeout(1200)]
 

@@ -137,10 +137,10 @@ def test_ollama_reads_a_name_without_tag_as_latest():
     with MockLLMServer(MockConfig(profile="ollama", latency="zero")) as server:
         sdk = sdk_for(server)
         assert sdk.chat.completions.create(model="llama3.2:3b", messages=HBM).model == "llama3.2:3b"
-        with pytest.raises(openai.NotFoundError, match="model 'llama3.2' not found"):
+        with pytest.raises(openai.NotFoundError, match=r"model 'llama3\.2' not found"):
             sdk.chat.completions.create(model="llama3.2", messages=HBM)  # llama3.2:latest
         assert sdk.models.retrieve("llama3.1:8b").id == "llama3.1:8b"
-        with pytest.raises(openai.NotFoundError, match="model 'llama3.2' not found"):
+        with pytest.raises(openai.NotFoundError, match=r"model 'llama3\.2' not found"):
             sdk.models.retrieve("llama3.2")
 
 
@@ -210,11 +210,11 @@ def test_context_too_long_is_an_error_except_on_ollama_which_truncates(fresh_ups
 def test_vllm_refuses_max_tokens_past_its_context():
     from mock_llm import MockLLMServer
 
-    with MockLLMServer(MockConfig(profile="vllm", latency="zero")) as server:
-        with pytest.raises(openai.BadRequestError, match="'max_tokens' or 'max_completion_tokens' "
-                                                         "is too large: 9000"):
-            sdk_for(server).chat.completions.create(model=server.config.upstream.cheap_model,
-                                                   messages=HBM, max_tokens=9000)
+    with MockLLMServer(MockConfig(profile="vllm", latency="zero")) as server, \
+            pytest.raises(openai.BadRequestError, match="'max_tokens' or 'max_completion_tokens' "
+                                                        "is too large: 9000"):
+        sdk_for(server).chat.completions.create(model=server.config.upstream.cheap_model,
+                                                messages=HBM, max_tokens=9000)
 
 
 def test_overloaded_is_each_servers_503(fresh_upstream):
@@ -281,7 +281,8 @@ def test_the_profile_is_chosen_at_run_time_over_http(mock):
 
 def test_the_profile_is_chosen_by_config_and_environment(monkeypatch):
     assert MockConfig().profile == "openai"
-    assert list(MockConfig(profile="vllm").served_models)[0] == "meta-llama/Llama-3.2-3B-Instruct"
+    assert next(iter(MockConfig(profile="vllm").served_models)) == \
+        "meta-llama/Llama-3.2-3B-Instruct"
     monkeypatch.setenv("MOCK_PROFILE", "llamacpp")
     monkeypatch.setenv("MOCK_TTFT_MS", "5")
     cfg = MockConfig.from_env()

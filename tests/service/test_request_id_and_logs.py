@@ -51,10 +51,11 @@ def test_one_json_line_per_request_without_message_text(client, captured):
 
 
 def test_a_bug_is_a_json_500_with_the_request_id_and_a_logged_traceback(mock, captured):
+    import httpx
+
     from mock_llm import ThreadedServer
     from reference_service import create_app
     from tests.support import make_settings
-    import httpx
 
     app = create_app(make_settings(openai_base_url=mock.base_url))
 

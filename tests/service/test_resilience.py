@@ -173,8 +173,8 @@ async def test_state_is_shared_between_workers_and_one_probe_in_all(redis_url):
 
 
 async def test_redis_down_lets_calls_through(caplog):
-    from reference_service.redis_client import make_redis
     from mock_llm import free_port
+    from reference_service.redis_client import make_redis
     from tests.support import make_settings
     dead = make_redis(make_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
     b = registry(dead, FakeClock()).for_model("m")
@@ -284,6 +284,7 @@ def test_routed_requests_fall_back_when_their_models_breaker_is_open(fallback_se
 def test_breaker_is_shared_by_all_workers(mock, redis_url):
     """uvicorn --workers 3 on a real Redis 8: once open, every worker refuses."""
     import redis as sync_redis
+
     from tests.support import ServiceProcess
 
     sync_redis.Redis.from_url(redis_url).flushdb()

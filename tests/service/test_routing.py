@@ -8,8 +8,14 @@ from pathlib import Path
 import openai
 import pytest
 
-from reference_service.routing import (COMPLEXITY_SIGNALS, LectureRouter, WeightedRouter,
-                                       default_weights, estimate_complexity, make_router)
+from reference_service.routing import (
+    COMPLEXITY_SIGNALS,
+    LectureRouter,
+    WeightedRouter,
+    default_weights,
+    estimate_complexity,
+    make_router,
+)
 from reference_service.routing.evaluate import evaluate, load, train
 
 DATA = Path(__file__).parents[2] / "data" / "routing_queries.jsonl"
@@ -157,7 +163,7 @@ def test_word_count_cut_is_the_most_accurate_on_the_train_split_only():
 
     train_set = [ex(3, False), ex(4, False), ex(9, False), ex(7, True), ex(12, True)]
     assert word_count_cut(train_set) == 5  # 4 of 5 right at 5-7 and 10-12: the smallest
-    assert word_count_cut(train_set + [ex(1, True, "test"), ex(30, False, "test")]) == 5
+    assert word_count_cut([*train_set, ex(1, True, "test"), ex(30, False, "test")]) == 5
 
 
 def test_same_share_threshold_sends_exactly_that_many_to_the_strong_model():
