@@ -62,7 +62,7 @@ local function reap(state, holds, leases, now)
   local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now)
   for _, id in ipairs(expired) do
     local amount = redis.call('HGET', holds, id)
-    if amount then redis.call('HINCRBY', state, 'held', '-' .. amount) end
+    if amount and amount ~= '0' then redis.call('HINCRBY', state, 'held', '-' .. amount) end
     redis.call('HDEL', holds, id)
     if redis.call('HGET', state, 'overflow') == id then redis.call('HDEL', state, 'overflow') end
   end
@@ -116,7 +116,8 @@ for i = 1, n do
   local state, holds, leases = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
   local amount = redis.call('HGET', holds, id)
   if amount then
-    redis.call('HINCRBY', state, 'held', '-' .. amount)
+    -- amounts are passed as text: exact integers ("-0" is not one to Redis)
+    if amount ~= '0' then redis.call('HINCRBY', state, 'held', '-' .. amount) end
     redis.call('HDEL', holds, id)
     redis.call('ZREM', leases, id)
   end

@@ -267,3 +267,19 @@ async def test_a_hold_of_a_worker_that_died_expires(async_redis_factory):
     clock.advance(61)
     await ledger.admit(a_call([budget]), 30)  # both leases ran out
     await redis.aclose()
+
+
+async def test_a_model_without_a_price_holds_nothing_and_is_still_counted(async_redis_factory):
+    redis, clock = async_redis_factory(), FakeClock()
+    ledger = ledger_for(redis, clock)
+    budget = Budget("key", "k1", 1e-6, "day")
+    for _ in range(3):
+        call = a_call([budget])
+        call.model = "a-model-without-a-list-price"
+        call.route = RouteDecision(call.model, "pinned")
+        assert ledger.hold_amount(call, 30) == 0
+        await ledger.admit(call, 30)
+        await ledger.settle(call, call.model, 30, 50)
+    usage = await redis.hget(Names.usage("key", "k1"), "requests")
+    assert int(usage) == 3 and await spent_nano(redis, budget, clock) == 0
+    await redis.aclose()
