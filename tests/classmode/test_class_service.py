@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import time
 
 import httpx
@@ -20,6 +21,7 @@ from reference_service import create_app
 from reference_service.budgets import to_nano
 from reference_service.clock import FakeClock
 from reference_service.services import ClassModeNeedsRedis
+from tests.service.test_browser import browser_page  # noqa: F401  (a fixture)
 from tests.support import make_settings, services_of
 
 ADMIN = {"Authorization": "Bearer admin-secret"}
@@ -242,3 +244,36 @@ def test_tenant_metrics_count_keyed_requests(cls):
     assert 'llm_gateway_tenant_refusals_total{tenant="metrics",type="budget_exceeded"} 1.0' \
         in text
     assert to_nano(1e-9) == 1
+
+
+@pytest.mark.browser
+def test_the_instructor_page_shows_usage_and_updates_live(cls, browser_page, tmp_path):
+    page = browser_page
+    keys = make_keys(cls, 2)
+    store = services_of(cls.app).keys
+    cls.run_in_loop(store.update([keys[1].record.id], budget_usd=1e-9))
+    for key in (keys[0], keys[0], keys[1], keys[1]):
+        httpx.post(cls.url + "/chat", json=ASK, headers={**bearer(key), **NO_CACHE})
+    page.goto(cls.url + "/admin?every=0.3")
+    page.fill("#token", "not-the-token")
+    page.click("#show")
+    page.wait_for_selector("body[data-state=login]")
+    page.wait_for_function("document.getElementById('status').textContent.includes('wrong')")
+    page.fill("#token", "admin-secret")
+    page.click("#show")
+    page.wait_for_selector("body[data-state=ok]", timeout=10_000)
+    first = page.locator('#keys tr[data-id="cs101-001"] td')
+    assert first.nth(3).text_content() == "2"  # requests
+    over = page.locator('#keys tr[data-id="cs101-002"]')
+    assert "over" in over.get_attribute("class")
+    assert over.locator("td.refusals").text_content() == "budget_exceeded 1"
+    assert page.text_content("#c-requests") == "3"
+    assert page.text_content("#c-refused") == "1"
+    assert page.locator('#tenants tr[data-id="cs101"] td').nth(2).text_content() == "3"
+    httpx.post(cls.url + "/chat", json=ASK, headers={**bearer(keys[0]), **NO_CACHE})
+    page.wait_for_function("document.getElementById('c-requests').textContent === '4'",
+                           timeout=10_000)  # refreshed by itself
+    page.fill("#filter", "002")
+    assert page.locator("#keys tbody tr").count() == 1
+    page.screenshot(path=os.environ.get("ADMIN_PAGE_SCREENSHOT", str(tmp_path / "admin.png")),
+                    full_page=True)
