@@ -22,6 +22,10 @@ Settling replaces the hold by the real cost. Admission, settling and the usage c
 Lua scripts: atomic in Redis, so the rule holds across workers and replicas. A hold lives at
 most BUDGET_HOLD_S (a worker that died mid-request cannot block a budget for ever).
 
+Nothing of class mode has a Redis TTL: with `maxmemory-policy volatile-lru` Redis evicts
+only keys that have one (the cache's, the rate limiter's), never a key, a budget or usage.
+A day's or week's budget leaves one small hash per key and period (about 100 bytes).
+
 The bound holds as long as a request costs no more than its hold: an upstream that ignores
 `max_tokens` and answers with more than MAX_OUTPUT_TOKENS adds the difference.
 
@@ -72,7 +76,7 @@ end
 
 # KEYS: per budget its state (hash: spent, held, overflow), holds (hash: hold id -> amount)
 # and leases (sorted set: hold id -> expiry ms). ARGV: now_ms, hold id, lease_ms, then per
-# budget: limit, hold amount, expire_at_ms (0: never). Money in nano-dollars.
+# budget: limit, hold amount. Money in nano-dollars.
 # Returns {1} (admitted, every budget held) or {0, i, spent, held} (refused by budget i).
 ADMIT_LUA = REAP_LUA + """
 local now, id, lease = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
@@ -81,7 +85,7 @@ local overflow = {}
 for i = 1, n do
   local state, holds, leases = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
   reap(state, holds, leases, now)
-  local limit, amount = tonumber(ARGV[1 + 3 * i]), tonumber(ARGV[2 + 3 * i])
+  local limit, amount = tonumber(ARGV[2 + 2 * i]), tonumber(ARGV[3 + 2 * i])
   local spent = tonumber(redis.call('HGET', state, 'spent') or '0')
   local held = tonumber(redis.call('HGET', state, 'held') or '0')
   if spent + held + amount <= limit then
@@ -94,14 +98,10 @@ for i = 1, n do
 end
 for i = 1, n do
   local state, holds, leases = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
-  redis.call('HINCRBY', state, 'held', ARGV[2 + 3 * i])
-  redis.call('HSET', holds, id, ARGV[2 + 3 * i])
+  redis.call('HINCRBY', state, 'held', ARGV[3 + 2 * i])
+  redis.call('HSET', holds, id, ARGV[3 + 2 * i])
   redis.call('ZADD', leases, now + lease, id)
   if overflow[i] then redis.call('HSET', state, 'overflow', id) end
-  local expire_at = tonumber(ARGV[3 + 3 * i])
-  if expire_at > 0 then
-    for _, k in ipairs({state, holds, leases}) do redis.call('PEXPIREAT', k, expire_at) end
-  end
 end
 return {1}
 """
@@ -109,7 +109,7 @@ return {1}
 # KEYS: per budget its three keys (as above), then the key's and the tenant's usage, then the
 # sets of keys and tenants with usage. ARGV: number of budgets, hold id, cost, saved,
 # prompt tokens, completion tokens, cache hit (0/1), now (unix s), answered (1: charge and
-# count a request; 0: only give the hold back), key id, tenant, then per budget expire_at_ms.
+# count a request; 0: only give the hold back), key id, tenant.
 SETTLE_LUA = """
 local n, id, answered = tonumber(ARGV[1]), ARGV[2], ARGV[9] == '1'
 for i = 1, n do
@@ -123,8 +123,6 @@ for i = 1, n do
   end
   if redis.call('HGET', state, 'overflow') == id then redis.call('HDEL', state, 'overflow') end
   if answered then redis.call('HINCRBY', state, 'spent', ARGV[3]) end
-  local expire_at = tonumber(ARGV[11 + i])
-  if expire_at > 0 then redis.call('PEXPIREAT', state, expire_at) end
 end
 if answered then
   for j = 3 * n + 1, 3 * n + 2 do
@@ -195,7 +193,7 @@ class Ledger:
         args: list[Any] = [int(now * 1000), hold.id, int(self.settings.budget_hold_s * 1000)]
         for budget, win in hold.budgets:
             keys += Names.budget(budget.scope, budget.owner, win.id)
-            args += [to_nano(budget.limit_usd), amount, _expire_at_ms(win)]
+            args += [to_nano(budget.limit_usd), amount]
         try:
             out = await self._admit(keys=keys, args=args)
         except RedisError:
@@ -257,7 +255,6 @@ class Ledger:
         args: list[Any] = [len(budgets), call.hold.id if call.hold else "", cost, saved,
                            tokens[0], tokens[1], int(hit), f"{self.clock.time():.3f}",
                            int(answered), client.key_id, client.tenant]
-        args += [_expire_at_ms(win) for _, win in budgets]
         try:
             # Shielded: a client that goes away while this runs must not leave it half done.
             await asyncio.shield(self._settle(keys=keys, args=args))
@@ -298,8 +295,3 @@ class Ledger:
             raise
         finally:
             await self.release(call)
-
-
-def _expire_at_ms(win: Window) -> int:
-    """A period's keys outlive it by a day (0: a total budget's never expire)."""
-    return 0 if win.ends_at is None else int((win.ends_at + 86400) * 1000)

@@ -283,3 +283,37 @@ async def test_a_model_without_a_price_holds_nothing_and_is_still_counted(async_
     usage = await redis.hget(Names.usage("key", "k1"), "requests")
     assert int(usage) == 3 and await spent_nano(redis, budget, clock) == 0
     await redis.aclose()
+
+
+async def test_nothing_of_class_mode_can_expire_or_be_evicted(async_redis_factory):
+    """With maxmemory-policy volatile-lru (the deployment files' choice) Redis evicts only
+    keys with a TTL: class mode's keys, budgets and usage have none."""
+    redis, clock = async_redis_factory(), FakeClock()
+    store, ledger = KeyStore(redis), ledger_for(redis, clock)
+    key, revoked = await store.create(2, "ttl", clock.time(), budget_usd=1, period="day")
+    await store.revoke([revoked.record.id], clock.time())
+    await store.lookup(revoked.raw, clock.time())
+    await store.set_tenant("ttl", 5, "week")
+    found = await store.lookup(key.raw, clock.time())
+    call = a_call([found.key.budget(), found.tenant.budget()], key_id=key.record.id,
+                  tenant="ttl")
+    await ledger.admit(call, 30)
+    await ledger.settle(call, "gpt-4o-mini", 30, 50)
+    await ledger.refused(call.client, "rate_limited")
+    names = [k.decode() if isinstance(k, bytes) else k for k in await redis.keys("class:*")]
+    assert len(names) >= 10 and any(":budget:tenant:ttl:w" in n for n in names)
+    assert {n: await redis.ttl(n) for n in names} == {n: -1 for n in names}
+    await redis.aclose()
+
+
+def test_the_deployed_redis_evicts_only_keys_with_a_ttl_and_keeps_its_data():
+    from pathlib import Path
+    import yaml
+    compose = yaml.safe_load(Path("docker-compose.yml").read_text())["services"]["redis"]
+    command = compose["command"]
+    assert command[command.index("--maxmemory-policy") + 1] == "volatile-lru"
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert any(v.endswith(":/data") for v in compose["volumes"])
+    k8s = yaml.safe_load(Path("deploy/k8s/redis.yaml").read_text().split("\n---")[0])
+    args = k8s["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--maxmemory-policy") + 1] == "volatile-lru"
