@@ -15,10 +15,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client.parser import text_string_to_metric_families
+from redis.exceptions import RedisError
 from starlette.responses import Response
 
 from ..deps import ClockDep, MetricsDep, ServicesDep
-from ..errors import ServiceError
+from ..errors import KeyStoreUnavailable, ServiceError
 from ..keys import NAME_PATTERN
 from ..metrics import Metrics
 from ..schemas import error_doc
@@ -55,8 +56,12 @@ async def usage(services: ServicesDep, clock: ClockDep, metrics: MetricsDep,
     breaker states). `?format=csv` gives one line per key (or per tenant with `by=tenant`)."""
     if services.keys is None:
         raise ClassModeOff("Usage is recorded in class mode only (CLASS_MODE=true).")
-    data = await report(services.redis, clock.time(), services.settings.budget_timezone,
-                        tenant)
+    try:
+        data = await report(services.redis, clock.time(), services.settings.budget_timezone,
+                            tenant)
+    except RedisError:
+        raise KeyStoreUnavailable("Usage cannot be read right now (Redis is unreachable); "
+                                  "retry shortly.", retry_after=5) from None
     if format == "csv":
         rows = data["keys"] if by == "key" else data["tenants"]
         return Response(to_csv(rows, by=by), media_type="text/csv; charset=utf-8",

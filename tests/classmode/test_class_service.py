@@ -277,3 +277,18 @@ def test_the_instructor_page_shows_usage_and_updates_live(cls, browser_page, tmp
     assert page.locator("#keys tbody tr").count() == 1
     page.screenshot(path=os.environ.get("ADMIN_PAGE_SCREENSHOT", str(tmp_path / "admin.png")),
                     full_page=True)
+
+
+def test_with_redis_gone_class_mode_fails_closed_with_a_clear_503(mock):
+    from mock_llm import free_port
+    settings = make_settings(openai_base_url=mock.base_url, class_mode=True,
+                             redis_url=f"redis://127.0.0.1:{free_port()}/0",
+                             cache_enabled=False, admin_token="admin-secret")
+    with ThreadedServer(create_app(settings)) as s:
+        r = httpx.post(s.url + "/chat", json=ASK, headers=bearer("sk-cs101-whatever"))
+        report = httpx.get(s.url + "/admin/usage", headers=ADMIN)
+    assert r.status_code == 503 and r.json()["error"]["type"] == "key_store_unavailable"
+    assert r.headers["retry-after"] == "5"
+    assert report.status_code == 503
+    assert report.json()["error"]["type"] == "key_store_unavailable"
+    assert len(mock.state.chat_requests()) == 0
