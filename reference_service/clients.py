@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
 from redis.exceptions import RedisError
 from starlette.requests import Request
 

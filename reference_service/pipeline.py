@@ -18,8 +18,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from contextlib import aclosing
+from dataclasses import replace
 from typing import AsyncIterator, Awaitable, Callable, TypeVar
 
 from .cache import Lookup, SemanticCache, scope_of
@@ -27,9 +27,9 @@ from .call import ChatCall, ChatResult, DoneEvent, StreamEvent, TokenEvent, Tool
 from .clock import Clock
 from .config import Settings
 from .errors import CircuitOpen, RateLimited
+from .ledger import Ledger, NoLedger
 from .llm.client import Delta
 from .llm.deadline import Deadline
-from .ledger import Ledger, NoLedger
 from .llm.resilient import ResilientUpstream
 from .messages import answer_params, shape_key
 from .ratelimit import RateLimiter, SlidingWindowLimiter

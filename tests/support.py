@@ -89,9 +89,19 @@ class ServiceProcess:
             time.sleep(0.05)
 
     def stop(self) -> str:
-        """Kill it if still running; its output (empty when it went to a file)."""
+        """Kill it and its workers if still running; its output (empty when it went to a
+        file). (Killing only the supervisor of `--workers N` would leave the workers
+        running, orphaned.)"""
         if self.proc.poll() is None:
+            import psutil
+
+            workers = psutil.Process(self.proc.pid).children(recursive=True)
             self.proc.kill()
+            for worker in workers:
+                try:
+                    worker.kill()
+                except psutil.NoSuchProcess:
+                    pass
         return self.proc.communicate(timeout=30)[0] or ""
 
     def terminate(self) -> str:

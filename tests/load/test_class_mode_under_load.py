@@ -122,7 +122,7 @@ def test_200_keys_through_two_workers(mock_server, redis_url, tmp_path, scale):
         try:
             run(service.url, redis_url, log_path, scale)
         finally:
-            service.stop()
+            service.terminate()
 
 
 def run(url: str, redis_url: str, log_path, scale: int) -> None:
