@@ -100,8 +100,8 @@ def limited_client_key(x_client_id: str | None, client: Client, settings: Settin
     """Whose budget a /chat/limited request takes from (the lecture's rule).
 
     Open mode: the `X-Client-ID` header's value, or "anonymous" when it is absent (so all
-    anonymous callers share one budget, as in the lecture). With API_KEYS: the key's tenant,
-    since a header is the caller's to choose."""
-    if settings.api_keys:
+    anonymous callers share one budget, as in the lecture). With API_KEYS: the key's tenant;
+    in class mode, the key: a header is the caller's to choose."""
+    if settings.api_keys or client.key_id is not None:
         return client.id
     return f"id:{x_client_id or 'anonymous'}"  # the header's form is checked (422) at the edge

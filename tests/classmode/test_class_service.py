@@ -292,3 +292,13 @@ def test_with_redis_gone_class_mode_fails_closed_with_a_clear_503(mock):
     assert report.status_code == 503
     assert report.json()["error"]["type"] == "key_store_unavailable"
     assert len(mock.state.chat_requests()) == 0
+
+
+def test_chat_limited_counts_per_key_in_class_mode_not_per_header(cls):
+    """The lecture's 30 a minute per client: with keys, the key is the client; a made-up
+    X-Client-ID on each request must not buy a fresh window."""
+    (key,) = make_keys(cls, 1)
+    codes = [httpx.post(cls.url + "/chat/limited", json=ASK,
+                        headers={**bearer(key), **NO_CACHE, "X-Client-ID": f"me-{i}"})
+             .status_code for i in range(31)]
+    assert codes == [200] * 30 + [429]
