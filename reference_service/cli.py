@@ -64,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--prefix", required=True, help="key ids are <prefix>-001, -002...")
     create.add_argument("--tenant", help="their tenant (default: the prefix); keys of one "
                         "tenant share its budget and its cached answers")
+    create.add_argument("--tenant-per-key", action="store_true",
+                        help="each key its own tenant (its id): no answers shared")
     limits(create)
     output(create, out=True)
     listing = actions.add_parser("list", help="the keys (never the secrets)")
@@ -122,6 +124,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.command == "keys" and args.action == "create" and args.n > 1000:
         parser.error("--n: at most 1000 keys at a time")
+    if getattr(args, "tenant_per_key", False) and args.tenant:
+        parser.error("--tenant and --tenant-per-key contradict each other")
     if getattr(args, "no_budget", False) and args.budget_usd is not None:
         parser.error("--budget-usd and --no-budget contradict each other")
     if args.command == "tenants" and args.action == "set" and not args.no_budget \
@@ -205,9 +209,12 @@ async def _command(args: argparse.Namespace, store: Any, settings: Any, now: flo
     if args.action == "create":
         made = await store.create(args.n, args.prefix, now, tenant=args.tenant, rpm=args.rpm,
                                   tpm=args.tpm, budget_usd=args.budget_usd,
-                                  period=args.period or "total")
-        print(f"made {len(made)} keys for tenant {made[0].record.tenant}. The keys are shown "
-              "this once: Redis keeps only their SHA-256.", file=sys.stderr)
+                                  period=args.period or "total",
+                                  tenant_per_key=args.tenant_per_key)
+        whose = "each its own tenant" if args.tenant_per_key else \
+            f"tenant {made[0].record.tenant}"
+        print(f"made {len(made)} keys, {whose}. The keys are shown this once: Redis keeps "
+              "only their SHA-256.", file=sys.stderr)
         return _new_keys(made, fmt)
     if args.action == "rotate":
         made = await store.rotate(ids, now)

@@ -245,8 +245,11 @@ class KeyStore:
     # -- administration (the command line) --------------------------------------------
     async def create(self, n: int, prefix: str, now: float, *, tenant: str | None = None,
                      rpm: int | None = None, tpm: int | None = None,
-                     budget_usd: float | None = None, period: Period = "total") -> list[NewKey]:
-        """Make `n` keys `<prefix>-001`, `-002`, ... (numbering goes on from earlier ones)."""
+                     budget_usd: float | None = None, period: Period = "total",
+                     tenant_per_key: bool = False) -> list[NewKey]:
+        """Make `n` keys `<prefix>-001`, `-002`, ... (numbering goes on from earlier ones),
+        of one tenant (default: the prefix), or each its own (`tenant_per_key`: the key's
+        id; its cached answers are then its own)."""
         check_name("prefix", prefix)
         tenant = check_name("tenant", tenant or prefix)
         last = int(await self.redis.incrby(Names.sequence(prefix), n))
@@ -255,13 +258,14 @@ class KeyStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             for number in range(last - n + 1, last + 1):
                 raw = new_raw_key(prefix)
-                record = KeyRecord(f"{prefix}-{number:0{width}d}", tenant, "active", now, rpm,
-                                   tpm, budget_usd, period)
+                key_id = f"{prefix}-{number:0{width}d}"
+                record = KeyRecord(key_id, key_id if tenant_per_key else tenant, "active", now,
+                                   rpm, tpm, budget_usd, period)
                 pipe.set(Names.by_hash(digest(raw)), record.id)
                 pipe.hset(Names.key(record.id), mapping=self._mapping(record, digest(raw)))
                 pipe.zadd(Names.keys, {record.id: now})
+                pipe.sadd(Names.tenants, record.tenant)
                 made.append(NewKey(record, raw))
-            pipe.sadd(Names.tenants, tenant)
             await pipe.execute()
         return made
 

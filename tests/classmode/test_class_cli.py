@@ -99,6 +99,16 @@ def test_revoke_rotate_set_tenants_and_usage(redis_env, capsys):
     assert all(k["budget_usd"] is None for k in json.loads(out))
 
 
+def test_tenant_per_key(redis_env, capsys):
+    code, out, err = run(capsys, "keys", "create", "--n", "2", "--prefix", "solo",
+                         "--tenant-per-key")
+    assert code == 0 and "each its own tenant" in err
+    assert [(k["id"], k["tenant"]) for k in json.loads(out)] == [("solo-001", "solo-001"),
+                                                                  ("solo-002", "solo-002")]
+    _, out, _ = run(capsys, "tenants", "list")
+    assert [t["tenant"] for t in json.loads(out)] == ["solo-001", "solo-002"]
+
+
 @pytest.mark.parametrize("argv,code,says", [
     (["keys", "create", "--n", "0", "--prefix", "x"], 2, "at least 1"),
     (["keys", "create", "--n", "1001", "--prefix", "x"], 2, "at most 1000"),
@@ -106,6 +116,8 @@ def test_revoke_rotate_set_tenants_and_usage(redis_env, capsys):
     (["keys", "create", "--n", "1", "--prefix", "x", "--budget-usd", "nan"], 2, "positive"),
     (["keys", "create", "--n", "1", "--prefix", "x", "--period", "month"], 2, "invalid choice"),
     (["keys", "create", "--n", "1", "--prefix", "a b"], 1, "prefix"),
+    (["keys", "create", "--n", "1", "--prefix", "x", "--tenant", "t", "--tenant-per-key"], 2,
+     "contradict"),
     (["keys", "revoke"], 2, "name key ids"),
     (["keys", "revoke", "nobody-001"], 1, "no key with id 'nobody-001'"),
     (["keys", "rotate", "--tenant", "nobody"], 1, "has no keys"),
