@@ -49,6 +49,9 @@ CONFIGS = {
     "+ PII (Presidio)": {"SAFETY_GUARDS": "true", "SAFETY_PII": "true",
                          "SAFETY_MODERATE_INPUT": "false", "SAFETY_MODERATE_OUTPUT": "false"},
     "+ moderation in and out": {"SAFETY_GUARDS": "true", "SAFETY_PII": "false"},
+    # A key made in Redis, with a budget of its own and its tenant's (never reached): the
+    # key's lookup, the budgets' hold and the charge with usage, three Lua calls.
+    "+ class mode (stored key, two budgets)": {"CLASS_MODE": "true"},
     "everything on (defaults)": {"CACHE_ENABLED": "true", "SAFETY_GUARDS": "true",
                                  "SAFETY_PII": "true", "RATE_LIMIT_ENABLED": "true",
                                  "ROUTING_ENABLED": "true"},
@@ -78,7 +81,8 @@ def cpu_seconds(proc: subprocess.Popen) -> float:
     return sum(p.cpu_times().user + p.cpu_times().system for p in procs)
 
 
-def request_factory(port: int, config: str, stream: bool = False, phase: str = ""):
+def request_factory(port: int, config: str, stream: bool = False, phase: str = "",
+                    headers: dict[str, str] | None = None):
     body = dict(BODY, stream=True) if stream else BODY
     if config.startswith("+ routing") or config.startswith("everything"):
         body = dict(body, model="auto")
@@ -87,18 +91,37 @@ def request_factory(port: int, config: str, stream: bool = False, phase: str = "
             b = dict(body, messages=[{"role": "user",
                                       "content": f"What is the bandwidth of PCIe {i}.0 x16 "
                                                  f"in lab {phase}{i}?"}])
-            return build_request(HOST, port, "/v1/chat/completions", b)
+            return build_request(HOST, port, "/v1/chat/completions", b, headers)
         return make
-    return build_request(HOST, port, "/v1/chat/completions", body)
+    return build_request(HOST, port, "/v1/chat/completions", body, headers)
 
 
-def measure(port: int, config: str, quick: bool, proc: subprocess.Popen | None) -> dict:
+def class_key(redis_url: str) -> dict[str, str]:
+    """A key for the class-mode configuration, with budgets it never reaches."""
+    import redis.asyncio as aredis
+
+    from reference_service.keys import KeyStore
+
+    async def make() -> str:
+        redis = aredis.from_url(redis_url)
+        try:
+            store = KeyStore(redis)
+            (key,) = await store.create(1, "bench", time.time(), budget_usd=1e6)
+            await store.set_tenant("bench", 1e6, "day")
+            return key.raw
+        finally:
+            await redis.aclose()
+    return {"Authorization": f"Bearer {asyncio.run(make())}"}
+
+
+def measure(port: int, config: str, quick: bool, proc: subprocess.Popen | None,
+            headers: dict[str, str] | None = None) -> dict:
     n = {1: 300, 10: 1000, 50: 2000} if not quick else {1: 100, 10: 300, 50: 500}
     out = {}
-    asyncio.run(run(HOST, port, request_factory(port, config, phase="warm"), concurrency=4,
-                    requests=100))
+    asyncio.run(run(HOST, port, request_factory(port, config, phase="warm", headers=headers),
+                    concurrency=4, requests=100))
     for c, count in n.items():
-        req = request_factory(port, config, phase=f"c{c}-")  # new questions in every phase
+        req = request_factory(port, config, phase=f"c{c}-", headers=headers)  # new questions
         cpu0 = cpu_seconds(proc) if proc else 0.0
         r = asyncio.run(run(HOST, port, req, concurrency=c, requests=count, time_limit_s=60))
         cpu = (cpu_seconds(proc) - cpu0) / max(1, len(r.latencies)) if proc else 0.0
@@ -106,12 +129,12 @@ def measure(port: int, config: str, quick: bool, proc: subprocess.Popen | None) 
         out[f"c{c}"] = {"p50_ms": r.pct(50) * 1000, "p95_ms": r.pct(95) * 1000,
                         "p99_ms": r.pct(99) * 1000, "rps": r.rps, "cpu_ms": cpu * 1000,
                         "n": len(r.latencies), "errors": r.errors, "non_200": bad}
-    sreq = request_factory(port, config, stream=True, phase="stream-")
+    sreq = request_factory(port, config, stream=True, phase="stream-", headers=headers)
     r = asyncio.run(run(HOST, port, sreq, concurrency=1, requests=n[1]))
     out["stream_c1"] = {"ttfb_p50_ms": r.pct(50, r.first_bytes) * 1000,
                         "ttfb_p99_ms": r.pct(99, r.first_bytes) * 1000,
                         "p50_ms": r.pct(50) * 1000}
-    req = request_factory(port, config, phase="steady-")
+    req = request_factory(port, config, phase="steady-", headers=headers)
     r = asyncio.run(run(HOST, port, req, concurrency=50, requests=n[50] // 2, rate=50,
                         time_limit_s=60))
     out["steady_50rps"] = {"p50_ms": r.pct(50) * 1000, "p99_ms": r.pct(99) * 1000,
@@ -152,6 +175,12 @@ def main() -> None:
                     continue
                 if workers > 1 and name not in ("bare", "everything on (defaults)"):
                     continue
+                headers = None
+                if env.get("CLASS_MODE"):
+                    if redis_server is None:
+                        print(f"{name}: skipped (class mode needs --redis real)")
+                        continue
+                    headers = class_key(redis_server.url)
                 port = free_port()
                 cpus = {0} if workers == 1 else {0, 1}
                 svc = start([sys.executable, "-m", "reference_service", "--port", str(port),
@@ -163,7 +192,7 @@ def main() -> None:
                 try:
                     label = f"{name} [{workers}w]"
                     print(f"{label} ...", flush=True)
-                    results[label] = measure(port, name, args.quick, svc)
+                    results[label] = measure(port, name, args.quick, svc, headers)
                 finally:
                     svc.terminate()
                     svc.wait(timeout=30)

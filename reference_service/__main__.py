@@ -1,6 +1,7 @@
 """`python -m reference_service [--host H] [--port P] [--workers N]`: run the service.
 
 Settings come from the environment (see reference_service/config.py and the README).
+`python -m reference_service keys|tenants|usage ...` manages class mode (cli.py).
 """
 
 from __future__ import annotations
@@ -8,15 +9,21 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 
 import uvicorn
 
+from . import cli
 from .http_protocol import BoundedHttpToolsProtocol
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m reference_service", description=__doc__)
+    if sys.argv[1:2] and sys.argv[1] in cli.COMMANDS:  # class mode's commands
+        raise SystemExit(cli.main(sys.argv[1:]))
+    parser = argparse.ArgumentParser(
+        prog="python -m reference_service", description=__doc__,
+        epilog="class mode: python -m reference_service keys|tenants|usage --help")
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))

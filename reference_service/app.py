@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from . import services as services_module
-from .api import admin, chat, health, metrics, openai_compat, page, stream
+from .api import admin, admin_usage, chat, health, metrics, openai_compat, page, stream
 from .body_limit import BodySizeLimitMiddleware
 from .clock import Clock, SystemClock
 from .config import Settings
@@ -84,6 +84,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         app.include_router(router)
     if settings.admin_token is not None:
         app.include_router(admin.router)
+        app.include_router(admin_usage.router)  # class mode: usage, and the page
+        app.include_router(admin_usage.page)
     # Last added runs first: request context -> body limit -> drain gate -> routes.
     app.add_middleware(DrainMiddleware, lifecycle=lifecycle,
                        probes=probe_paths(r for router in routers for r in router.routes))

@@ -65,6 +65,8 @@ class ChatCall:
     upstream_s: float | None = None
     result: ChatResult | None = None
     stream_error: str | None = None  # the type of an `error` event that ended a stream
+    hold: Any = None  # class mode: ledger.Hold, the budget this call holds until settled
+    charged: bool = False  # class mode: settled in the ledger (exactly once)
 
     @property
     def tenant(self) -> str:
@@ -76,6 +78,8 @@ class ChatCall:
     def log_fields(self) -> dict[str, Any]:
         """What the request's log line says about this call (never message text)."""
         fields: dict[str, Any] = {"tenant": self.tenant}
+        if self.client.key_id is not None:
+            fields["key_id"] = self.client.key_id  # never the key itself
         if self.route is not None:
             fields["routing"] = self.route.reason
             if self.route.fallback_from:

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .budgets import Budget, Period, zone
 from .pricing import ModelPrice, default_model_prices
 
 
@@ -16,6 +17,11 @@ class ApiKey(BaseModel):
     tenant: str = Field(min_length=1, max_length=64)
     rpm: int | None = Field(None, ge=1)
     tpm: int | None = Field(None, ge=1)
+    budget_usd: float | None = Field(None, gt=0, description="class mode only")
+    period: Period = "total"
+
+    def budget(self, key_id: str) -> Budget | None:
+        return Budget("key", key_id, self.budget_usd, self.period) if self.budget_usd else None
 
 
 class Settings(BaseSettings):
@@ -63,6 +69,11 @@ class Settings(BaseSettings):
     rate_limit_rpm: int = Field(60, ge=1)
     rate_limit_tpm: int = Field(100_000, ge=1)
     rate_limit_fail_open: bool = True
+    # Class mode (docs/OPERATIONS.md): keys made with `python -m reference_service keys` and
+    # kept hashed in Redis (REDIS_URL required), budgets per key and tenant, usage per key.
+    class_mode: bool = False
+    budget_timezone: str = Field("UTC", description="where a budget's day and week begin")
+    budget_hold_s: float = Field(600.0, gt=0, description="longest a request holds budget")
     # The lecture's /chat/limited: at most this many requests in any 60 s per X-Client-ID
     # (client "anonymous" without the header), on top of the limits above.
     limited_rpm: int = Field(30, ge=1)
@@ -129,6 +140,16 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, v):
         return v or None
+
+    @field_validator("budget_timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            zone(v)
+        except Exception:
+            raise ValueError(f"unknown time zone {v!r} (an IANA name, e.g. Europe/Berlin)") \
+                from None
+        return v
 
     @property
     def embedded_llm(self) -> bool:

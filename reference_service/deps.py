@@ -11,7 +11,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from .clients import Client, identify
+from .clients import Client, identify, identify_in_class
+from .clock import Clock
 from .config import Settings
 from .context import RequestContext, context_of
 from .lifecycle import Lifecycle
@@ -44,6 +45,11 @@ async def _metrics(request: Request) -> Metrics:
     return metrics
 
 
+async def _clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
 async def _context(request: Request) -> RequestContext:
     ctx = context_of(request.scope)
     assert ctx is not None, "RequestContextMiddleware runs first"
@@ -51,6 +57,10 @@ async def _context(request: Request) -> RequestContext:
 
 
 async def _client(request: Request) -> Client:
+    services: Services = request.app.state.services
+    if services.keys is not None:  # class mode: keys in Redis too, with budgets
+        return await identify_in_class(request, services.settings, services.keys,
+                                       request.app.state.clock.time())
     return identify(request, request.app.state.settings)
 
 
@@ -64,6 +74,7 @@ OptionalServicesDep = Annotated["Services | None", Depends(_optional_services)]
 LifecycleDep = Annotated[Lifecycle, Depends(_lifecycle)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
+ClockDep = Annotated[Clock, Depends(_clock)]
 ContextDep = Annotated[RequestContext, Depends(_context)]
 ClientDep = Annotated[Client, Depends(_client)]
 IndexHtmlDep = Annotated[str, Depends(_index_html)]

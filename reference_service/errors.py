@@ -121,6 +121,12 @@ class LimiterUnavailable(ServiceError):
     status, type = 503, "rate_limiter_unavailable"
 
 
+class KeyStoreUnavailable(ServiceError):
+    """Class mode: the keys and budgets in Redis cannot be read (fail closed)."""
+
+    status, type = 503, "key_store_unavailable"
+
+
 class CircuitOpen(ServiceError):
     """The breaker for this upstream is open: refused without calling it."""
 

@@ -8,7 +8,9 @@ any worker) adds them all up (prometheus_client's multiprocess mode).
 Everything per request is recorded in one place, `observe_request`, from the same fields
 that make the request's log line: the metrics and the log can never disagree, and neither
 holds message text or personal data (labels are routes, models, statuses, tiers, entity
-types; never tenants, whose number is unbounded).
+types; never open-mode tenants, whose number is unbounded: anyone can make up an
+X-Client-ID). Tenants behind API keys are the operator's to name and few (a class, a team):
+the `llm_gateway_tenant_*` counters have them, for requests that came with a key.
 """
 
 from __future__ import annotations
@@ -55,6 +57,18 @@ class Metrics:
                             registry=r)
         self.saved = Counter(p + "cost_saved_usd", "Cost of the answers served from the cache",
                              ["model"], registry=r)
+        self.tenant_tokens = Counter(p + "tenant_tokens", "Tokens by tenant of an API key, "
+                                     "model and direction (cache hits excluded)",
+                                     ["tenant", "model", "direction"], registry=r)
+        self.tenant_cost = Counter(p + "tenant_cost_usd", "Upstream cost at list prices by "
+                                   "tenant of an API key and model", ["tenant", "model"],
+                                   registry=r)
+        self.tenant_saved = Counter(p + "tenant_cost_saved_usd", "Cost of the answers served "
+                                    "from the cache, by tenant of an API key and model",
+                                    ["tenant", "model"], registry=r)
+        self.tenant_refusals = Counter(p + "tenant_refusals", "Error responses to API keys by "
+                                       "tenant and type (budget_exceeded, rate_limited...)",
+                                       ["tenant", "type"], registry=r)
         self.cache = Counter(p + "cache_requests", "What the cache did", ["result", "tier"],
                              registry=r)
         self.routing = Counter(p + "routing_decisions", "Which model answered and why",
@@ -85,8 +99,11 @@ class Metrics:
         model = fields.get("model")
         if status == 429:
             self.rate_limited.labels(route).inc()
+        tenant = fields.get("tenant") if "key_id" in fields else None  # keyed: bounded
         if error := fields.get("error_type") or fields.get("stream_error"):
             self.errors.labels(error).inc()
+            if tenant:
+                self.tenant_refusals.labels(tenant, error).inc()
         if "routing" in fields and model:
             self.routing.labels(model, fields["routing"]).inc()
         if fallback := fields.get("fallback_from"):
@@ -95,12 +112,19 @@ class Metrics:
             self.cache.labels(cache, fields.get("cache_tier", "")).inc()
         if model and "prompt_tokens" in fields:
             p, c = fields["prompt_tokens"], fields["completion_tokens"]
+            cost = self.prices.cost_usd(model, p, c)
             if fields.get("cache") == "HIT":
-                self.saved.labels(model).inc(self.prices.cost_usd(model, p, c))
+                self.saved.labels(model).inc(cost)
+                if tenant:
+                    self.tenant_saved.labels(tenant, model).inc(cost)
             else:
                 self.tokens.labels(model, "prompt").inc(p)
                 self.tokens.labels(model, "completion").inc(c)
-                self.cost.labels(model).inc(self.prices.cost_usd(model, p, c))
+                self.cost.labels(model).inc(cost)
+                if tenant:
+                    self.tenant_tokens.labels(tenant, model, "prompt").inc(p)
+                    self.tenant_tokens.labels(tenant, model, "completion").inc(c)
+                    self.tenant_cost.labels(tenant, model).inc(cost)
             if "ttft_ms" in fields:
                 self.ttft.labels(model).observe(fields["ttft_ms"] / 1000)
         safety = fields.get("safety") or {}

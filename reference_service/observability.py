@@ -95,11 +95,12 @@ class RequestContextMiddleware:
 
 
 class JsonFormatter(logging.Formatter):
-    """`{"ts", "level", "logger", "msg", ...fields}` on one line."""
+    """`{"ts", "level", "logger", "msg", "pid", ...fields}` on one line."""
 
     def format(self, record: logging.LogRecord) -> str:
         out = {"ts": round(record.created, 3), "level": record.levelname.lower(),
-               "logger": record.name, "msg": record.getMessage()}
+               "logger": record.name, "msg": record.getMessage(),
+               "pid": record.process}  # tells the workers of `--workers N` apart
         out.update(getattr(record, "fields", {}))
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)

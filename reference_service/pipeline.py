@@ -7,7 +7,8 @@
     -> cache lookup (exact, then semantic + verifier)  -- a hit answers here
     -> call the upstream (retries, deadline, breaker, fallback to the other model)
     -> moderate the answer (guarded; a stream in windows) -> cache store (complete answers
-       only, in their redacted form) -> settle (charge output tokens)
+       only, in their redacted form) -> settle (charge output tokens; class mode: the
+       budgets and usage, a cache hit included, at no cost)
     -> restore (the placeholders become the request's own values again)
 
 `complete` and `stream` are the path; each step is a call into its own module. The call
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import replace
 from typing import TypeVar
 
@@ -26,6 +28,7 @@ from .call import ChatCall, ChatResult, DoneEvent, StreamEvent, TokenEvent, Tool
 from .clock import Clock
 from .config import Settings
 from .errors import CircuitOpen, RateLimited
+from .ledger import Ledger, NoLedger
 from .llm.client import Delta
 from .llm.deadline import Deadline
 from .llm.resilient import ResilientUpstream
@@ -46,7 +49,8 @@ class ChatPipeline:
 
     def __init__(self, settings: Settings, upstream: ResilientUpstream, clock: Clock, *,
                  limiter: RateLimiter, sliding_limiter: SlidingWindowLimiter, router: Router,
-                 sticky: StickyRoutes, cache: SemanticCache, guard: SafetyGuard) -> None:
+                 sticky: StickyRoutes, cache: SemanticCache, guard: SafetyGuard,
+                 ledger: Ledger | NoLedger | None = None) -> None:
         self.settings = settings
         self.upstream = upstream
         self.clock = clock
@@ -56,13 +60,25 @@ class ChatPipeline:
         self.sticky = sticky
         self.cache = cache
         self.guard = guard
+        self.ledger = ledger or NoLedger()  # class mode: budgets and usage per key
 
     # -- the path ---------------------------------------------------------------------
     async def complete(self, call: ChatCall) -> ChatResult:
         """Answer a chat in one piece, within the request's deadline."""
+        async with self.ledger.accounting(call):  # a failed call's budget hold is given back
+            return await self._complete(call)
+
+    async def stream(self, call: ChatCall) -> AsyncIterator[StreamEvent]:
+        """Answer a chat as TokenEvents, then one DoneEvent with usage and timings."""
+        async with self.ledger.accounting(call), aclosing(self._stream(call)) as events:
+            async for event in events:
+                yield event
+
+    async def _complete(self, call: ChatCall) -> ChatResult:
         deadline = self._deadline()
         cached = await self._before_upstream(call, deadline)
         if cached is not None:
+            await self._store_and_settle(call, cached)  # a hit: nothing to charge but usage
             return self._finish(call, cached)
         c = await self._with_fallback(call, lambda: self.upstream.complete(
             call.messages, self._model(call), call.params, deadline, call.passthrough))
@@ -73,16 +89,15 @@ class ChatPipeline:
         await self._store_and_settle(call, result)
         return self._finish(call, result)
 
-    async def stream(self, call: ChatCall) -> AsyncIterator[StreamEvent]:
-        """Answer a chat as TokenEvents, then one DoneEvent with usage and timings.
-
-        The deadline (with its retries) bounds the wait for the first token; after that
+    async def _stream(self, call: ChatCall) -> AsyncIterator[StreamEvent]:
+        """The deadline (with its retries) bounds the wait for the first token; after that
         the stream runs as long as the upstream keeps sending (its read timeout bounds
         each gap), and a failure is no longer retried.
         """
         deadline = self._deadline()
         cached = await self._before_upstream(call, deadline)
         if cached is not None:  # replayed as a stream, token by token
+            await self._store_and_settle(call, cached)  # a hit: nothing to charge but usage
             async for event in self._replay(call, cached):
                 yield event
             return
@@ -107,8 +122,10 @@ class ChatPipeline:
         finally:
             await deltas.aclose()  # a client that went away cancels the upstream call here
             if call.result is None:  # ended early: still charge what was generated
-                await self.limiter.charge(call.client.id, call.client.limits,
-                                          count_tokens(release.generated))
+                generated = count_tokens(release.generated)
+                await self.limiter.charge(call.client.id, call.client.limits, generated)
+                await self.ledger.settle(call, call.model, count_chat_tokens(call.messages),
+                                         generated)
 
     # -- the steps before the upstream -------------------------------------------------
     def _deadline(self) -> Deadline:
@@ -157,16 +174,20 @@ class ChatPipeline:
         if call.limited_client is not None:
             await self._admit_limited(call.limited_client)
         c = call.client
-        if not self.limiter.enabled:
-            return
-        decision = await self.limiter.check(c.id, c.limits, count_chat_tokens(call.messages))
-        if decision is None:  # no limits, or the limiter's store is down and it fails open
-            return
-        call.rate_limit = decision
-        if not decision.allowed:
-            raise RateLimited(f"Rate limit reached for {c.tenant}: {c.limits.rpm} requests and "
-                              f"{c.limits.tpm} tokens per minute. Retry after "
-                              f"{decision.retry_after_s} s.", retry_after=decision.retry_after_s)
+        if not self.limiter.enabled and not c.budgets:
+            return  # nothing to count against (and counting a prompt's tokens costs CPU)
+        prompt_tokens = count_chat_tokens(call.messages)
+        decision = await self.limiter.check(c.id, c.limits, prompt_tokens) \
+            if self.limiter.enabled else None
+        # None: no limits, or the limiter's store is down and it fails open
+        if decision is not None:
+            call.rate_limit = decision
+            if not decision.allowed:
+                raise RateLimited(f"Rate limit reached for {c.tenant}: {c.limits.rpm} requests "
+                                  f"and {c.limits.tpm} tokens per minute. Retry after "
+                                  f"{decision.retry_after_s} s.",
+                                  retry_after=decision.retry_after_s)
+        await self.ledger.admit(call, prompt_tokens)  # class mode: the budgets (429 when spent)
 
     async def _admit_limited(self, client_key: str) -> None:
         """The lecture's /chat/limited rule: LIMITED_RPM requests in any 60 s per client."""
@@ -223,7 +244,9 @@ class ChatPipeline:
 
     async def _store_and_settle(self, call: ChatCall, result: ChatResult) -> None:
         """Keep a complete answer (not a truncated one) for later requests; charge its
-        completion tokens to the client's budget."""
+        completion tokens to the client's rate limit, and (class mode) its cost to the
+        client's budgets. A cache hit is settled here too: it costs nothing and counts as
+        saved."""
         if (call.cache_key is not None and call.cache is not None
                 and call.cache.status == "MISS" and result.finish_reason == "stop"):
             scope, question = call.cache_key
@@ -231,7 +254,12 @@ class ChatPipeline:
                                    prompt_tokens=result.prompt_tokens,
                                    completion_tokens=result.completion_tokens,
                                    vector=call.cache.vector)
-        await self.limiter.charge(call.client.id, call.client.limits, result.completion_tokens)
+        hit = result.cache == "HIT"
+        if not hit:
+            await self.limiter.charge(call.client.id, call.client.limits,
+                                      result.completion_tokens)
+        await self.ledger.settle(call, result.model, result.prompt_tokens,
+                                 result.completion_tokens, hit=hit)
 
     # -- the upstream --------------------------------------------------------------------
     @staticmethod

@@ -14,6 +14,8 @@ from .cache import CacheConfig, SemanticCache
 from .cache.disabled import NoCache
 from .clock import Clock
 from .config import Settings
+from .keys import KeyStore
+from .ledger import Ledger
 from .llm import UpstreamClient, build_openai_client
 from .llm.breaker import BreakerConfig, BreakerRegistry
 from .llm.resilient import ResilientUpstream
@@ -59,6 +61,8 @@ class Services:
     moderator: moderation.Moderator
     missing_models: list[str]  # "STRONG_MODEL=gpt-4o" for each the upstream does not serve
     embedded_llm: Any = None  # mock_llm.MockLLMServer when OPENAI_BASE_URL is unset
+    keys: KeyStore | None = None  # class mode: the keys in Redis
+    ledger: Ledger | None = None  # class mode: budgets and usage
 
     @property
     def upstream_name(self) -> str:
@@ -76,6 +80,11 @@ class Services:
 
 async def start(settings: Settings, clock: Clock, prices: PriceTable) -> Services:
     """Connect to the upstream and Redis, load the models, build the pipeline."""
+    if settings.class_mode and not settings.redis_url:
+        raise ClassModeNeedsRedis(
+            "CLASS_MODE=true needs REDIS_URL: the keys made with `python -m reference_service "
+            "keys create` live in Redis, shared by every worker; the embedded fakeredis lives "
+            "inside one process, where neither the command line nor the other workers see it.")
     embedded, upstream = _upstream(settings)
     redis = make_redis(settings)
     breakers = BreakerRegistry(redis, clock, BreakerConfig(
@@ -91,6 +100,8 @@ async def start(settings: Settings, clock: Clock, prices: PriceTable) -> Service
         ResilientUpstream(moderation_client, clock, retry, breakers), settings.moderation_model,
         timeout_s=settings.upstream_connect_timeout_s + 3)
     cache = await _cache(settings, redis, clock, prices)
+    keys, ledger = (KeyStore(redis), Ledger(redis, clock, settings, prices)) \
+        if settings.class_mode else (None, None)
     pipeline = ChatPipeline(
         settings, resilient, clock,
         limiter=(RateLimiter(redis, fail_open=settings.rate_limit_fail_open)
@@ -99,10 +110,14 @@ async def start(settings: Settings, clock: Clock, prices: PriceTable) -> Service
                                              fail_open=settings.rate_limit_fail_open),
         router=make_router(settings.router) if settings.routing_enabled else NoRouter(),
         sticky=StickyRoutes(redis, settings.sticky_route_ttl_s), cache=cache,
-        guard=await _guard(settings, moderator))
+        guard=await _guard(settings, moderator), ledger=ledger)
     return Services(settings, redis, upstream, breakers, cache,
                     CallFactory(settings, cache_enabled=settings.cache_enabled), pipeline,
-                    moderator, missing_models, embedded)
+                    moderator, missing_models, embedded, keys, ledger)
+
+
+class ClassModeNeedsRedis(RuntimeError):
+    """CLASS_MODE without REDIS_URL: a start-up error."""
 
 
 async def check_models(settings: Settings, upstream: UpstreamClient) -> list[str]:

@@ -60,7 +60,9 @@ def parse_sse(lines) -> list[SSEEvent]:
 class ServiceProcess:
     """`python -m reference_service` as a real process (SIGTERM, --workers) on a free port."""
 
-    def __init__(self, env: dict[str, str], workers: int = 1) -> None:
+    def __init__(self, env: dict[str, str], workers: int = 1, output=None) -> None:
+        """`output`: a file for the process's stdout and stderr (default: a pipe, which a
+        chatty process can fill: pass a file when it logs every request)."""
         import os
         import subprocess
         import sys
@@ -74,7 +76,7 @@ class ServiceProcess:
             [sys.executable, "-m", "reference_service", "--port", str(self.port),
              "--workers", str(workers)], env={**os.environ, "SAFETY_GUARDS": "false",
                                                  "SAFETY_PII": "false", **env},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stdout=output or subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 120  # a loaded 2-core CI machine
         ready = 0
         while ready < (20 if workers > 1 else 1):  # with workers: all of them answer
@@ -87,16 +89,26 @@ class ServiceProcess:
             time.sleep(0.05)
 
     def stop(self) -> str:
-        """Kill it if still running; its output."""
+        """Kill it and its workers if still running; its output (empty when it went to a
+        file). (Killing only the supervisor of `--workers N` would leave the workers
+        running, orphaned.)"""
         if self.proc.poll() is None:
+            import psutil
+
+            workers = psutil.Process(self.proc.pid).children(recursive=True)
             self.proc.kill()
-        return self.proc.communicate(timeout=30)[0]
+            for worker in workers:
+                try:
+                    worker.kill()
+                except psutil.NoSuchProcess:
+                    pass
+        return self.proc.communicate(timeout=30)[0] or ""
 
     def terminate(self) -> str:
-        """SIGTERM, wait for the exit; its output."""
+        """SIGTERM, wait for the exit; its output (empty when it went to a file)."""
         if self.proc.poll() is None:
             self.proc.terminate()
-        return self.proc.communicate(timeout=30)[0]
+        return self.proc.communicate(timeout=30)[0] or ""
 
 
 class LogCapture(logging.Handler):
