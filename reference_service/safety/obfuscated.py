@@ -11,7 +11,8 @@ we know of reads spelled-out addresses. What keeps hardware text out (part numbe
 strings, lane counts, lists of sizes and clocks; measured in docs/SAFETY.md):
 - a card number has an issuer's prefix and length and passes the Luhn check, and its groups
   look like a card's (one size, one digit each, or Amex's 4-6-5);
-- an SSN has a valid area, group and serial, grouped 3-2-4 or one digit at a time;
+- an SSN has a valid area, group and serial, grouped 3-2-4 (or one digit at a time after
+  "SSN" or "social security", as Presidio asks of nine digits in a row);
 - a number that is only part of a longer run of numbers counts only after a word that says
   what it is ("card", "SSN");
 - an address ends in a real public suffix (tldextract's bundled list), and the bare word
@@ -94,12 +95,6 @@ def _is_ssn(number: str) -> bool:
     area, group, serial = number[:3], number[3:5], number[5:]
     return (len(number) == 9 and area not in ("000", "666") and area[0] != "9"
             and group != "00" and serial != "0000" and len(set(number)) > 1)
-
-
-def _counting(number: str) -> bool:
-    """0 1 2 3 ... or 9 8 7 ...: a list of indices, not a number."""
-    steps = {int(b) - int(a) for a, b in zip(number, number[1:])}
-    return steps in ({1}, {-1})
 
 
 Accept = Callable[[int, int, str, list[int]], bool]
@@ -191,9 +186,9 @@ class SeparatedDigitsRecognizer(EntityRecognizer):
             said = _said(_SSN_CONTEXT, text, run[i][0])
             if sizes == [3, 2, 4]:
                 return _whole(i, j, run) or said
-            # Nine digits one by one: an SSN when that is all the run holds (and it is not a
-            # count 0 1 2 ...), or when the text says so just before.
-            return sizes == [1] * 9 and (said or (_whole(i, j, run) and not _counting(number)))
+            # Nine digits one by one are nine digits in a row: as for "536221984", only when
+            # the text says just before that it is an SSN.
+            return sizes == [1] * 9 and said
         return accept
 
     @staticmethod

@@ -232,7 +232,7 @@ def test_a_written_form_is_masked_in_every_place_a_client_can_put_it(guarded, gu
     f = place_form
     question = "What is HBM3?"
     messages = {
-        "name": [{"role": "user", "content": question, "name": f.value}],
+        "name": [{"role": "user", "content": question, "name": f.text}],
         "extra key of a part": [{"role": "user", "content": [
             {"type": "text", "text": question, "note": f.text}]}],
         "history": [{"role": "user", "content": f.text}, {"role": "assistant", "content": "ok"},
