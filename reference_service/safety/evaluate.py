@@ -3,11 +3,17 @@ hardware terms that were wrongly masked.
 
     python -m reference_service.safety eval --cases data/pii_cases.jsonl [--split test]
         [--untuned] [--json]
+    python -m reference_service.safety numbers [--per-kind 600] [--untuned]
+    python -m reference_service.safety cost [--cases ...] [--repeat 5]
 
 A detection counts as a true positive when it overlaps a labelled span of the same type.
 "Leaked" counts labelled spans that no detection of any type covers (what matters for
 privacy: a phone number masked as something else is still not sent). A domain-term false
 positive is a labelled hardware term that a detection overlaps.
+
+`numbers` measures over-masking where no labelled set can: synthetic lists of numbers as
+hardware text has them (sizes, clocks, ports), in which chance makes some pass a Luhn check.
+`cost` measures what the written-form steps add to the analysis of a text.
 """
 
 from __future__ import annotations
@@ -98,6 +104,83 @@ def evaluate(redactor: PiiRedactor, cases: list[dict]) -> dict:
         "per_entity": per_entity, "ms_per_text": round(seconds * 1000 / max(1, len(cases)), 2),
         "misses": misses, "false_alarms": false_alarms, "domain_terms_masked": term_fps,
     }
+
+
+# Lists of numbers as hardware text has them (sizes, clocks, ports, counts): no personal data,
+# but the shapes a card, an SSN or a phone number can take. Chance alone makes some of them
+# pass a Luhn check or look like a phone; this measures how many get masked.
+NUMBER_LISTS = {
+    "powers of two": lambda rng: [str(2 ** rng.randint(0, 17)) for _ in range(rng.randint(3, 8))],
+    "clocks 1000-2999": lambda rng: [str(rng.randint(1000, 2999))
+                                     for _ in range(rng.randint(3, 8))],
+    "4-digit numbers": lambda rng: [str(rng.randint(1000, 9999)) for _ in range(rng.randint(3, 8))],
+    "ports": lambda rng: [str(rng.choice([22, 80, 443, 4420, 5432, 6379, 8000, 8001, 8002, 9090,
+                                          27000])) for _ in range(rng.randint(3, 8))],
+    "1-5 digit numbers": lambda rng: [str(rng.randint(0, 10 ** rng.randint(1, 5)))
+                                      for _ in range(rng.randint(3, 10))],
+    "single digits": lambda rng: [str(rng.randint(0, 9)) for _ in range(rng.randint(8, 20))],
+}
+
+
+def number_lists(redactor: PiiRedactor, per_kind: int = 600, seed: int = 0) -> dict:
+    """Share of synthetic hardware number lists ("The values are 2048 4096 8192 on the
+    H100.") with a detection, per kind of list, and the detections by type."""
+    import random
+
+    rng = random.Random(seed)
+    out = {}
+    for kind, make in NUMBER_LISTS.items():
+        texts, by_type = 0, Counter()
+        for _ in range(per_kind):
+            sep = rng.choice([" ", ", ", " / ", "\n", " "])
+            found = redactor.find(f"The values are {sep.join(make(rng))} on the H100.")
+            texts += bool(found)
+            by_type.update(f.entity_type for f in found)
+        out[kind] = {"texts": per_kind, "with_a_detection": texts, "by_type": dict(by_type)}
+    return out
+
+
+def written_forms_cost(texts: list[str], repeat: int = 5) -> dict:
+    """Per-text analysis time (ms) with and without the written-form steps (normalization and
+    the two recognizers of obfuscated.py), interleaved text by text in one process so that
+    the machine's load weighs on both alike; and the steps alone (µs)."""
+    import statistics
+    from unittest import mock
+
+    from .normalize import NormalizedText, normalize
+    from .obfuscated import SeparatedDigitsRecognizer, SpelledEmailRecognizer
+    from .recognizers import build_analyzer, is_domain, shared_analyzer
+
+    without_analyzer = build_analyzer()
+    for name in ("SeparatedDigits", "SpelledEmail"):
+        without_analyzer.registry.remove_recognizer(name)
+    with_steps, without = PiiRedactor(shared_analyzer()), PiiRedactor(without_analyzer)
+    digits, emails = SeparatedDigitsRecognizer(), SpelledEmailRecognizer(is_domain)
+    times: dict[str, list[float]] = {"with": [], "without": [], "steps_us": []}
+    for _ in range(repeat):
+        for text in texts:
+            start = time.perf_counter()
+            with_steps.find(text)
+            times["with"].append((time.perf_counter() - start) * 1000)
+            with mock.patch(f"{__package__}.pii.normalize", NormalizedText):
+                start = time.perf_counter()
+                without.find(text)
+                times["without"].append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            norm = normalize(text).text
+            digits.analyze(norm, ["CREDIT_CARD", "US_SSN", "PHONE_NUMBER"])
+            emails.analyze(norm, ["EMAIL_ADDRESS"])
+            times["steps_us"].append((time.perf_counter() - start) * 1e6)
+
+    def summary(values: list[float]) -> dict:
+        ordered = sorted(values)
+        return {"p50": round(ordered[len(ordered) // 2], 2),
+                "p95": round(ordered[int(0.95 * len(ordered))], 2),
+                "mean": round(statistics.mean(values), 2)}
+
+    return {"texts": len(texts), "repeat": repeat,
+            "mean_chars": round(statistics.mean(map(len, texts))),
+            **{k: summary(v) for k, v in times.items()}}
 
 
 def format_report(r: dict) -> str:

@@ -5,6 +5,11 @@ the service, and put the originals back into the answer (streams too).
     placeholders.restore(answer)          # whole text
     StreamRestorer(placeholders).feed()   # piece by piece; holds back only a split token
 
+Detection reads a normalized copy of each text (normalize.py: "４１１１" is "4111", zero-width
+characters are gone); the placeholder replaces the span of the client's own text the value
+came from, so the upstream sees the original text with `<CREDIT_CARD_1>` where the value
+was, and the restore puts back exactly what the client wrote.
+
 The placeholder map lives in one request (a Placeholders object per call): it is never
 shared between requests or tenants, never stored, never logged.
 """
@@ -18,6 +23,7 @@ from typing import Literal
 
 from ..errors import PiiBlocked
 from ..messages import Message, map_text
+from .normalize import normalize
 from .recognizers import ENTITIES, hardware_spans, keep
 
 Action = Literal["mask", "block", "allow"]
@@ -105,11 +111,14 @@ class PiiRedactor:
         """The PII in one text, after the domain rules; overlaps resolved (longest wins)."""
         if not text.strip() or not self.entities:
             return []
-        results = self.analyzer.analyze(text, language="en", entities=self.entities,
+        # Detect on the canonical form (full-width digits, odd spaces, zero-width characters
+        # folded); mask the span of the client's own text it came from.
+        norm = normalize(text)
+        results = self.analyzer.analyze(norm.text, language="en", entities=self.entities,
                                         score_threshold=self.score_threshold)
-        hw = hardware_spans(text)
-        found = [Finding(r.entity_type, r.start, r.end, r.score) for r in results
-                 if keep(text, r.entity_type, r.start, r.end, hw)]
+        hw = hardware_spans(norm.text)
+        found = [Finding(r.entity_type, *norm.span_in_original(r.start, r.end), r.score)
+                 for r in results if keep(norm.text, r.entity_type, r.start, r.end, hw)]
         found.sort(key=lambda f: (f.start, -(f.end - f.start), -f.score))
         chosen: list[Finding] = []
         for f in found:

@@ -21,6 +21,10 @@ docs/SAFETY.md):
 - PERSON: names have no digits ("Turing T4", "DDR5", "INT4" are not people); a detection
   that is only hardware words and lowercase words ("a Jetson Orin") is dropped, and so is a
   lone contact verb that starts a sentence ("Email nkechi...", "Ping me").
+- Written forms (issue "Hardening"): the analyzer reads the text normalized (normalize.py:
+  full-width forms, odd spaces, dashes and zero-width characters folded), and two more
+  recognizers (obfuscated.py) read card numbers, SSNs and phone numbers with any separators
+  between the digits and e-mail addresses spelled out ("maria at example dot com").
 """
 
 from __future__ import annotations
@@ -48,8 +52,10 @@ HARDWARE_TERMS = re.compile(
     r"Slurm|Ansible|Terraform|Jupyter|PyTorch|TensorFlow|JAX|Megatron|DeepSpeed|Llama|Mistral|"
     r"Gemma|Claude|Gemini|Falcon|Mixtral|Qwen|Phi|Nemotron|Nemo|NeMo|Riva|Omniverse|Isaac|"
     r"Cosmos|Clara|Morpheus|Dynamo|Spark|Kafka|Redis|Postgres|Grace\s+Hopper|"
-    # infrastructure nouns that start sentences ("Node 10.0.3.17 is down")
-    r"Node|Nodes|Rack|Host|Server|Cluster|Switch|Chassis|Port|Slot|Socket|Card|Board|Fabric"
+    # infrastructure nouns that start sentences ("Node 10.0.3.17 is down") or label fields
+    # of tool output ("Node GUID: 0xa088...", ibstat)
+    r"Node|Nodes|Rack|Host|Server|Cluster|Switch|Chassis|Port|Slot|Socket|Card|Board|Fabric|"
+    r"GUID|UUID"
     r")\b")
 
 # A dotted quad after one of these words is a version, not an IP address.
@@ -69,17 +75,25 @@ PHONE_CONTEXT = re.compile(r"\b(?:phone|call|cell|mobile|tel|telephone|text me|r
                            r"number|whatsapp|fax|dial)\b", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=1)
+def _offline_suffixes():
+    """tldextract on the public suffix list snapshot it bundles: never a download."""
+    import tldextract
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+
+
+def is_domain(host: str) -> bool:
+    """Whether `host` (or an address ending in it) ends in a real public suffix."""
+    return _offline_suffixes()(host).fqdn != ""
+
+
 def _offline_email_recognizer():
     """Presidio's e-mail recognizer, with its domain check on tldextract's bundled snapshot."""
-    import tldextract
     from presidio_analyzer.predefined_recognizers import EmailRecognizer
-
-    extractor = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None,
-                                      fallback_to_snapshot=True)
 
     class OfflineEmailRecognizer(EmailRecognizer):
         def validate_result(self, pattern_text: str):
-            return extractor(pattern_text).fqdn != ""
+            return is_domain(pattern_text)
 
     return OfflineEmailRecognizer()
 
@@ -104,9 +118,12 @@ def build_analyzer():
             "CARDINAL", "DATE", "EVENT", "FAC", "GPE", "LANGUAGE", "LAW", "LOC", "MONEY",
             "NORP", "ORDINAL", "ORG", "PERCENT", "PRODUCT", "QUANTITY", "TIME", "WORK_OF_ART"]},
     }).create_engine()
+    from .obfuscated import SeparatedDigitsRecognizer, SpelledEmailRecognizer
+
     registry = RecognizerRegistry(supported_languages=["en"])
     for recognizer in (CreditCardRecognizer(), UsSsnRecognizer(), IpRecognizer(),
                        PhoneRecognizer(), _offline_email_recognizer(),
+                       SeparatedDigitsRecognizer(), SpelledEmailRecognizer(is_domain),
                        SpacyRecognizer(supported_entities=["PERSON"])):
         registry.add_recognizer(recognizer)
     return AnalyzerEngine(nlp_engine=nlp, registry=registry, supported_languages=["en"])

@@ -406,8 +406,92 @@ def test_the_measured_detection_quality_holds(capsys):
 
     assert main(["eval", "--cases", "data/pii_cases.jsonl", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["n_cases"] >= 100 and report["leaked"] == 0
+    assert report["n_cases"] >= 176 and report["leaked"] == 0
     assert report["recall"] >= 0.95 and report["precision"] >= 0.95
     assert report["domain_term_false_positives"] <= 2
     assert set(report["per_entity"]) == {"PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER",
                                          "CREDIT_CARD", "US_SSN", "IP_ADDRESS"}
+
+
+def test_the_cases_are_split_by_the_hash_of_their_text():
+    """The rule every case follows (a new case goes where its text sends it, not where its
+    author would like it): test when sha256(text) % 10 < 3, about 30%."""
+    import hashlib
+
+    for case in CASES:
+        digest = int(hashlib.sha256(case["text"].encode()).hexdigest(), 16)
+        assert case["split"] == ("test" if digest % 10 < 3 else "train"), case["id"]
+        for entity in case["entities"]:
+            assert case["text"][entity["start"]:entity["end"]] == entity["value"], case["id"]
+
+
+# -- written forms: detected on a normalized copy, masked in the original ----------------
+
+def test_normalize_folds_the_forms_and_maps_each_character_back():
+    import random
+
+    from reference_service.safety.normalize import normalize
+
+    assert normalize("４１１１\u00a0１１１１").text == "4111 1111"
+    assert normalize("maria\uff20example\u200b.com").text == "maria@example.com"
+    assert normalize("415\u2013555\u2011٠١٣٢").text == "415-555-0132"
+    assert normalize("Mu\u0308ller").text == "Müller"
+    assert normalize("plain ASCII").origin is None  # the common case costs nothing
+    alphabet = "ab1 .-\u00a0\u200b\u2013４＠ﬁ\u0308\u3002٣\ufeff"
+    rng = random.Random(0)
+    for _ in range(500):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30)))
+        norm = normalize(text)
+        if norm.origin is None:
+            continue
+        assert len(norm.origin) == len(norm.text)
+        starts = [s for s, _ in norm.origin]
+        assert starts == sorted(starts)
+        for i in range(len(norm.text)):  # every character comes from where the map says
+            s, e = norm.span_in_original(i, i + 1)
+            assert 0 <= s < e <= len(text)
+            assert norm.text[i] in normalize(text[s:e]).text
+
+
+@pytest.fixture(scope="module")
+def redactor():
+    from reference_service.safety.pii import PiiRedactor
+    from reference_service.safety.recognizers import shared_analyzer
+    return PiiRedactor(shared_analyzer())
+
+
+def test_a_written_form_is_masked_where_it_was_and_restored_as_written(redactor):
+    from reference_service.safety.pii import Placeholders
+
+    # a ligature and a zero-width space before the values shift every offset after them
+    text = ("ﬁle\u200b: card ４１１１ １１１１ １１１１ １１１１, mail maria [at] example [dot] com, "
+            "SSN 5 3 6 2 2 1 9 8 4.")
+    p = Placeholders()
+    masked, findings = redactor.redact_text(text, p)
+    assert masked == ("ﬁle\u200b: card <CREDIT_CARD_1>, mail <EMAIL_ADDRESS_1>, "
+                      "SSN <US_SSN_1>.")
+    assert p.restore(masked) == text
+    assert p.by_token["<CREDIT_CARD_1>"] == "４１１１ １１１１ １１１１ １１１１"
+
+
+@pytest.mark.parametrize("text", [
+    "Part numbers 699-2G500-0200-300 and 900-21010-0000-000 are both H100 PCIe boards.",
+    "The x16 slots run at 16 16 8 8 lanes; the array does 25 600 MB/s and 3 200 000 IOPS.",
+    "Batch sizes 32 64 128 256 512 1024 2048 4096 8192 16384 on 8 GPUs.",
+    "Driver 550.54.15, firmware 96.00.89.00.01, BIOS 2.1.0.4 and CUDA 12.4.1.",
+    "GPUs 0 1 2 3 4 5 6 7 8 share the switch; read the guide at docs.nvidia.com.",
+    "The dot product at FP8 is twice as fast at FP16 on Hopper.",
+])
+def test_numbers_and_words_of_hardware_text_are_not_taken_for_written_forms(redactor, text):
+    assert redactor.find(text) == []
+
+
+def test_lists_of_numbers_in_hardware_text_are_rarely_masked(redactor):
+    """Over-masking where the labelled set cannot show it: synthetic lists of sizes, clocks,
+    ports (`python -m reference_service.safety numbers`, docs/SAFETY.md). Measured 6 of 360
+    here (seed 0); Presidio's defaults mask about one list in nine."""
+    from reference_service.safety.evaluate import number_lists
+
+    result = number_lists(redactor, per_kind=60, seed=0)
+    masked = sum(r["with_a_detection"] for r in result.values())
+    assert masked <= 0.05 * 360, result
