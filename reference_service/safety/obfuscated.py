@@ -22,7 +22,8 @@ strings, lane counts, lists of sizes and clocks; measured in docs/SAFETY.md):
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
+from itertools import pairwise
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 
@@ -107,7 +108,7 @@ def _windows(text: str, run: list[tuple[int, int]], max_digits: int,
     splits two groups, also with those two counted as one (a number wrapped mid-group:
     "4111 11\n11 1111 ...")."""
     groups = [text[s:e] for s, e in run]
-    wrapped = [text[a[1]:b[0]] in ("\n", "\r\n") for a, b in zip(run, run[1:])]
+    wrapped = [text[a[1]:b[0]] in ("\n", "\r\n") for a, b in pairwise(run)]
     found: list[tuple[int, int, int]] = []  # (digits, i, j)
     for i in range(len(run)):
         number, sizes, joined = "", [], []
