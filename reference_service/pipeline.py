@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from .cache import Lookup, SemanticCache, scope_of
+from .cache.disabled import NoCache
 from .call import ChatCall, ChatResult, DoneEvent, StreamEvent, TokenEvent, ToolCallEvent
 from .clock import Clock
 from .config import Settings
@@ -33,7 +34,7 @@ from .llm.client import Delta
 from .llm.deadline import Deadline
 from .llm.resilient import ResilientUpstream
 from .messages import answer_params, shape_key
-from .ratelimit import RateLimiter, SlidingWindowLimiter
+from .ratelimit import NoLimits, RateLimiter, SlidingWindowLimiter
 from .routing import RouteDecision, Router
 from .routing.sticky import StickyRoutes
 from .safety.guard import REFUSAL, SafetyGuard
@@ -48,8 +49,9 @@ class ChatPipeline:
     """Everything between a prepared call and the upstream LLM."""
 
     def __init__(self, settings: Settings, upstream: ResilientUpstream, clock: Clock, *,
-                 limiter: RateLimiter, sliding_limiter: SlidingWindowLimiter, router: Router,
-                 sticky: StickyRoutes, cache: SemanticCache, guard: SafetyGuard,
+                 limiter: RateLimiter | NoLimits, sliding_limiter: SlidingWindowLimiter,
+                 router: Router, sticky: StickyRoutes, cache: SemanticCache | NoCache,
+                 guard: SafetyGuard,
                  ledger: Ledger | NoLedger | None = None) -> None:
         self.settings = settings
         self.upstream = upstream
