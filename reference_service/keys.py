@@ -165,7 +165,7 @@ class NewKey:
 
 
 def _period(value: str | None) -> Period:
-    return value if value in PERIODS else "total"  # type: ignore[return-value]
+    return value if value in PERIODS else "total"
 
 
 def fields_of(reply: Any) -> dict[str, str]:
