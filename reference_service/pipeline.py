@@ -146,9 +146,17 @@ class ChatPipeline:
 
     async def _redact(self, call: ChatCall) -> None:
         """Replace personal data by placeholders; nothing after this sees the originals."""
-        if call.guarded:
-            call.messages, call.placeholders = await self.guard.redact(call.messages,
-                                                                       call.safety)
+        if not call.guarded:
+            return
+        # The /v1 fields sent upstream as given (user, stop, metadata, response_format, any
+        # extra key) carry text too: they take the same pass, as the extra key of one more
+        # message, so one value gets one placeholder wherever it was written.
+        carrier = [{"role": "user", "passthrough": call.passthrough}] if call.passthrough else []
+        redacted, call.placeholders = await self.guard.redact(call.messages + carrier,
+                                                              call.safety)
+        if carrier:
+            call.passthrough = redacted.pop()["passthrough"]
+        call.messages = redacted
 
     async def _route(self, call: ChatCall) -> None:
         """Pinned, or the conversation's earlier choice, or the router's for this query."""

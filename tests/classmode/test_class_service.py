@@ -72,9 +72,10 @@ def cost(u: dict) -> float:
 
 
 async def test_class_mode_without_redis_refuses_to_start():
+    from reference_service.pricing import PriceTable
     from reference_service.services import start
     with pytest.raises(ClassModeNeedsRedis, match="REDIS_URL"):
-        await start(make_settings(class_mode=True), FakeClock())
+        await start(make_settings(class_mode=True), FakeClock(), PriceTable())
 
 
 def test_a_stored_key_is_served_and_logged_by_its_id_only(cls, captured):

@@ -277,10 +277,6 @@ def test_a_cached_answer_never_carries_one_clients_written_form_to_another(guard
     assert "maria" not in second.text
 
 
-@pytest.mark.xfail(strict=True, reason="known gap, not in the redactor: prepare.py sends the "
-                   "/v1 pass-through fields (user, stop, metadata, response_format, any extra "
-                   "key) upstream as given on a guarded path; they need the same PII pass as "
-                   "messages (ChatCall.passthrough through the redactor) or a 400")
 def test_pass_through_fields_are_masked_or_refused(guarded, mock):
     values = {"user": "maria.garcia@example.com", "stop": ["ask Tom Becker"],
               "metadata": {"card": "4111 1111 1111 1111"},
