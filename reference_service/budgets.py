@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Literal
 
 from .errors import ServiceError
@@ -37,7 +37,7 @@ def to_usd(nano: int | float) -> float:
 def zone(name: str) -> tzinfo:
     """A time zone by its IANA name ("UTC" needs no time-zone database)."""
     if name.upper() == "UTC":
-        return timezone.utc
+        return UTC
     from zoneinfo import ZoneInfo
 
     return ZoneInfo(name)
@@ -119,7 +119,7 @@ def iso_time(ts: float | None) -> str | None:
     """Unix seconds as ISO 8601 in UTC ("2025-03-14T09:30:00Z")."""
     if not ts:
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds") \
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") \
         .replace("+00:00", "Z")
 
 

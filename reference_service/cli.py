@@ -37,6 +37,7 @@ class CommandError(Exception):
     """A refusal the user is told about (exit status 1)."""
 
 
+# long: one argparse tree, every command and its options read top to bottom
 def _parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m reference_service", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)

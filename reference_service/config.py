@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -138,7 +138,7 @@ class Settings(BaseSettings):
 
     @field_validator("openai_base_url", "redis_url", "moderation_base_url", mode="before")
     @classmethod
-    def _empty_is_unset(cls, v):
+    def _empty_is_unset(cls, v: Any) -> Any:
         return v or None
 
     @field_validator("budget_timezone")

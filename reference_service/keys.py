@@ -165,7 +165,7 @@ class NewKey:
 
 
 def _period(value: str | None) -> Period:
-    return value if value in PERIODS else "total"  # type: ignore[return-value]
+    return value if value in PERIODS else "total"
 
 
 def fields_of(reply: Any) -> dict[str, str]:
@@ -173,7 +173,7 @@ def fields_of(reply: Any) -> dict[str, str]:
     if isinstance(reply, dict):
         return {as_text(k) or "": as_text(v) or "" for k, v in reply.items()}
     items = [as_text(x) or "" for x in reply]
-    return dict(zip(items[::2], items[1::2]))
+    return dict(zip(items[::2], items[1::2], strict=False))
 
 
 # One round trip per request: the key's record and its tenant's. A revoked key's refusal is

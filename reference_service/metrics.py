@@ -16,6 +16,7 @@ the `llm_gateway_tenant_*` counters have them, for requests that came with a key
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -89,7 +90,7 @@ class Metrics:
                                multiprocess_mode="livesum", registry=r)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float,
-                        fields: dict) -> None:
+                        fields: dict[str, Any]) -> None:
         """Record one finished request from its log fields."""
         self.requests.labels(route, method, str(status)).inc()
         self.latency.labels(route).observe(seconds)
@@ -144,6 +145,7 @@ class Metrics:
             from prometheus_client import multiprocess
 
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
+            # prometheus_client leaves this constructor unannotated
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -18,12 +18,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import replace
 from typing import TypeVar
 
 from .cache import Lookup, SemanticCache, scope_of
+from .cache.disabled import NoCache
 from .call import ChatCall, ChatResult, DoneEvent, StreamEvent, TokenEvent, ToolCallEvent
 from .clock import Clock
 from .config import Settings
@@ -33,7 +34,7 @@ from .llm.client import Delta
 from .llm.deadline import Deadline
 from .llm.resilient import ResilientUpstream
 from .messages import answer_params, shape_key
-from .ratelimit import RateLimiter, SlidingWindowLimiter
+from .ratelimit import NoLimits, RateLimiter, SlidingWindowLimiter
 from .routing import RouteDecision, Router
 from .routing.sticky import StickyRoutes
 from .safety.guard import REFUSAL, SafetyGuard
@@ -48,8 +49,9 @@ class ChatPipeline:
     """Everything between a prepared call and the upstream LLM."""
 
     def __init__(self, settings: Settings, upstream: ResilientUpstream, clock: Clock, *,
-                 limiter: RateLimiter, sliding_limiter: SlidingWindowLimiter, router: Router,
-                 sticky: StickyRoutes, cache: SemanticCache, guard: SafetyGuard,
+                 limiter: RateLimiter | NoLimits, sliding_limiter: SlidingWindowLimiter,
+                 router: Router, sticky: StickyRoutes, cache: SemanticCache | NoCache,
+                 guard: SafetyGuard,
                  ledger: Ledger | NoLedger | None = None) -> None:
         self.settings = settings
         self.upstream = upstream
@@ -68,7 +70,7 @@ class ChatPipeline:
         async with self.ledger.accounting(call):  # a failed call's budget hold is given back
             return await self._complete(call)
 
-    async def stream(self, call: ChatCall) -> AsyncIterator[StreamEvent]:
+    async def stream(self, call: ChatCall) -> AsyncGenerator[StreamEvent, None]:
         """Answer a chat as TokenEvents, then one DoneEvent with usage and timings."""
         async with self.ledger.accounting(call), aclosing(self._stream(call)) as events:
             async for event in events:
@@ -89,7 +91,7 @@ class ChatPipeline:
         await self._store_and_settle(call, result)
         return self._finish(call, result)
 
-    async def _stream(self, call: ChatCall) -> AsyncIterator[StreamEvent]:
+    async def _stream(self, call: ChatCall) -> AsyncGenerator[StreamEvent, None]:
         """The deadline (with its retries) bounds the wait for the first token; after that
         the stream runs as long as the upstream keeps sending (its read timeout bounds
         each gap), and a failure is no longer retried.
@@ -239,13 +241,16 @@ class ChatPipeline:
         if call.cache_key is None:
             return None
         call.cache = lookup = await self.cache.lookup(*call.cache_key)
-        if lookup.status == "HIT" and not call.placeholders.knows_all(lookup.entry.answer):
-            # The stored answer names a placeholder this request has no value for.
-            call.cache = lookup = Lookup("MISS", vector=lookup.vector)
         call.cache_status = lookup.status  # BYPASS when the store is unreachable
         if lookup.status != "HIT":
             return None
         e = lookup.entry
+        assert e is not None, "a hit carries the entry it found"
+        if not call.placeholders.knows_all(e.answer):
+            # The stored answer names a placeholder this request has no value for.
+            call.cache = Lookup("MISS", vector=lookup.vector)
+            call.cache_status = "MISS"
+            return None
         return ChatResult(text=e.answer, model=e.model, finish_reason=e.finish_reason,
                           prompt_tokens=e.prompt_tokens, completion_tokens=e.completion_tokens,
                           latency_ms=self._elapsed_ms(call), cache="HIT")
@@ -340,7 +345,8 @@ class ChatPipeline:
         await self._store_and_settle(call, result)  # only a completed stream is kept
         return self._finish(call, result)
 
-    async def _replay(self, call: ChatCall, cached: ChatResult) -> AsyncIterator[StreamEvent]:
+    async def _replay(self, call: ChatCall, cached: ChatResult
+                      ) -> AsyncGenerator[StreamEvent, None]:
         """A cached answer as a stream, token by token, its placeholders restored."""
         restorer = StreamRestorer(call.placeholders)
         for piece in split_tokens(cached.text):

@@ -20,6 +20,7 @@ import math
 import uuid
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from .errors import LimiterUnavailable, RequestTooLarge
@@ -133,7 +134,7 @@ class RateLimiter:
 
     enabled = True
 
-    def __init__(self, redis, *, fail_open: bool = True, prefix: str = "rl") -> None:
+    def __init__(self, redis: Redis, *, fail_open: bool = True, prefix: str = "rl") -> None:
         self.redis = redis
         self.fail_open = fail_open
         self.prefix = prefix
@@ -161,7 +162,8 @@ class RateLimiter:
         try:
             out = await self._check(keys=self._keys(client), args=args)
         except RedisError:
-            return self._outage()
+            self._outage()  # raises when failing closed
+            return None
         self._outages.succeeded()
         allowed, retry_ms, rem_req, rem_tok, reset_req, reset_tok = (int(x) for x in out)
         return Decision(bool(allowed), max(1, math.ceil(retry_ms / 1000)) if not allowed else 0,
@@ -221,7 +223,7 @@ class SlidingDecision:
 class SlidingWindowLimiter:
     """The lecture's rule: at most `limit` requests in any `window_ms` per client."""
 
-    def __init__(self, redis, limit: int, *, window_ms: int = PERIOD_MS,
+    def __init__(self, redis: Redis, limit: int, *, window_ms: int = PERIOD_MS,
                  fail_open: bool = True, prefix: str = "rl:window") -> None:
         self.limit = limit
         self.window_ms = window_ms

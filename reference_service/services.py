@@ -196,11 +196,11 @@ async def _guard(settings: Settings, moderator: moderation.Moderator) -> SafetyG
     """The safety guard (always built: /chat/safe uses it whatever SAFETY_GUARDS says)."""
     redactor = None
     if settings.safety_pii:
-        from .safety.recognizers import shared_analyzer
+        from .safety.recognizers import ANALYZER_LOAD, shared_analyzer
 
         analyzer = await asyncio.to_thread(shared_analyzer)
         log.info("PII analyzer ready", extra={"fields": {
-            "load_s": round(shared_analyzer.load_seconds, 2)}})
+            "load_s": round(ANALYZER_LOAD.seconds, 2)}})
         redactor = PiiRedactor(analyzer, settings.pii_policy, settings.pii_score_threshold)
     return SafetyGuard(redactor, moderator,
                        moderate_input=settings.safety_moderate_input,

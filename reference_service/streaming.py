@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -41,13 +41,13 @@ _END = _EndOfStream()
 class EventChannel:
     """A pipeline stream running in a task of its own, read through a queue."""
 
-    def __init__(self, events: AsyncIterator[StreamEvent], lifecycle: Lifecycle) -> None:
+    def __init__(self, events: AsyncGenerator[StreamEvent, None], lifecycle: Lifecycle) -> None:
         self._queue: asyncio.Queue[StreamEvent | ErrorEvent | _EndOfStream] = asyncio.Queue()
         self._lifecycle = lifecycle
         self._task = asyncio.create_task(self._produce(events))
         lifecycle.track_stream(self._task)
 
-    async def _produce(self, events: AsyncIterator[StreamEvent]) -> None:
+    async def _produce(self, events: AsyncGenerator[StreamEvent, None]) -> None:
         put = self._queue.put_nowait
         try:
             # aclosing: when this task is cancelled between two events, the stream is closed

@@ -94,7 +94,7 @@ async def _budgets(redis: Any, rows: list[tuple[dict[str, Any], Budget | None]],
         replies = await pipe.execute()
     for row, _ in rows:
         row["budget"] = None
-    for (row, b, win), (spent, held) in zip(with_budget, replies):
+    for (row, b, win), (spent, held) in zip(with_budget, replies, strict=True):
         row["budget"] = {"limit_usd": b.limit_usd, "period": b.period,
                          "spent_usd": to_usd(int(spent or 0)), "held_usd": to_usd(int(held or 0)),
                          "resets_at": iso_time(win.ends_at)}
@@ -108,7 +108,7 @@ CSV_COLUMNS = ("id", "tenant", "status", "requests", "prompt_tokens", "completio
 def to_csv(rows: list[dict[str, Any]], *, by: str = "key") -> str:
     """Usage rows as CSV (one line per key, or per tenant with by="tenant"); refusals as
     `kind=n` pairs separated by semicolons."""
-    columns = CSV_COLUMNS if by == "key" else ("tenant", "keys") + CSV_COLUMNS[3:-2]
+    columns = CSV_COLUMNS if by == "key" else ("tenant", "keys", *CSV_COLUMNS[3:-2])
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()

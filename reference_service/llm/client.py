@@ -6,7 +6,7 @@ The SDK is built with `max_retries=0`: retries belong to one layer of our own.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -138,7 +138,7 @@ class UpstreamClient:
                           tool_calls=message.get("tool_calls") or None)
 
     async def stream(self, messages: list[dict[str, Any]], model: str, params: dict[str, Any],
-                     extra: dict[str, Any] | None = None) -> AsyncIterator[Delta]:
+                     extra: dict[str, Any] | None = None) -> AsyncGenerator[Delta, None]:
         """Yield text (or tool-call) deltas, then one final Delta with finish reason and
         usage. A stream that ends without a finish reason is an error, not an answer."""
         final = Delta()

@@ -10,7 +10,7 @@ stream's verdict for the breaker is given when it ends: completed, or broken mid
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar
@@ -112,15 +112,15 @@ class ResilientUpstream:
 
     async def open_stream(self, messages: list[Message], model: str, params: dict[str, Any],
                           deadline: Deadline, extra: dict[str, Any] | None = None
-                          ) -> tuple[Delta, AsyncIterator[Delta]]:
+                          ) -> tuple[Delta, AsyncGenerator[Delta, None]]:
         """The first delta and the rest of the stream; retried until the first delta."""
 
-        async def first_delta() -> tuple[Delta, AsyncIterator[Delta]]:
-            deltas = self.upstream.stream(messages, model, params, extra).__aiter__()
+        async def first_delta() -> tuple[Delta, AsyncGenerator[Delta, None]]:
+            deltas = self.upstream.stream(messages, model, params, extra)
             try:
                 return await anext(deltas), deltas
             except BaseException:
-                await deltas.aclose()  # type: ignore[attr-defined]
+                await deltas.aclose()
                 raise
 
         slot, (first, deltas) = await with_retries(
@@ -129,7 +129,8 @@ class ResilientUpstream:
         return first, self._rest(deltas, slot)
 
     @staticmethod
-    async def _rest(deltas: AsyncIterator[Delta], slot: Slot) -> AsyncIterator[Delta]:
+    async def _rest(deltas: AsyncGenerator[Delta, None], slot: Slot
+                    ) -> AsyncGenerator[Delta, None]:
         """The rest of a stream; tells the breaker how the stream ended."""
         verdict = Verdict.NONE  # the client went away, unless it ends otherwise
         try:
@@ -142,5 +143,5 @@ class ResilientUpstream:
             verdict = Verdict.of(exc)
             raise
         finally:
-            await deltas.aclose()  # type: ignore[attr-defined]
+            await deltas.aclose()
             await slot.record(verdict)

@@ -6,8 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from .evaluate import evaluate, format_report, load_cases, number_lists
+
+if TYPE_CHECKING:
+    from .pii import PiiRedactor
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _redactor(untuned: bool):
+def _redactor(untuned: bool) -> PiiRedactor:
     if untuned:
         from .evaluate import untuned_redactor
         return untuned_redactor()

@@ -21,13 +21,18 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from .pii import PiiRedactor
+from .pii import Finding, PiiRedactor
 from .recognizers import ENTITIES
 
+if TYPE_CHECKING:
+    import random
 
-def load_cases(path: str | Path, split: str = "all") -> list[dict]:
+
+def load_cases(path: str | Path, split: str = "all") -> list[dict[str, Any]]:
     cases = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     return [c for c in cases if split == "all" or c.get("split") == split]
 
@@ -48,8 +53,7 @@ def untuned_redactor() -> PiiRedactor:
     analyzer.registry.add_recognizer(_offline_email_recognizer())
 
     class Untuned(PiiRedactor):
-        def find(self, text):
-            from .pii import Finding
+        def find(self, text: str) -> list[Finding]:
             results = self.analyzer.analyze(text, language="en", entities=self.entities,
                                             score_threshold=self.score_threshold)
             return [Finding(r.entity_type, r.start, r.end, r.score) for r in results]
@@ -57,9 +61,14 @@ def untuned_redactor() -> PiiRedactor:
     return Untuned(analyzer)
 
 
-def evaluate(redactor: PiiRedactor, cases: list[dict]) -> dict:
-    tp, fp, fn = Counter(), Counter(), Counter()
-    leaked, term_fps, misses, false_alarms = 0, [], [], []
+def evaluate(redactor: PiiRedactor, cases: list[dict[str, Any]]) -> dict[str, Any]:
+    tp: Counter[str] = Counter()
+    fp: Counter[str] = Counter()
+    fn: Counter[str] = Counter()
+    leaked = 0
+    term_fps: list[dict[str, str]] = []
+    misses: list[dict[str, str]] = []
+    false_alarms: list[dict[str, str]] = []
     start = time.perf_counter()
     for case in cases:
         text = case["text"]
@@ -89,7 +98,7 @@ def evaluate(redactor: PiiRedactor, cases: list[dict]) -> dict:
                 term_fps.append({"id": case["id"], "term": term, "as": hit[0].entity_type})
     seconds = time.perf_counter() - start
 
-    def ratio(a, b):
+    def ratio(a: int, b: int) -> float | None:
         return round(a / b, 3) if b else None
 
     per_entity = {e: {"precision": ratio(tp[e], tp[e] + fp[e]), "recall": ratio(tp[e], tp[e] + fn[e]),
@@ -109,7 +118,7 @@ def evaluate(redactor: PiiRedactor, cases: list[dict]) -> dict:
 # Lists of numbers as hardware text has them (sizes, clocks, ports, counts): no personal data,
 # but the shapes a card, an SSN or a phone number can take. Chance alone makes some of them
 # pass a Luhn check or look like a phone; this measures how many get masked.
-NUMBER_LISTS = {
+NUMBER_LISTS: dict[str, Callable[[random.Random], list[str]]] = {
     "powers of two": lambda rng: [str(2 ** rng.randint(0, 17)) for _ in range(rng.randint(3, 8))],
     "clocks 1000-2999": lambda rng: [str(rng.randint(1000, 2999))
                                      for _ in range(rng.randint(3, 8))],
@@ -122,15 +131,17 @@ NUMBER_LISTS = {
 }
 
 
-def number_lists(redactor: PiiRedactor, per_kind: int = 600, seed: int = 0) -> dict:
+def number_lists(redactor: PiiRedactor, per_kind: int = 600,
+                 seed: int = 0) -> dict[str, Any]:
     """Share of synthetic hardware number lists ("The values are 2048 4096 8192 on the
     H100.") with a detection, per kind of list, and the detections by type."""
     import random
 
     rng = random.Random(seed)
-    out = {}
+    out: dict[str, Any] = {}
     for kind, make in NUMBER_LISTS.items():
-        texts, by_type = 0, Counter()
+        texts = 0
+        by_type: Counter[str] = Counter()
         for _ in range(per_kind):
             sep = rng.choice([" ", ", ", " / ", "\n", " "])
             found = redactor.find(f"The values are {sep.join(make(rng))} on the H100.")
@@ -140,7 +151,7 @@ def number_lists(redactor: PiiRedactor, per_kind: int = 600, seed: int = 0) -> d
     return out
 
 
-def written_forms_cost(texts: list[str], repeat: int = 5) -> dict:
+def written_forms_cost(texts: list[str], repeat: int = 5) -> dict[str, Any]:
     """Per-text analysis time (ms) with and without the written-form steps (normalization and
     the two recognizers of obfuscated.py), interleaved text by text in one process so that
     the machine's load weighs on both alike; and the steps alone (µs)."""
@@ -172,7 +183,7 @@ def written_forms_cost(texts: list[str], repeat: int = 5) -> dict:
             emails.analyze(norm, ["EMAIL_ADDRESS"])
             times["steps_us"].append((time.perf_counter() - start) * 1e6)
 
-    def summary(values: list[float]) -> dict:
+    def summary(values: list[float]) -> dict[str, float]:
         ordered = sorted(values)
         return {"p50": round(ordered[len(ordered) // 2], 2),
                 "p95": round(ordered[int(0.95 * len(ordered))], 2),
@@ -183,7 +194,7 @@ def written_forms_cost(texts: list[str], repeat: int = 5) -> dict:
             **{k: summary(v) for k, v in times.items()}}
 
 
-def format_report(r: dict) -> str:
+def format_report(r: dict[str, Any]) -> str:
     lines = [f"{r['n_cases']} texts, {r['n_entities']} labelled entities, "
              f"{r['n_domain_terms']} hardware terms; {r['ms_per_text']} ms per text",
              f"overall: precision {r['precision']}, recall {r['recall']}, "

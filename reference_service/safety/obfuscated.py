@@ -22,9 +22,14 @@ strings, lane counts, lists of sizes and clocks; measured in docs/SAFETY.md):
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
+from itertools import pairwise
+from typing import TYPE_CHECKING
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+if TYPE_CHECKING:
+    from presidio_analyzer.nlp_engine import NlpArtifacts
 
 # -- digits with separators ------------------------------------------------------------
 
@@ -107,10 +112,12 @@ def _windows(text: str, run: list[tuple[int, int]], max_digits: int,
     splits two groups, also with those two counted as one (a number wrapped mid-group:
     "4111 11\n11 1111 ...")."""
     groups = [text[s:e] for s, e in run]
-    wrapped = [text[a[1]:b[0]] in ("\n", "\r\n") for a, b in zip(run, run[1:])]
+    wrapped = [text[a[1]:b[0]] in ("\n", "\r\n") for a, b in pairwise(run)]
     found: list[tuple[int, int, int]] = []  # (digits, i, j)
     for i in range(len(run)):
-        number, sizes, joined = "", [], []
+        number = ""
+        sizes: list[int] = []
+        joined: list[int] = []
         for j in range(i, len(run)):
             number += groups[j]
             if len(number) > max_digits:
@@ -152,7 +159,7 @@ class SeparatedDigitsRecognizer(EntityRecognizer):
     def load(self) -> None:
         pass
 
-    def analyze(self, text: str, entities: list[str], nlp_artifacts=None
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:
         results: list[RecognizerResult] = []
         for run in digit_runs(text):
@@ -209,7 +216,7 @@ def _whole(i: int, j: int, run: list[tuple[int, int]]) -> bool:
     return i == 0 and j == len(run) - 1
 
 
-def _said(context: re.Pattern, text: str, start: int) -> bool:
+def _said(context: re.Pattern[str], text: str, start: int) -> bool:
     """Does a context word stand in the 40 characters before `start`?"""
     return bool(context.search(text, max(0, start - 40), start))
 
@@ -245,7 +252,7 @@ class SpelledEmailRecognizer(EntityRecognizer):
     def load(self) -> None:
         pass
 
-    def analyze(self, text: str, entities: list[str], nlp_artifacts=None
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:
         if "EMAIL_ADDRESS" not in entities:
             return []
@@ -260,7 +267,7 @@ class SpelledEmailRecognizer(EntityRecognizer):
                 taken = found[1]
         return results
 
-    def _address(self, text: str, at: re.Match) -> tuple[int, int] | None:
+    def _address(self, text: str, at: re.Match[str]) -> tuple[int, int] | None:
         local = _LOCAL.search(text, max(0, at.start() - _MAX_LOCAL), at.start())
         if not local:
             return None

@@ -19,12 +19,15 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..errors import PiiBlocked
 from ..messages import Message, map_text
 from .normalize import normalize
 from .recognizers import ENTITIES, hardware_spans, keep
+
+if TYPE_CHECKING:  # loaded by recognizers.build_analyzer, not at import time
+    from presidio_analyzer import AnalyzerEngine
 
 Action = Literal["mask", "block", "allow"]
 PLACEHOLDER = re.compile(r"<([A-Z][A-Z_]*?)_(\d+)>")
@@ -46,7 +49,7 @@ class Placeholders:
 
     by_value: dict[tuple[str, str], str] = field(default_factory=dict)
     by_token: dict[str, str] = field(default_factory=dict)
-    counts: Counter = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)
 
     def token_for(self, entity_type: str, value: str) -> str:
         key = (entity_type, value)
@@ -99,7 +102,7 @@ class StreamRestorer:
 class PiiRedactor:
     """Detect PII with a Presidio analyzer and apply the policy of each entity type."""
 
-    def __init__(self, analyzer, policy: dict[str, Action] | None = None,
+    def __init__(self, analyzer: AnalyzerEngine, policy: dict[str, Action] | None = None,
                  score_threshold: float = 0.4) -> None:
         self.analyzer = analyzer
         self.policy: dict[str, Action] = {e: "mask" for e in ENTITIES}

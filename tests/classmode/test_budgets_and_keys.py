@@ -5,24 +5,23 @@ the embedded fakeredis and on a real Redis 8."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from reference_service.budgets import (Budget, BudgetExceeded, exceeded, to_nano, window,
-                                       zone)
+from reference_service.budgets import Budget, BudgetExceeded, exceeded, to_nano, window, zone
 from reference_service.call import ChatCall
 from reference_service.clients import Client
 from reference_service.clock import FakeClock
 from reference_service.keys import KeyStore, Names, digest
-from reference_service.pricing import PriceTable
 from reference_service.ledger import Ledger
+from reference_service.pricing import PriceTable
 from reference_service.ratelimit import Limits
 from reference_service.routing import RouteDecision
 from tests.support import make_settings
 
 DAY = 86400
-T0 = datetime(2025, 3, 12, 15, 30, tzinfo=timezone.utc).timestamp()  # a Wednesday
+T0 = datetime(2025, 3, 12, 15, 30, tzinfo=UTC).timestamp()  # a Wednesday
 
 
 # -- periods ---------------------------------------------------------------------------
@@ -30,10 +29,10 @@ def test_a_day_and_a_week_begin_at_midnight_and_a_total_never_resets():
     utc = zone("UTC")
     day = window("day", T0, utc)
     assert day.id == "d2025-03-12"
-    assert day.ends_at == datetime(2025, 3, 13, tzinfo=timezone.utc).timestamp()
+    assert day.ends_at == datetime(2025, 3, 13, tzinfo=UTC).timestamp()
     week = window("week", T0, utc)
     assert week.id == "w2025-03-10"  # the Monday
-    assert week.ends_at == datetime(2025, 3, 17, tzinfo=timezone.utc).timestamp()
+    assert week.ends_at == datetime(2025, 3, 17, tzinfo=UTC).timestamp()
     assert window("total", T0, utc).ends_at is None
     assert window("day", day.ends_at, utc).id == "d2025-03-13"  # midnight is the next day
     assert window("day", day.ends_at - 0.001, utc).id == "d2025-03-12"
@@ -309,6 +308,7 @@ async def test_nothing_of_class_mode_can_expire_or_be_evicted(async_redis_factor
 
 def test_the_deployed_redis_evicts_only_keys_with_a_ttl_and_keeps_its_data():
     from pathlib import Path
+
     import yaml
     compose = yaml.safe_load(Path("docker-compose.yml").read_text())["services"]["redis"]
     command = compose["command"]

@@ -21,7 +21,6 @@ from reference_service import create_app
 from reference_service.budgets import to_nano
 from reference_service.clock import FakeClock
 from reference_service.services import ClassModeNeedsRedis
-from tests.service.test_browser import browser_page  # noqa: F401  (a fixture)
 from tests.support import make_settings, services_of
 
 ADMIN = {"Authorization": "Bearer admin-secret"}

@@ -45,14 +45,14 @@ def make_keys(url: str, n: int, prefix: str, **options) -> list:
 def redis_dump(url: str) -> str:
     """Every key name and value in Redis, as text."""
     r = sync_redis.Redis.from_url(url, decode_responses=True)
+    read = {"string": r.get, "hash": r.hgetall, "set": r.smembers,
+            "list": lambda key: r.lrange(key, 0, -1),
+            "zset": lambda key: r.zrange(key, 0, -1, withscores=True)}
     parts = []
     for key in r.scan_iter(count=1000):
         parts.append(key)
         kind = r.type(key)
-        value = {"string": lambda: r.get(key), "hash": lambda: r.hgetall(key),
-                 "set": lambda: r.smembers(key), "list": lambda: r.lrange(key, 0, -1),
-                 "zset": lambda: r.zrange(key, 0, -1, withscores=True)}.get(kind, lambda: "")()
-        parts.append(str(value))
+        parts.append(str(read[kind](key) if kind in read else ""))
     return "\n".join(parts)
 
 

@@ -467,7 +467,7 @@ def test_a_written_form_is_masked_where_it_was_and_restored_as_written(redactor)
     text = ("ﬁle\u200b: card ４１１１ １１１１ １１１１ １１１１, mail maria [at] example [dot] com, "
             "SSN 5 3 6 2 2 1 9 8 4.")
     p = Placeholders()
-    masked, findings = redactor.redact_text(text, p)
+    masked, _findings = redactor.redact_text(text, p)
     assert masked == ("ﬁle\u200b: card <CREDIT_CARD_1>, mail <EMAIL_ADDRESS_1>, "
                       "SSN <US_SSN_1>.")
     assert p.restore(masked) == text
