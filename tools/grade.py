@@ -46,7 +46,12 @@ def one_line(report) -> str:
         line = "not done yet: " + line[len("NotImplementedError: "):]
     if line.startswith("Failed: "):
         line = line[len("Failed: "):]
-    return line if len(line) <= WIDTH else line[:WIDTH - 3] + "..."
+    if len(line) <= WIDTH:
+        return line
+    # Keep both ends: a message says what was expected first and what was seen last, and
+    # cutting only the end would drop the "got ..." the student needs.
+    half = (WIDTH - 5) // 2
+    return f"{line[:half]} ... {line[-half:]}"
 
 
 def readable(nodeid: str) -> tuple[str, str]:

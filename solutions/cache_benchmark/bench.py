@@ -154,13 +154,14 @@ def summarize(results: list[PairResult]) -> Report:
 
 
 def plot(results: list[PairResult], path: Path, title: str = "") -> dict[str, list[float]]:
-    """A PNG at `path`: the distribution of the two latency groups (log scale), each point
-    shown; returns the groups it drew (they must be latency_groups(results))."""
+    """A PNG at `path` (its folder made if missing): the distribution of the two latency
+    groups (log scale), each point shown; returns the groups it drew (they must be
+    latency_groups(results))."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    # BEGIN SOLUTION: one box (and its points) per group of latency_groups, log x axis, save
+    # BEGIN SOLUTION: one box (and its points) per group, log x axis; make path's folder; save
     groups = latency_groups(results)
     labels = [f"miss: question (n={len(groups['miss'])})",
               f"hit: paraphrase, right answer (n={len(groups['hit'])})"]

@@ -92,7 +92,9 @@ def test_the_lectures_cache_runs_on_your_store(bench):
     model = TableModel({"q": [1, 0], "near": [0.99, 0.141], "far": [0, 1]})
     cache = SemanticCache(redis=store, model=model, log=None, ttl_seconds=3600)
     cache.set("q", "the answer")
-    assert cache.get("near") == "the answer", "a query at cosine 0.99 is served the answer"
+    assert cache.get("near") == "the answer", (
+        "a query at cosine 0.99 is served the answer (the cache keeps its entries with RPUSH "
+        "and SETEX and reads them with LRANGE and GET on your store: check those first)")
     assert cache.get("far") is None, "a query at cosine 0 is a miss"
     assert cache.stats()["cached_entries"] == 1
     clock.now += 3600
