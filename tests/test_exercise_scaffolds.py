@@ -5,6 +5,7 @@ a broken app. (The solutions themselves are graded in the main run: --impl=solut
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -51,6 +52,26 @@ def test_the_scaffold_is_generated_the_same_each_time_and_never_over_a_students_
         first["streaming_client/client.py"], "a missing file is generated again"
     r = generate(tmp_path / "a", "--force")
     assert r.returncode == 0 and mine.read_text() == first["hardening/app.py"]
+
+
+def test_readmes_are_refreshed_and_a_kept_file_whose_scaffold_changed_is_named(tmp_path):
+    assert generate(tmp_path).returncode == 0
+    ex = tmp_path / "exercises"
+    readme, mine = ex / "hardening" / "README.md", ex / "hardening" / "app.py"
+    current = readme.read_text()
+    readme.write_text("an old README\n")
+    mine.write_text("# my work\n")
+    r = generate(tmp_path)
+    assert readme.read_text() == current, "instructions are not the student's work"
+    assert mine.read_text() == "# my work\n"
+    assert "note:" not in r.stdout, "the scaffold has not changed: nothing to say"
+
+    hashes = json.loads((ex / make_exercises.HASHES).read_text())
+    hashes["hardening/app.py"] = "0" * 64  # as if written from an older scaffold
+    (ex / make_exercises.HASHES).write_text(json.dumps(hashes))
+    r = generate(tmp_path)
+    assert mine.read_text() == "# my work\n"
+    assert "note: the scaffold of" in r.stdout and "hardening/app.py" in r.stdout, r.stdout
 
 
 def test_solution_regions_become_todos_at_their_indentation():

@@ -7,14 +7,19 @@ other files are copied as they are.
     python -m tools.make_exercises --out DIR  # write DIR/exercises instead (the tests do this)
 
 exercises/ is the student's: it is not in git, `make exercises` (and `make grade`) create it
-on first use, and a file that already exists is never overwritten without --force. The
-tests never read it: they grade solutions/ and a scaffold freshly generated into a
-temporary directory. Maintainers edit solutions/ only (tools/README.md).
+on first use, and a file that already exists is never overwritten without --force, except
+the READMEs (instructions, not work: a student always gets the current ones). When the
+scaffold of a file the student kept has changed since it was generated (the hashes in
+exercises/.scaffold.json), the run says so, with the command that shows the new version.
+The tests never read exercises/: they grade solutions/ and a scaffold freshly generated into
+a temporary directory. Maintainers edit solutions/ only (tools/README.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -48,18 +53,40 @@ def scaffold(solutions: Path = ROOT / "solutions") -> dict[Path, str]:
     return files
 
 
-def write(files: dict[Path, str], dest: Path, force: bool) -> tuple[list[Path], list[Path]]:
-    """Write `files` under `dest`; (written, kept because they existed)."""
-    written, kept = [], []
+HASHES = ".scaffold.json"  # relative path -> sha256 of the scaffold text it was written from
+
+
+def is_instructions(rel: Path) -> bool:
+    """Files the student reads but does not edit: refreshed on every run."""
+    return rel.name == "README.md"
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write(files: dict[Path, str], dest: Path, force: bool
+          ) -> tuple[list[Path], list[Path], list[Path]]:
+    """Write `files` under `dest`; (written, kept because they existed, kept although their
+    scaffold changed since they were written)."""
+    hashes_path = dest / HASHES
+    hashes = json.loads(hashes_path.read_text()) if hashes_path.exists() else {}
+    written, kept, stale = [], [], []
     for rel, text in files.items():
         target = dest / rel
-        if target.exists() and not force:
+        if target.exists() and not force and not is_instructions(rel):
             kept.append(rel)
+            if hashes.get(str(rel), _sha(text)) != _sha(text):
+                stale.append(rel)
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-        written.append(rel)
-    return written, kept
+        if not (target.exists() and target.read_text() == text):
+            target.write_text(text)
+            written.append(rel)
+        hashes[str(rel)] = _sha(text)
+    dest.mkdir(parents=True, exist_ok=True)
+    hashes_path.write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n")
+    return written, kept, stale
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,10 +103,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     dest = args.out / "exercises"
-    written, kept = write(files, dest, args.force)
+    written, kept, stale = write(files, dest, args.force)
     where = dest if args.out != ROOT else Path("exercises")
     print(f"{where}/: {len(written)} file(s) written, {len(kept)} kept as they were"
           + (" (--force regenerates them)" if kept else ""))
+    for rel in stale:
+        print(f"note: the scaffold of {where / rel} changed since yours was written; your file "
+              f"is kept. See the new one: python -m tools.make_exercises --out /tmp/new && "
+              f"diff {where / rel} /tmp/new/exercises/{rel}")
     return 0
 
 
