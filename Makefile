@@ -38,15 +38,18 @@ NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitiz
 
 test: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	@if [ -n "$$CI" ]; then $(MAKE) --no-print-directory test-deps; fi
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(PY) -m pytest $(NBVAL) notebooks/
 
-# Lint and types alone (what `make test` runs first): ruff on the whole repository, mypy
+# Lint, format and types alone (what `make test` runs first): ruff check and ruff format
+# --check on the whole repository (`ruff format .` fixes the latter), mypy
 # strict on reference_service/ and mock_llm/ (pyproject.toml has both configurations).
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
 # The long fault, load and security runs (tests/load and tests/security with --soak: 10x the

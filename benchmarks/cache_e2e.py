@@ -35,30 +35,47 @@ def main() -> None:
     pairs = [r for r in rows if r["label"] == 1 and r["split"] == "train"][: args.pairs]
     times: dict[str, list[float]] = {"miss": [], "exact hit": [], "semantic hit": []}
     with MockLLMServer(MockConfig(latency="realistic")) as mock:
-        settings = Settings(_env_file=None, openai_base_url=mock.base_url, openai_api_key="x",
-                            redis_url=os.environ.get("REDIS_URL"), rate_limit_enabled=False,
-                            routing_enabled=False, log_level="warning")
-        with ThreadedServer(create_app(settings)) as server, httpx.Client(
-                base_url=server.url, timeout=30) as c:
+        settings = Settings(
+            _env_file=None,
+            openai_base_url=mock.base_url,
+            openai_api_key="x",
+            redis_url=os.environ.get("REDIS_URL"),
+            rate_limit_enabled=False,
+            routing_enabled=False,
+            log_level="warning",
+        )
+        with (
+            ThreadedServer(create_app(settings)) as server,
+            httpx.Client(base_url=server.url, timeout=30) as c,
+        ):
             c.post("/chat", json={"message": "warm-up question"})
             for p in pairs:
                 # (question, the tier it should hit): the headers say which it did
-                for text, _expect in ((p["text_a"], None), (p["text_a"], "exact"),
-                                      (p["text_b"], "semantic")):
+                for text, _expect in (
+                    (p["text_a"], None),
+                    (p["text_a"], "exact"),
+                    (p["text_b"], "semantic"),
+                ):
                     r = c.post("/chat", json={"message": text})
                     kind = {"HIT": f"{r.headers.get('x-cache-tier')} hit"}.get(
-                        r.headers["x-cache"], "miss")
+                        r.headers["x-cache"], "miss"
+                    )
                     times[kind].append(r.elapsed.total_seconds() * 1000)
-    summary = {k: {"n": len(v), "p50_ms": round(percentile(v, 50), 1),
-                   "max_ms": round(max(v), 1)} for k, v in times.items() if v}
+    summary = {
+        k: {"n": len(v), "p50_ms": round(percentile(v, 50), 1), "max_ms": round(max(v), 1)}
+        for k, v in times.items()
+        if v
+    }
     miss = summary["miss"]["p50_ms"]
     for v in summary.values():
         v["speedup_vs_miss"] = round(miss / v["p50_ms"], 1)
     print(json.dumps(summary, indent=2))
     if args.plot:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+
         fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
         labels = [k for k in times if times[k]]
         ax.boxplot([times[k] for k in labels], tick_labels=labels, orientation="horizontal")

@@ -25,8 +25,12 @@ from tests.redis_server import RedisServer
 
 async def on_real_redis(pairs, url: str, embedder) -> list[bool]:
     r = aredis.from_url(url)
-    cache = SemanticCache(r, embedder, SystemClock(), CacheConfig(
-        similarity_threshold=0.93, candidates=1, reduce_dim=128))
+    cache = SemanticCache(
+        r,
+        embedder,
+        SystemClock(),
+        CacheConfig(similarity_threshold=0.93, candidates=1, reduce_dim=128),
+    )
     hits = []
     for i, p in enumerate(pairs):
         await cache.store(f"e{i}", p.a, f"answer {i}", model="eval")
@@ -46,9 +50,11 @@ def main() -> None:
             hits = asyncio.run(on_real_redis(pairs, server.url, emb))
         differ = sum(o.hit != h for o, h in zip(base, hits, strict=True))
         s = score(base)
-        print(f"{path}: {len(pairs)} pairs; hits embedded {sum(o.hit for o in base)}, real "
-              f"Redis REDUCE 128 {sum(hits)}; outcomes that differ: {differ} "
-              f"(precision {s['precision']}, recall {s['recall']})")
+        print(
+            f"{path}: {len(pairs)} pairs; hits embedded {sum(o.hit for o in base)}, real "
+            f"Redis REDUCE 128 {sum(hits)}; outcomes that differ: {differ} "
+            f"(precision {s['precision']}, recall {s['recall']})"
+        )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,10 @@ def unit_vectors(n: int, seed: int) -> np.ndarray:
 
 
 def pct(samples: list[float]) -> dict:
-    return {"p50_ms": round(percentile(samples, 50), 3),
-            "p99_ms": round(percentile(samples, 99), 3)}
+    return {
+        "p50_ms": round(percentile(samples, 50), 3),
+        "p99_ms": round(percentile(samples, 99), 3),
+    }
 
 
 # -- the lecture's cache ------------------------------------------------------------------
@@ -98,11 +100,19 @@ async def vs_fill(cache: SemanticCache, scope: str, vectors: np.ndarray) -> None
         for i in range(start, min(start + 500, len(vectors))):
             q = f"stored question {i}"
             eid = entry_id(q)
-            e = Entry(f"answer {i}", "m", q, 10, 100, "stop", now, now + 86400,
-                      base64.b64encode(vectors[i].tobytes()).decode())
+            e = Entry(
+                f"answer {i}",
+                "m",
+                q,
+                10,
+                100,
+                "stop",
+                now,
+                now + 86400,
+                base64.b64encode(vectors[i].tobytes()).decode(),
+            )
             pipe.set(f"c:{scope}:x:{eid}", json.dumps(e.__dict__), ex=86400)
-            pipe.execute_command("VADD", f"c:{scope}:v", *reduce, "FP32", vectors[i].tobytes(),
-                                 eid)
+            pipe.execute_command("VADD", f"c:{scope}:v", *reduce, "FP32", vectors[i].tobytes(), eid)
             pipe.zadd(f"c:{scope}:t", {eid: now + 86400})
         await pipe.execute()
 
@@ -113,8 +123,9 @@ async def bench_vector_set(url: str, n: int, queries: int, reduce_dim: int = 128
     r = aredis.from_url(url)
     await r.flushdb()
     vecs = Vectors()
-    cache = SemanticCache(r, vecs, SystemClock(), CacheConfig(similarity_threshold=0.93,
-                                                              reduce_dim=reduce_dim))
+    cache = SemanticCache(
+        r, vecs, SystemClock(), CacheConfig(similarity_threshold=0.93, reduce_dim=reduce_dim)
+    )
     scope = f"bench{n}"
     stored = unit_vectors(n, seed=1)
     t = time.perf_counter()
@@ -136,8 +147,9 @@ async def bench_vector_set(url: str, n: int, queries: int, reduce_dim: int = 128
         found, times = 0, []
         for i, v in zip(sample, noisy, strict=True):
             t = time.perf_counter()
-            out = await r.execute_command("VSIM", f"c:{scope}:v", "FP32", v.tobytes(),
-                                          "COUNT", 3, "EF", ef)
+            out = await r.execute_command(
+                "VSIM", f"c:{scope}:v", "FP32", v.tobytes(), "COUNT", 3, "EF", ef
+            )
             times.append((time.perf_counter() - t) * 1000)
             first = out[0].decode() if isinstance(out[0], bytes) else out[0]
             found += first == entry_id(f"stored question {i}")
@@ -145,8 +157,17 @@ async def bench_vector_set(url: str, n: int, queries: int, reduce_dim: int = 128
     miss, exact, vsim = [], [], []
     for v in probes:  # the server's search alone, for the breakdown
         t = time.perf_counter()
-        await r.execute_command("VSIM", f"c:{scope}:v", "FP32", v.tobytes(), "WITHSCORES",
-                                "COUNT", 3, "EF", cache.config.search_ef)
+        await r.execute_command(
+            "VSIM",
+            f"c:{scope}:v",
+            "FP32",
+            v.tobytes(),
+            "WITHSCORES",
+            "COUNT",
+            3,
+            "EF",
+            cache.config.search_ef,
+        )
         vsim.append((time.perf_counter() - t) * 1000)
     for i in range(queries):
         t = time.perf_counter()
@@ -158,8 +179,14 @@ async def bench_vector_set(url: str, n: int, queries: int, reduce_dim: int = 128
         exact.append((time.perf_counter() - t) * 1000)
         assert res.status == "HIT" and res.tier == "exact"
     await r.aclose()
-    return {"entries": n, "fill_s": round(fill_s, 1), "semantic_miss": pct(miss),
-            "exact_hit": pct(exact), "vsim_round_trip": pct(vsim), "search_ef": by_ef}
+    return {
+        "entries": n,
+        "fill_s": round(fill_s, 1),
+        "semantic_miss": pct(miss),
+        "exact_hit": pct(exact),
+        "vsim_round_trip": pct(vsim),
+        "search_ef": by_ef,
+    }
 
 
 def bench_lecture(url: str, n: int, queries: int) -> dict:
@@ -196,8 +223,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--lecture-max", type=int, default=10_000)
     parser.add_argument("--lecture-only", action="store_true")
-    parser.add_argument("--reduce", type=int, default=128,
-                        help="VADD REDUCE dimensions, as CACHE_VECTOR_REDUCE (0: none)")
+    parser.add_argument(
+        "--reduce",
+        type=int,
+        default=128,
+        help="VADD REDUCE dimensions, as CACHE_VECTOR_REDUCE (0: none)",
+    )
     args = parser.parse_args()
     if not args.lecture_only:
         print(json.dumps({"embedding_one_query": bench_embedding()}), flush=True)
@@ -205,8 +236,9 @@ def main() -> None:
         for n in args.sizes:
             if n <= args.lecture_max:
                 q = max(5, min(args.queries, 200_000 // n))
-                print(json.dumps({"lecture_index_scan": bench_lecture(server.url, n, q)}),
-                      flush=True)
+                print(
+                    json.dumps({"lecture_index_scan": bench_lecture(server.url, n, q)}), flush=True
+                )
             if args.lecture_only:
                 continue
             result = asyncio.run(bench_vector_set(server.url, n, args.queries, args.reduce))

@@ -24,13 +24,16 @@ from reference_service.cache.verifier import judge
 
 
 def pct(samples: list[float]) -> str:
-    return (f"p50 {percentile(samples, 50) * 1e3:.0f} us  p99 {percentile(samples, 99) * 1e3:.0f} us"
-            f"  max {max(samples) * 1e3:.0f} us")
+    return (
+        f"p50 {percentile(samples, 50) * 1e3:.0f} us  p99 {percentile(samples, 99) * 1e3:.0f} us"
+        f"  max {max(samples) * 1e3:.0f} us"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     pairs = [p for _, _, p in train.load_training_pairs()]

@@ -35,12 +35,17 @@ class Result:
         return len(self.latencies) / self.wall_s if self.wall_s else 0.0
 
 
-def build_request(host: str, port: int, path: str, body: dict,
-                  headers: dict[str, str] | None = None) -> bytes:
+def build_request(
+    host: str, port: int, path: str, body: dict, headers: dict[str, str] | None = None
+) -> bytes:
     payload = json.dumps(body).encode()
-    lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}",
-             "Content-Type: application/json", f"Content-Length: {len(payload)}",
-             "Connection: keep-alive"]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {host}:{port}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(payload)}",
+        "Connection: keep-alive",
+    ]
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
 
@@ -82,9 +87,17 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, float | Non
     return status, first, keep
 
 
-async def run(host: str, port: int, request, *, concurrency: int, requests: int,
-              time_limit_s: float = 60.0, rate: float | None = None,
-              warmup: int = 0) -> Result:
+async def run(
+    host: str,
+    port: int,
+    request,
+    *,
+    concurrency: int,
+    requests: int,
+    time_limit_s: float = 60.0,
+    rate: float | None = None,
+    warmup: int = 0,
+) -> Result:
     """Closed loop (`concurrency` connections back to back) or, with `rate`, open loop:
     requests start at a steady `rate` per second (on up to `concurrency` connections) and
     latency counts from the scheduled start, so a stall shows up as queueing. `request` is

@@ -36,31 +36,47 @@ from benchmarks.loadgen import build_request, run
 from mock_llm import free_port
 
 HOST = "127.0.0.1"
-BODY = {"model": "gpt-4o-mini",
-        "messages": [{"role": "user", "content": "What is the bandwidth of PCIe 5.0 x16?"}]}
-BARE = {"CACHE_ENABLED": "false", "SAFETY_GUARDS": "false", "SAFETY_PII": "false",
-        "RATE_LIMIT_ENABLED": "false", "ROUTING_ENABLED": "false"}
+BODY = {
+    "model": "gpt-4o-mini",
+    "messages": [{"role": "user", "content": "What is the bandwidth of PCIe 5.0 x16?"}],
+}
+BARE = {
+    "CACHE_ENABLED": "false",
+    "SAFETY_GUARDS": "false",
+    "SAFETY_PII": "false",
+    "RATE_LIMIT_ENABLED": "false",
+    "ROUTING_ENABLED": "false",
+}
 CONFIGS = {
     "bare": {},
     "+ rate limits": {"RATE_LIMIT_ENABLED": "true"},
     "+ routing (model auto)": {"ROUTING_ENABLED": "true"},
     "+ cache, every request a miss": {"CACHE_ENABLED": "true"},
     "+ cache, every request an exact hit": {"CACHE_ENABLED": "true"},
-    "+ PII (Presidio)": {"SAFETY_GUARDS": "true", "SAFETY_PII": "true",
-                         "SAFETY_MODERATE_INPUT": "false", "SAFETY_MODERATE_OUTPUT": "false"},
+    "+ PII (Presidio)": {
+        "SAFETY_GUARDS": "true",
+        "SAFETY_PII": "true",
+        "SAFETY_MODERATE_INPUT": "false",
+        "SAFETY_MODERATE_OUTPUT": "false",
+    },
     "+ moderation in and out": {"SAFETY_GUARDS": "true", "SAFETY_PII": "false"},
     # A key made in Redis, with a budget of its own and its tenant's (never reached): the
     # key's lookup, the budgets' hold and the charge with usage, three Lua calls.
     "+ class mode (stored key, two budgets)": {"CLASS_MODE": "true"},
-    "everything on (defaults)": {"CACHE_ENABLED": "true", "SAFETY_GUARDS": "true",
-                                 "SAFETY_PII": "true", "RATE_LIMIT_ENABLED": "true",
-                                 "ROUTING_ENABLED": "true"},
+    "everything on (defaults)": {
+        "CACHE_ENABLED": "true",
+        "SAFETY_GUARDS": "true",
+        "SAFETY_PII": "true",
+        "RATE_LIMIT_ENABLED": "true",
+        "ROUTING_ENABLED": "true",
+    },
 }
 
 
 def start(cmd: list[str], env: dict, cpus: set[int], ready_url: str) -> subprocess.Popen:
-    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     psutil.Process(proc.pid).cpu_affinity(sorted(cpus))
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -81,17 +97,30 @@ def cpu_seconds(proc: subprocess.Popen) -> float:
     return sum(p.cpu_times().user + p.cpu_times().system for p in procs)
 
 
-def request_factory(port: int, config: str, stream: bool = False, phase: str = "",
-                    headers: dict[str, str] | None = None):
+def request_factory(
+    port: int,
+    config: str,
+    stream: bool = False,
+    phase: str = "",
+    headers: dict[str, str] | None = None,
+):
     body = dict(BODY, stream=True) if stream else BODY
     if config.startswith("+ routing") or config.startswith("everything"):
         body = dict(body, model="auto")
     if "miss" in config or config.startswith("everything"):
+
         def make(i: int) -> bytes:  # a new question each time: always a miss
-            b = dict(body, messages=[{"role": "user",
-                                      "content": f"What is the bandwidth of PCIe {i}.0 x16 "
-                                                 f"in lab {phase}{i}?"}])
+            b = dict(
+                body,
+                messages=[
+                    {
+                        "role": "user",
+                        "content": f"What is the bandwidth of PCIe {i}.0 x16 in lab {phase}{i}?",
+                    }
+                ],
+            )
             return build_request(HOST, port, "/v1/chat/completions", b, headers)
+
         return make
     return build_request(HOST, port, "/v1/chat/completions", body, headers)
 
@@ -111,34 +140,60 @@ def class_key(redis_url: str) -> dict[str, str]:
             return key.raw
         finally:
             await redis.aclose()
+
     return {"Authorization": f"Bearer {asyncio.run(make())}"}
 
 
-def measure(port: int, config: str, quick: bool, proc: subprocess.Popen | None,
-            headers: dict[str, str] | None = None) -> dict:
+def measure(
+    port: int,
+    config: str,
+    quick: bool,
+    proc: subprocess.Popen | None,
+    headers: dict[str, str] | None = None,
+) -> dict:
     n = {1: 300, 10: 1000, 50: 2000} if not quick else {1: 100, 10: 300, 50: 500}
     out = {}
-    asyncio.run(run(HOST, port, request_factory(port, config, phase="warm", headers=headers),
-                    concurrency=4, requests=100))
+    asyncio.run(
+        run(
+            HOST,
+            port,
+            request_factory(port, config, phase="warm", headers=headers),
+            concurrency=4,
+            requests=100,
+        )
+    )
     for c, count in n.items():
         req = request_factory(port, config, phase=f"c{c}-", headers=headers)  # new questions
         cpu0 = cpu_seconds(proc) if proc else 0.0
         r = asyncio.run(run(HOST, port, req, concurrency=c, requests=count, time_limit_s=60))
         cpu = (cpu_seconds(proc) - cpu0) / max(1, len(r.latencies)) if proc else 0.0
         bad = {k: v for k, v in r.statuses.items() if k != 200}
-        out[f"c{c}"] = {"p50_ms": r.pct(50) * 1000, "p95_ms": r.pct(95) * 1000,
-                        "p99_ms": r.pct(99) * 1000, "rps": r.rps, "cpu_ms": cpu * 1000,
-                        "n": len(r.latencies), "errors": r.errors, "non_200": bad}
+        out[f"c{c}"] = {
+            "p50_ms": r.pct(50) * 1000,
+            "p95_ms": r.pct(95) * 1000,
+            "p99_ms": r.pct(99) * 1000,
+            "rps": r.rps,
+            "cpu_ms": cpu * 1000,
+            "n": len(r.latencies),
+            "errors": r.errors,
+            "non_200": bad,
+        }
     sreq = request_factory(port, config, stream=True, phase="stream-", headers=headers)
     r = asyncio.run(run(HOST, port, sreq, concurrency=1, requests=n[1]))
-    out["stream_c1"] = {"ttfb_p50_ms": r.pct(50, r.first_bytes) * 1000,
-                        "ttfb_p99_ms": r.pct(99, r.first_bytes) * 1000,
-                        "p50_ms": r.pct(50) * 1000}
+    out["stream_c1"] = {
+        "ttfb_p50_ms": r.pct(50, r.first_bytes) * 1000,
+        "ttfb_p99_ms": r.pct(99, r.first_bytes) * 1000,
+        "p50_ms": r.pct(50) * 1000,
+    }
     req = request_factory(port, config, phase="steady-", headers=headers)
-    r = asyncio.run(run(HOST, port, req, concurrency=50, requests=n[50] // 2, rate=50,
-                        time_limit_s=60))
-    out["steady_50rps"] = {"p50_ms": r.pct(50) * 1000, "p99_ms": r.pct(99) * 1000,
-                           "n": len(r.latencies)}
+    r = asyncio.run(
+        run(HOST, port, req, concurrency=50, requests=n[50] // 2, rate=50, time_limit_s=60)
+    )
+    out["steady_50rps"] = {
+        "p50_ms": r.pct(50) * 1000,
+        "p99_ms": r.pct(99) * 1000,
+        "n": len(r.latencies),
+    }
     return out
 
 
@@ -148,23 +203,41 @@ def main() -> None:
     parser.add_argument("--configs", nargs="*", help="names (prefixes) of configurations")
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--redis", choices=["real", "embedded"], default="real",
-                        help="real: a Redis 8 server on CPU 1 (as deployed); embedded: "
-                             "the in-process fakeredis of `make serve`")
+    parser.add_argument(
+        "--redis",
+        choices=["real", "embedded"],
+        default="real",
+        help="real: a Redis 8 server on CPU 1 (as deployed); embedded: "
+        "the in-process fakeredis of `make serve`",
+    )
     args = parser.parse_args()
     os.sched_setaffinity(0, {1})  # the load generator shares CPU 1 with the fake LLM
     redis_env = {}
     redis_server = None
     if args.redis == "real":
         from tests.redis_server import RedisServer
+
         redis_server = RedisServer().start()
         psutil.Process(redis_server.proc.pid).cpu_affinity([1])
         redis_env = {"REDIS_URL": redis_server.url}
 
     mock_port = free_port()
-    mock = start([sys.executable, "-m", "mock_llm", "--port", str(mock_port), "--latency",
-                  "zero", "--log-level", "warning"], {}, {1},
-                 f"http://{HOST}:{mock_port}/v1/models")
+    mock = start(
+        [
+            sys.executable,
+            "-m",
+            "mock_llm",
+            "--port",
+            str(mock_port),
+            "--latency",
+            "zero",
+            "--log-level",
+            "warning",
+        ],
+        {},
+        {1},
+        f"http://{HOST}:{mock_port}/v1/models",
+    )
     results: dict = {}
     try:
         print("direct to the fake LLM ...", flush=True)
@@ -183,12 +256,31 @@ def main() -> None:
                     headers = class_key(redis_server.url)
                 port = free_port()
                 cpus = {0} if workers == 1 else {0, 1}
-                svc = start([sys.executable, "-m", "reference_service", "--port", str(port),
-                             "--workers", str(workers), "--log-level", "warning"],
-                            {**BARE, **env, **redis_env, "OPENAI_BASE_URL": f"http://{HOST}:{mock_port}/v1",
-                             "OPENAI_API_KEY": "x", "LOG_LEVEL": "warning",
-                             "RATE_LIMIT_RPM": "1000000000", "RATE_LIMIT_TPM": "1000000000"},
-                            cpus, f"http://{HOST}:{port}/readyz")
+                svc = start(
+                    [
+                        sys.executable,
+                        "-m",
+                        "reference_service",
+                        "--port",
+                        str(port),
+                        "--workers",
+                        str(workers),
+                        "--log-level",
+                        "warning",
+                    ],
+                    {
+                        **BARE,
+                        **env,
+                        **redis_env,
+                        "OPENAI_BASE_URL": f"http://{HOST}:{mock_port}/v1",
+                        "OPENAI_API_KEY": "x",
+                        "LOG_LEVEL": "warning",
+                        "RATE_LIMIT_RPM": "1000000000",
+                        "RATE_LIMIT_TPM": "1000000000",
+                    },
+                    cpus,
+                    f"http://{HOST}:{port}/readyz",
+                )
                 try:
                     label = f"{name} [{workers}w]"
                     print(f"{label} ...", flush=True)
@@ -208,24 +300,35 @@ def main() -> None:
 
 def report(results: dict) -> None:
     d = results["direct"]
-    print("\n| configuration | c1 p50 (+added) | c1 p99 (+added) | c10 p50 | c50 p50 / p99 | "
-          "rps at c50 | CPU ms/req | stream first byte p50 (+added) | 50 rps steady p99 |")
+    print(
+        "\n| configuration | c1 p50 (+added) | c1 p99 (+added) | c10 p50 | c50 p50 / p99 | "
+        "rps at c50 | CPU ms/req | stream first byte p50 (+added) | 50 rps steady p99 |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
+
         def add(k: str, sub: str, name: str = name, r: dict = r) -> str:
             """What this configuration adds to the direct call's number."""
             return "" if name == "direct" else f" (+{r[k][sub] - d[k][sub]:.2f})"
 
-        print(f"| {name} | {r['c1']['p50_ms']:.2f}{add('c1', 'p50_ms')} | "
-              f"{r['c1']['p99_ms']:.2f}{add('c1', 'p99_ms')} | {r['c10']['p50_ms']:.2f} | "
-              f"{r['c50']['p50_ms']:.1f} / {r['c50']['p99_ms']:.1f} | {r['c50']['rps']:.0f} | "
-              f"{r['c10']['cpu_ms']:.2f} | {r['stream_c1']['ttfb_p50_ms']:.2f}"
-              f"{add('stream_c1', 'ttfb_p50_ms')} | {r['steady_50rps']['p99_ms']:.2f} |")
-        errs = {k: v for k, v in r.items() if isinstance(v, dict) and (v.get("errors") or
-                                                                        v.get("non_200"))}
+        print(
+            f"| {name} | {r['c1']['p50_ms']:.2f}{add('c1', 'p50_ms')} | "
+            f"{r['c1']['p99_ms']:.2f}{add('c1', 'p99_ms')} | {r['c10']['p50_ms']:.2f} | "
+            f"{r['c50']['p50_ms']:.1f} / {r['c50']['p99_ms']:.1f} | {r['c50']['rps']:.0f} | "
+            f"{r['c10']['cpu_ms']:.2f} | {r['stream_c1']['ttfb_p50_ms']:.2f}"
+            f"{add('stream_c1', 'ttfb_p50_ms')} | {r['steady_50rps']['p99_ms']:.2f} |"
+        )
+        errs = {
+            k: v
+            for k, v in r.items()
+            if isinstance(v, dict) and (v.get("errors") or v.get("non_200"))
+        }
         if errs:
-            print(f"|   errors in {name}: " + json.dumps({k: (v.get('errors'), v.get('non_200'))
-                                                        for k, v in errs.items()}) + " |")
+            print(
+                f"|   errors in {name}: "
+                + json.dumps({k: (v.get("errors"), v.get("non_200")) for k, v in errs.items()})
+                + " |"
+            )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """How long one routing decision takes (no embedding): p50/p99 over the labelled queries.
 
-    .venv/bin/python benchmarks/routing_latency.py
+.venv/bin/python benchmarks/routing_latency.py
 """
 
 from __future__ import annotations
@@ -15,8 +15,12 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from benchmarks.stats import percentile
 from reference_service.routing import make_router
 
-QUERIES = [json.loads(line)["query"] for line in
-           (Path(__file__).parents[1] / "data" / "routing_queries.jsonl").read_text().splitlines()]
+QUERIES = [
+    json.loads(line)["query"]
+    for line in (Path(__file__).parents[1] / "data" / "routing_queries.jsonl")
+    .read_text()
+    .splitlines()
+]
 ROUNDS = 50
 
 
@@ -30,8 +34,13 @@ def measure(name: str) -> dict:
             t = time.perf_counter_ns()
             router.score(q)
             samples.append((time.perf_counter_ns() - t) / 1000)
-    return {"router": name, "n": len(samples), "p50_us": round(percentile(samples, 50), 1),
-            "p99_us": round(percentile(samples, 99), 1), "max_us": round(max(samples), 1)}
+    return {
+        "router": name,
+        "n": len(samples),
+        "p50_us": round(percentile(samples, 50), 1),
+        "p99_us": round(percentile(samples, 99), 1),
+        "max_us": round(max(samples), 1),
+    }
 
 
 if __name__ == "__main__":

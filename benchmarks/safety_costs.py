@@ -46,14 +46,21 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
 
-    runs = [subprocess.run([sys.executable, "-c", STARTUP], capture_output=True, text=True,
-                           check=True).stdout.split() for _ in range(3)]
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", STARTUP], capture_output=True, text=True, check=True
+        ).stdout.split()
+        for _ in range(3)
+    ]
     imp, build, first, rss = (percentile((float(r[i]) for r in runs), 50) for i in range(4))
-    print(f"start-up (median of 3 fresh processes): import {imp:.2f} s, build {build:.2f} s, "
-          f"first analysis {first * 1000:.0f} ms; peak RSS {rss:.0f} MiB")
+    print(
+        f"start-up (median of 3 fresh processes): import {imp:.2f} s, build {build:.2f} s, "
+        f"first analysis {first * 1000:.0f} ms; peak RSS {rss:.0f} MiB"
+    )
 
     from reference_service.safety.pii import PiiRedactor
     from reference_service.safety.recognizers import shared_analyzer
+
     redactor = PiiRedactor(shared_analyzer())
     texts = [json.loads(x)["text"] for x in Path("data/pii_cases.jsonl").read_text().splitlines()]
     times = []
@@ -62,34 +69,50 @@ def main() -> None:
             s = time.perf_counter()
             redactor.find(t)
             times.append((time.perf_counter() - s) * 1000)
-    print(f"PII analysis: {len(texts)} texts x3, mean {statistics.mean(map(len, texts)):.0f} "
-          f"chars: p50 {percentile(times, 50):.2f} ms, p95 {percentile(times, 95):.2f} ms")
+    print(
+        f"PII analysis: {len(texts)} texts x3, mean {statistics.mean(map(len, texts)):.0f} "
+        f"chars: p50 {percentile(times, 50):.2f} ms, p95 {percentile(times, 95):.2f} ms"
+    )
 
     configs = {
         "/chat, guards off": ("/chat", {"safety_guards": False}),
-        "/chat/safe, PII only": ("/chat/safe", {"safety_moderate_input": False,
-                                                "safety_moderate_output": False}),
+        "/chat/safe, PII only": (
+            "/chat/safe",
+            {"safety_moderate_input": False, "safety_moderate_output": False},
+        ),
         "/chat/safe, moderation only": ("/chat/safe", {"safety_pii": False}),
         "/chat/safe, PII + moderation": ("/chat/safe", {}),
     }
-    question = ("Hi, I'm Priya Raman (priya.raman@example.com). Does the H100 SXM5 support "
-                "PCIe 5.0 x16 in a PCIe 4.0 server?")
-    print(f"\n{'end to end, fake LLM at zero latency':<34} {'p50 ms':>7} {'p95 ms':>7} "
-          f"{'added p50':>9}")
+    question = (
+        "Hi, I'm Priya Raman (priya.raman@example.com). Does the H100 SXM5 support "
+        "PCIe 5.0 x16 in a PCIe 4.0 server?"
+    )
+    print(
+        f"\n{'end to end, fake LLM at zero latency':<34} {'p50 ms':>7} {'p95 ms':>7} "
+        f"{'added p50':>9}"
+    )
     base = None
     with MockLLMServer(MockConfig(latency="zero")) as mock:
         for name, (path, overrides) in configs.items():
-            settings = Settings(_env_file=None, openai_base_url=mock.base_url,
-                                openai_api_key="x", rate_limit_enabled=False,
-                                routing_enabled=False, log_level="warning",
-                                **({"safety_guards": False} | overrides))
-            with ThreadedServer(create_app(settings)) as server, \
-                    httpx.Client(base_url=server.url, timeout=30) as c:
+            settings = Settings(
+                _env_file=None,
+                openai_base_url=mock.base_url,
+                openai_api_key="x",
+                rate_limit_enabled=False,
+                routing_enabled=False,
+                log_level="warning",
+                **({"safety_guards": False} | overrides),
+            )
+            with (
+                ThreadedServer(create_app(settings)) as server,
+                httpx.Client(base_url=server.url, timeout=30) as c,
+            ):
                 lat = []
                 for i in range(args.requests + 20):
                     s = time.perf_counter()
-                    r = c.post(path, json={"message": question},
-                               headers={"Cache-Control": "no-store"})
+                    r = c.post(
+                        path, json={"message": question}, headers={"Cache-Control": "no-store"}
+                    )
                     r.raise_for_status()
                     if i >= 20:  # warm-up
                         lat.append((time.perf_counter() - s) * 1000)

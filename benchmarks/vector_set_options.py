@@ -72,13 +72,14 @@ def main() -> None:
                 found, times = 0, []
                 for q, idx in zip(near, picks, strict=True):
                     s = time.perf_counter()
-                    res = r.execute_command("VSIM", key, "FP32", q.tobytes(), "COUNT", 3,
-                                            "EF", ef)
+                    res = r.execute_command("VSIM", key, "FP32", q.tobytes(), "COUNT", 3, "EF", ef)
                     times.append((time.perf_counter() - s) * 1000)
                     found += f"e{idx}".encode() in res
-                print(f"| {name} | {fill:.0f} | {ef} | {found / len(picks):.3f} | "
-                      f"{percentile(times, 50):.2f} | {percentile(times, 99):.2f} |",
-                      flush=True)
+                print(
+                    f"| {name} | {fill:.0f} | {ef} | {found / len(picks):.3f} | "
+                    f"{percentile(times, 50):.2f} | {percentile(times, 99):.2f} |",
+                    flush=True,
+                )
             r.delete(key)
 
 

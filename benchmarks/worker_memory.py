@@ -21,16 +21,28 @@ from tests.support import ServiceProcess
 def main() -> None:
     with MockLLMServer(MockConfig(latency="zero")) as mock:
         for workers in (1, 2):
-            svc = ServiceProcess({"OPENAI_BASE_URL": mock.base_url, "OPENAI_API_KEY": "x",
-                                  "LOG_LEVEL": "warning", "SAFETY_GUARDS": "true",
-                                  "SAFETY_PII": "true"}, workers=workers)
+            svc = ServiceProcess(
+                {
+                    "OPENAI_BASE_URL": mock.base_url,
+                    "OPENAI_API_KEY": "x",
+                    "LOG_LEVEL": "warning",
+                    "SAFETY_GUARDS": "true",
+                    "SAFETY_PII": "true",
+                },
+                workers=workers,
+            )
             try:
                 for i in range(50):
-                    httpx.post(svc.url + "/chat", timeout=30,
-                               json={"message": f"I am Maria Garcia, what is HBM{i}?"})
+                    httpx.post(
+                        svc.url + "/chat",
+                        timeout=30,
+                        json={"message": f"I am Maria Garcia, what is HBM{i}?"},
+                    )
                 root = psutil.Process(svc.proc.pid)
-                rss = [round(p.memory_info().rss / 2**20)
-                       for p in [root, *root.children(recursive=True)]]
+                rss = [
+                    round(p.memory_info().rss / 2**20)
+                    for p in [root, *root.children(recursive=True)]
+                ]
                 print(f"--workers {workers}: RSS per process (MiB): {rss}")
             finally:
                 svc.terminate()

@@ -55,10 +55,18 @@ class SemanticCache:
     """The lecture's Redis-backed semantic cache (keys `cache:emb:{id}`, `cache:ans:{id}`,
     index list `cache:index`; linear scan; cosine >= threshold serves)."""
 
-    def __init__(self, redis_url: str = "redis://localhost:6379",
-                 model_name: str = MODEL_NAME, similarity_threshold: float = 0.95,
-                 ttl_seconds: int = 3600, *, redis=None, model=None,
-                 clock: Callable[[], float] = time.time, log: Log = print) -> None:
+    def __init__(
+        self,
+        redis_url: str = "redis://localhost:6379",
+        model_name: str = MODEL_NAME,
+        similarity_threshold: float = 0.95,
+        ttl_seconds: int = 3600,
+        *,
+        redis=None,
+        model=None,
+        clock: Callable[[], float] = time.time,
+        log: Log = print,
+    ) -> None:
         """`redis`: a client to use instead of connecting to `redis_url` (a fakeredis, or
         any object with get/setex/rpush/lrange/llen/ping returning bytes as redis-py does).
         `model`: an object with SentenceTransformer's `encode(text, normalize_embeddings=True)`;
@@ -67,11 +75,14 @@ class SemanticCache:
         prints go (None: nowhere)."""
         if redis is None:
             import redis as redis_py
+
             redis = redis_py.from_url(redis_url)
         if model is None:
             if model_name != MODEL_NAME:
-                raise ValueError(f"only {MODEL_NAME} ships with the lab (offline); pass "
-                                 f"model= to use another embedding model")
+                raise ValueError(
+                    f"only {MODEL_NAME} ships with the lab (offline); pass "
+                    f"model= to use another embedding model"
+                )
             model = load_minilm()
         self.redis = redis
         self.model = model
@@ -133,12 +144,16 @@ class SemanticCache:
     def stats(self) -> dict:
         """Entries, TTL and threshold. Lecture bug: `cached_entries` is the length of the
         index, which still counts every expired entry."""
-        return {"cached_entries": self.redis.llen(self._index_key), "ttl_seconds": self.ttl,
-                "threshold": self.threshold}
+        return {
+            "cached_entries": self.redis.llen(self._index_key),
+            "ttl_seconds": self.ttl,
+            "threshold": self.threshold,
+        }
 
 
-async def cached_chat(message: str, *, cache: SemanticCache, client,
-                      model: str = CHAT_MODEL) -> tuple[str, bool]:
+async def cached_chat(
+    message: str, *, cache: SemanticCache, client, model: str = CHAT_MODEL
+) -> tuple[str, bool]:
     """(answer, from_cache): the cache first, else the LLM (then the answer is stored).
 
     `client` is an openai.AsyncOpenAI (the lecture's global `state.client`)."""
@@ -151,7 +166,8 @@ async def cached_chat(message: str, *, cache: SemanticCache, client,
     # prompt, 0.2), and nothing of the request (model, prompt, parameters) is part of the
     # key: an entry is served to any request whose message is similar.
     response = await client.chat.completions.create(
-        model=model, messages=[{"role": "user", "content": message}], temperature=0)
+        model=model, messages=[{"role": "user", "content": message}], temperature=0
+    )
     answer = response.choices[0].message.content
     # Lecture bug: content can be None (a refusal or a tool call): SETEX then fails.
     cache.set(message, answer)

@@ -14,6 +14,17 @@ from .profiles import PROFILES, UpstreamProfile, get_profile
 from .server import MockLLMServer, ThreadedServer, free_port
 from .timing import ModelProfile
 
-__all__ = ["PROFILES", "Fault", "MockConfig", "MockLLMServer", "MockState", "ModelProfile",
-           "RecordedRequest", "ThreadedServer", "UpstreamProfile", "create_app", "free_port",
-           "get_profile"]
+__all__ = [
+    "PROFILES",
+    "Fault",
+    "MockConfig",
+    "MockLLMServer",
+    "MockState",
+    "ModelProfile",
+    "RecordedRequest",
+    "ThreadedServer",
+    "UpstreamProfile",
+    "create_app",
+    "free_port",
+    "get_profile",
+]

@@ -37,16 +37,19 @@ API_ROUTES = [
 async def route_not_found(request: Request, exc: Exception) -> Response:
     """A path no route matches: the imitated server's own 404."""
     upstream = request.app.state.config.upstream
-    return await handle_mock_error(request, upstream.route_not_found(request.method,
-                                                                     request.url.path))
+    return await handle_mock_error(
+        request, upstream.route_not_found(request.method, request.url.path)
+    )
 
 
 def create_app(config: MockConfig | None = None, state: MockState | None = None) -> Starlette:
     """Build the fake server. `state` holds faults, scripted answers and the request log."""
     config = config or MockConfig()
     hide_injected_drops()
-    app = Starlette(routes=API_ROUTES + control.routes,
-                    exception_handlers={MockError: handle_mock_error, 404: route_not_found})
+    app = Starlette(
+        routes=API_ROUTES + control.routes,
+        exception_handlers={MockError: handle_mock_error, 404: route_not_found},
+    )
     app.state.config = config
     app.state.mock = state or MockState()
     app.state.completion_numbers = itertools.count(1)

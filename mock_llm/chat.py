@@ -31,8 +31,9 @@ async def chat_completions(request: Request) -> Response:
     assert isinstance(body, dict)
     name, model = upstream.resolve_model(body.get("model"), config.served_models)
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
-    prompt_tokens = upstream.admit_prompt(count_chat_tokens(body["messages"]), limit,
-                                          config.effective_context_length)
+    prompt_tokens = upstream.admit_prompt(
+        count_chat_tokens(body["messages"]), limit, config.effective_context_length
+    )
     fault = await apply_fault(request, "chat", name, rec)
     timing = _timing(request, model)
     completion = _complete(request, body, name, model, prompt_tokens, limit)
@@ -40,8 +41,13 @@ async def chat_completions(request: Request) -> Response:
     rec.status = 200
     if body.get("stream"):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        events = stream_events(upstream.stream_frames(completion, include_usage), timing,
-                               fault, rec, upstream.completion_id(completion.number))
+        events = stream_events(
+            upstream.stream_frames(completion, include_usage),
+            timing,
+            fault,
+            rec,
+            upstream.completion_id(completion.number),
+        )
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)
     await timing.until(timing.token_due(completion.completion_tokens))
     return _whole(upstream, completion, fault, rec, headers)
@@ -54,33 +60,65 @@ def _timing(request: Request, model: ModelProfile) -> Timing:
         raise bad_control_request("X-Mock-TTFT-Ms and X-Mock-TPS must be numbers") from None
 
 
-def _complete(request: Request, body: dict[str, Any], name: str, model: ModelProfile,
-              prompt_tokens: int, limit: int | None) -> Completion:
+def _complete(
+    request: Request,
+    body: dict[str, Any],
+    name: str,
+    model: ModelProfile,
+    prompt_tokens: int,
+    limit: int | None,
+) -> Completion:
     """The answer: a scripted one, the X-Mock-Answer header, or the knowledge base's."""
     tool_call = state_of(request).next_scripted_tool_call()
-    text = tool_call[1] if tool_call else (
-        state_of(request).next_scripted_answer() or request.headers.get("x-mock-answer")
-        or knowledge.answer([message_text(m) for m in body["messages"]
-                             if m.get("role") == "user"], name, model.detailed))
+    text = (
+        tool_call[1]
+        if tool_call
+        else (
+            state_of(request).next_scripted_answer()
+            or request.headers.get("x-mock-answer")
+            or knowledge.answer(
+                [message_text(m) for m in body["messages"] if m.get("role") == "user"],
+                name,
+                model.detailed,
+            )
+        )
+    )
     pieces, finish = split_tokens(text), "tool_calls" if tool_call else "stop"
     if limit and len(pieces) > limit:
         pieces, finish = pieces[:limit], "length"
-    return Completion(number=next(request.app.state.completion_numbers),
-                      created=int(time.time()), model=name, pieces=pieces, finish=finish,
-                      prompt_tokens=prompt_tokens, tool_call=tool_call)
+    return Completion(
+        number=next(request.app.state.completion_numbers),
+        created=int(time.time()),
+        model=name,
+        pieces=pieces,
+        finish=finish,
+        prompt_tokens=prompt_tokens,
+        tool_call=tool_call,
+    )
 
 
-def _whole(upstream: UpstreamProfile, completion: Completion, fault: Fault | None,
-           rec: RecordedRequest, headers: dict[str, str]) -> Response:
+def _whole(
+    upstream: UpstreamProfile,
+    completion: Completion,
+    fault: Fault | None,
+    rec: RecordedRequest,
+    headers: dict[str, str],
+) -> Response:
     """A non-streamed answer, or the fault that breaks it."""
     if fault is not None and fault.kind == "drop":
         rec.outcome = "fault"
-        return StreamingResponse(dropped_body(), media_type="application/json",
-                                 headers={**headers, "content-length": "4096"})
+        return StreamingResponse(
+            dropped_body(),
+            media_type="application/json",
+            headers={**headers, "content-length": "4096"},
+        )
     if fault is not None and fault.kind == "malformed":
         rec.outcome = "fault"
         cid = upstream.completion_id(completion.number)
-        return Response('{"id": "' + cid + '", "object": "chat.completion", "choices": [',
-                        media_type="application/json", headers=headers)
+        return Response(
+            '{"id": "' + cid + '", "object": "chat.completion", "choices": [',
+            media_type="application/json",
+            headers=headers,
+        )
     rec.outcome = "completed"
     return JSONResponse(upstream.completion_body(completion), headers=headers)

@@ -58,14 +58,19 @@ class MockConfig:
     def from_env(cls, profile: str | None = None) -> MockConfig:
         """Read MOCK_PROFILE (unless `profile` is given), MOCK_LATENCY, MOCK_TTFT_MS and
         MOCK_TPS (the last two apply to every model)."""
-        cfg = cls(profile=profile or os.environ.get("MOCK_PROFILE", DEFAULT_PROFILE),
-                  latency=os.environ.get("MOCK_LATENCY", "realistic"))
+        cfg = cls(
+            profile=profile or os.environ.get("MOCK_PROFILE", DEFAULT_PROFILE),
+            latency=os.environ.get("MOCK_LATENCY", "realistic"),
+        )
         ttft = os.environ.get("MOCK_TTFT_MS")
         tps = os.environ.get("MOCK_TPS")
         if ttft or tps:
             cfg.models = {
-                name: replace(p, ttft_ms=float(ttft) if ttft else p.ttft_ms,
-                              tokens_per_s=float(tps) if tps else p.tokens_per_s)
+                name: replace(
+                    p,
+                    ttft_ms=float(ttft) if ttft else p.ttft_ms,
+                    tokens_per_s=float(tps) if tps else p.tokens_per_s,
+                )
                 for name, p in cfg.served_models.items()
             }
         return cfg

@@ -45,10 +45,13 @@ async def get_faults(request: Request) -> Response:
 async def post_fault(request: Request) -> Response:
     d = await _json_object(request)
     try:
-        fault = Fault(str(d.pop("kind")), retry_after=d.pop("retry_after", None),
-                      after_chunks=int(d.pop("after_chunks", 2)), hang_s=d.pop("hang_s", None))
-        rule = state_of(request).add_rule(Rule(fault, **{k: d[k] for k in _RULE_FIELDS
-                                                         if k in d}))
+        fault = Fault(
+            str(d.pop("kind")),
+            retry_after=d.pop("retry_after", None),
+            after_chunks=int(d.pop("after_chunks", 2)),
+            hang_s=d.pop("hang_s", None),
+        )
+        rule = state_of(request).add_rule(Rule(fault, **{k: d[k] for k in _RULE_FIELDS if k in d}))
     except (ValueError, KeyError, TypeError) as exc:
         raise bad_control_request(f"bad fault rule: {exc}") from None
     return JSONResponse(rule.describe(), status_code=201)
@@ -75,10 +78,15 @@ async def post_reset(request: Request) -> Response:
 
 async def get_config(request: Request) -> Response:
     config = config_of(request)
-    return JSONResponse({"latency": config.latency, "profile": config.profile,
-                         "upstream": config.upstream.describe(),
-                         "context_length": config.effective_context_length,
-                         "models": {k: asdict(v) for k, v in config.served_models.items()}})
+    return JSONResponse(
+        {
+            "latency": config.latency,
+            "profile": config.profile,
+            "upstream": config.upstream.describe(),
+            "context_length": config.effective_context_length,
+            "models": {k: asdict(v) for k, v in config.served_models.items()},
+        }
+    )
 
 
 async def put_config(request: Request) -> Response:

@@ -23,15 +23,20 @@ async def moderations(request: Request) -> Response:
     if fault is not None and fault.kind in ("drop", "malformed"):
         rec.status, rec.outcome = 200, "fault"
         if fault.kind == "drop":
-            return StreamingResponse(dropped_body(), media_type="application/json",
-                                     headers={"content-length": "4096"})
+            return StreamingResponse(
+                dropped_body(), media_type="application/json", headers={"content-length": "4096"}
+            )
         return Response('{"id": "modr-broken", "results": [', media_type="application/json")
     rec.status, rec.outcome = 200, "completed"
     number = next(request.app.state.completion_numbers)
     asked = body.get("model") if isinstance(body, dict) else None  # a dict: inputs were read
-    return JSONResponse({"id": f"modr-mock{number:06d}",
-                         "model": asked or config.moderation_model,
-                         "results": [moderation.classify(t) for t in texts]})
+    return JSONResponse(
+        {
+            "id": f"modr-mock{number:06d}",
+            "model": asked or config.moderation_model,
+            "results": [moderation.classify(t) for t in texts],
+        }
+    )
 
 
 def moderation_inputs(body: object) -> list[str]:

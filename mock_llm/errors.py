@@ -17,10 +17,16 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 log = logging.getLogger(__name__)
 
 # OpenAI's error types by status (the fake's own /_mock/* API answers in this shape too).
-OPENAI_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
-                      403: "permission_error", 404: "not_found_error", 408: "timeout",
-                      409: "conflict_error", 422: "invalid_request_error",
-                      429: "rate_limit_exceeded"}
+OPENAI_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout",
+    409: "conflict_error",
+    422: "invalid_request_error",
+    429: "rate_limit_exceeded",
+}
 
 
 class MockError(Exception):
@@ -30,8 +36,14 @@ class MockError(Exception):
     "fault" for an injected failure, "client_disconnected" when nobody is left to answer.
     """
 
-    def __init__(self, status: int, body: dict[str, Any] | str, *, headers: dict[str, str] | None = None,
-                 outcome: str = "error") -> None:
+    def __init__(
+        self,
+        status: int,
+        body: dict[str, Any] | str,
+        *,
+        headers: dict[str, str] | None = None,
+        outcome: str = "error",
+    ) -> None:
         super().__init__(f"HTTP {status}")
         self.status = status
         self.body = body
@@ -39,11 +51,13 @@ class MockError(Exception):
         self.outcome = outcome
 
 
-def openai_error_body(status: int, message: str, *, param: str | None = None,
-                      code: str | None = None) -> dict[str, Any]:
+def openai_error_body(
+    status: int, message: str, *, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
     """`{"error": {message, type, param, code}}` as OpenAI's API writes it."""
     err_type = OPENAI_ERROR_TYPES.get(
-        status, "server_error" if status >= 500 else "invalid_request_error")
+        status, "server_error" if status >= 500 else "invalid_request_error"
+    )
     return {"error": {"message": message, "type": err_type, "param": param, "code": code}}
 
 
@@ -58,8 +72,9 @@ async def handle_mock_error(request: Request, exc: Exception) -> Response:
     recorded = getattr(request.state, "recorded", None)
     if recorded is not None:
         recorded.status, recorded.outcome = exc.status, exc.outcome
-    log.debug("answering %s %s with %d (%s)", request.method, request.url.path, exc.status,
-              exc.outcome)
+    log.debug(
+        "answering %s %s with %d (%s)", request.method, request.url.path, exc.status, exc.outcome
+    )
     if isinstance(exc.body, str):
         return PlainTextResponse(exc.body, status_code=exc.status, headers=exc.headers)
     return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)

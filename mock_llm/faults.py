@@ -43,8 +43,10 @@ class Fault:
 
     def __post_init__(self) -> None:
         if not valid_kind(self.kind):
-            raise ValueError(f"unknown fault kind {self.kind!r}: use an HTTP status 400-599 "
-                             f"or one of {', '.join(SPECIAL_KINDS)}")
+            raise ValueError(
+                f"unknown fault kind {self.kind!r}: use an HTTP status 400-599 "
+                f"or one of {', '.join(SPECIAL_KINDS)}"
+            )
         if self.after_chunks < 0:
             raise ValueError("after_chunks must be >= 0")
 
@@ -90,10 +92,17 @@ class Rule:
         return self.count is not None and self.fired >= self.count
 
     def describe(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"fault": asdict(self.fault), "endpoint": self.endpoint, "model": self.model,
-             "fired": self.fired}
-        d.update({"count": self.count} if self.count is not None else
-                 {"rate": self.rate, "seed": self.seed})
+        d: dict[str, Any] = {
+            "fault": asdict(self.fault),
+            "endpoint": self.endpoint,
+            "model": self.model,
+            "fired": self.fired,
+        }
+        d.update(
+            {"count": self.count}
+            if self.count is not None
+            else {"rate": self.rate, "seed": self.seed}
+        )
         return d
 
 
@@ -123,20 +132,49 @@ class MockState:
         self._log: list[RecordedRequest] = []
 
     # -- schedule -------------------------------------------------------------------
-    def fail_next(self, n: int, kind: str, *, retry_after: float | None = None,
-                  after_chunks: int = 2, endpoint: str = "chat", model: str | None = None,
-                  hang_s: float | None = None) -> Rule:
+    def fail_next(
+        self,
+        n: int,
+        kind: str,
+        *,
+        retry_after: float | None = None,
+        after_chunks: int = 2,
+        endpoint: str = "chat",
+        model: str | None = None,
+        hang_s: float | None = None,
+    ) -> Rule:
         """Make the next `n` matching requests fail with `kind`."""
-        return self.add_rule(Rule(Fault(kind, retry_after, after_chunks, hang_s), count=n,
-                                  endpoint=endpoint, model=model))
+        return self.add_rule(
+            Rule(
+                Fault(kind, retry_after, after_chunks, hang_s),
+                count=n,
+                endpoint=endpoint,
+                model=model,
+            )
+        )
 
-    def fail_randomly(self, rate: float, kind: str, *, seed: int = 0,
-                      retry_after: float | None = None, after_chunks: int = 2,
-                      endpoint: str = "chat", model: str | None = None,
-                      hang_s: float | None = None) -> Rule:
+    def fail_randomly(
+        self,
+        rate: float,
+        kind: str,
+        *,
+        seed: int = 0,
+        retry_after: float | None = None,
+        after_chunks: int = 2,
+        endpoint: str = "chat",
+        model: str | None = None,
+        hang_s: float | None = None,
+    ) -> Rule:
         """Make a fraction `rate` of matching requests fail, reproducibly for a given seed."""
-        return self.add_rule(Rule(Fault(kind, retry_after, after_chunks, hang_s), rate=rate,
-                                  seed=seed, endpoint=endpoint, model=model))
+        return self.add_rule(
+            Rule(
+                Fault(kind, retry_after, after_chunks, hang_s),
+                rate=rate,
+                seed=seed,
+                endpoint=endpoint,
+                model=model,
+            )
+        )
 
     def add_rule(self, rule: Rule) -> Rule:
         with self._lock:
@@ -183,7 +221,9 @@ class MockState:
             return self._answers.pop(0) if self._answers else None
 
     # -- request log ----------------------------------------------------------------
-    def record(self, method: str, path: str, headers: dict[str, str], body: object) -> RecordedRequest:
+    def record(
+        self, method: str, path: str, headers: dict[str, str], body: object
+    ) -> RecordedRequest:
         with self._lock:
             rec = RecordedRequest(len(self._log) + 1, time.time(), method, path, headers, body)
             self._log.append(rec)

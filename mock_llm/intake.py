@@ -37,7 +37,8 @@ async def read_json(request: Request, path: str) -> tuple[object, RecordedReques
         body = json.loads(raw) if raw else None
     except ValueError as exc:
         request.state.recorded = state_of(request).record(
-            request.method, path, headers, raw.decode("utf-8", "replace"))
+            request.method, path, headers, raw.decode("utf-8", "replace")
+        )
         raise config_of(request).upstream.invalid_json(raw, exc) from None
     request.state.recorded = state_of(request).record(request.method, path, headers, body)
     return body, request.state.recorded
@@ -48,8 +49,7 @@ def chat_problem(body: object, upstream: UpstreamProfile) -> Problem | None:
     if not isinstance(body, dict):
         return Problem("body", "The request body must be a JSON object.", "body")
     model = body.get("model")
-    if (model is not None or upstream.requires_model) and (not isinstance(model, str)
-                                                            or not model):
+    if (model is not None or upstream.requires_model) and (not isinstance(model, str) or not model):
         return Problem("model", "you must provide a model parameter", "model_missing")
     messages = body.get("messages")
     wrong = "'messages' must be a non-empty array."
@@ -65,12 +65,14 @@ def chat_problem(body: object, upstream: UpstreamProfile) -> Problem | None:
 def _message_problem(messages: list[Any]) -> Problem | None:
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or m.get("role") not in ROLES:
-            return Problem(f"messages.[{i}].role", f"Invalid value for 'messages[{i}].role'.",
-                           "role")
+            return Problem(
+                f"messages.[{i}].role", f"Invalid value for 'messages[{i}].role'.", "role"
+            )
         content = m.get("content")
         if content is not None and not isinstance(content, (str, list)):
-            return Problem(f"messages.[{i}].content",
-                           f"Invalid type for 'messages[{i}].content'.", "content")
+            return Problem(
+                f"messages.[{i}].content", f"Invalid type for 'messages[{i}].content'.", "content"
+            )
     return None
 
 
@@ -89,14 +91,18 @@ def pick_fault(request: Request, endpoint: str, model: str | None) -> Fault | No
         return state_of(request).next_fault(endpoint, model)
     try:
         ra = request.headers.get("x-mock-retry-after")
-        return Fault(kind, retry_after=float(ra) if ra else None,
-                     after_chunks=int(request.headers.get("x-mock-fault-after-chunks", 2)))
+        return Fault(
+            kind,
+            retry_after=float(ra) if ra else None,
+            after_chunks=int(request.headers.get("x-mock-fault-after-chunks", 2)),
+        )
     except ValueError as exc:
         raise bad_control_request(str(exc), param="x-mock-fault") from None
 
 
-async def apply_fault(request: Request, endpoint: str, model: str | None,
-                      rec: RecordedRequest) -> Fault | None:
+async def apply_fault(
+    request: Request, endpoint: str, model: str | None, rec: RecordedRequest
+) -> Fault | None:
     """This request's fault. A fault that is the whole answer (an error status, an
     overload, a hang the client gave up on) is raised; drop and malformed are returned
     for the response to act out."""

@@ -34,8 +34,14 @@ T = TypeVar("T")
 class ThreadedServer:
     """uvicorn serving `app` on host:port from a daemon thread with its own event loop."""
 
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0,
-                 log_level: str = "warning", **uvicorn_options: Any) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+        **uvicorn_options: Any,
+    ) -> None:
         self.host = host
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP;
         # without it every response waits ~40 ms for a delayed ACK (Nagle).
@@ -43,8 +49,13 @@ class ThreadedServer:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.port = self._sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level=log_level, lifespan="auto",
-                                timeout_graceful_shutdown=1, **uvicorn_options)
+        config = uvicorn.Config(
+            app,
+            log_level=log_level,
+            lifespan="auto",
+            timeout_graceful_shutdown=1,
+            **uvicorn_options,
+        )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -99,8 +110,9 @@ class MockLLMServer(ThreadedServer):
     `.strong_model` name that upstream's two models).
     """
 
-    def __init__(self, config: MockConfig | None = None, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+    def __init__(
+        self, config: MockConfig | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.config = config or MockConfig()
         self.state = MockState()
         super().__init__(create_app(self.config, self.state), host=host, port=port)

@@ -18,14 +18,20 @@ def sse(payload: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(payload)}\n\n".encode()
 
 
-async def stream_events(frames: list[Frame], timing: Timing, fault: Fault | None,
-                        rec: RecordedRequest, completion_id: str) -> AsyncIterator[bytes]:
+async def stream_events(
+    frames: list[Frame],
+    timing: Timing,
+    fault: Fault | None,
+    rec: RecordedRequest,
+    completion_id: str,
+) -> AsyncIterator[bytes]:
     """The frames as `data:` events then `data: [DONE]`; each token's frame when it is due.
 
     A drop or malformed fault strikes after `fault.after_chunks` frames.
     """
-    breaks = fault if fault is not None and fault.kind in ("drop", "malformed", "truncate") \
-        else None
+    breaks = (
+        fault if fault is not None and fault.kind in ("drop", "malformed", "truncate") else None
+    )
     try:
         await timing.until(timing.ttft)
         for sent, frame in enumerate(frames):

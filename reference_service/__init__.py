@@ -17,8 +17,10 @@ def __getattr__(name: str) -> Any:
     # the openai SDK, Redis clients.
     if name in ("create_app", "services_of"):
         from . import app
+
         return getattr(app, name)
     if name == "Settings":
         from .config import Settings
+
         return Settings
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

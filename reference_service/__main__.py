@@ -22,15 +22,20 @@ def main() -> None:
     if sys.argv[1:2] and sys.argv[1] in cli.COMMANDS:  # class mode's commands
         raise SystemExit(cli.main(sys.argv[1:]))
     parser = argparse.ArgumentParser(
-        prog="python -m reference_service", description=__doc__,
-        epilog="class mode: python -m reference_service keys|tenants|usage --help")
+        prog="python -m reference_service",
+        description=__doc__,
+        epilog="class mode: python -m reference_service keys|tenants|usage --help",
+    )
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info").lower())
     args = parser.parse_args()
-    print(f"reference_service: http://{args.host}:{args.port}  (workers={args.workers}; "
-          "docs at /docs, chat page at /)", flush=True)
+    print(
+        f"reference_service: http://{args.host}:{args.port}  (workers={args.workers}; "
+        "docs at /docs, chat page at /)",
+        flush=True,
+    )
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Each worker writes its metrics to files here; /metrics in any worker sums them.
         # Set before any worker imports prometheus_client (they inherit the environment).
@@ -40,10 +45,17 @@ def main() -> None:
         metrics_dir = None
     # The drain on SIGTERM happens inside the app before uvicorn is told to stop; uvicorn's
     # own graceful timeout is only a backstop for connections still open after that.
-    uvicorn.run("reference_service.app:create_app", factory=True, host=args.host,
-                port=args.port, workers=args.workers, log_level=args.log_level,
-                access_log=False, timeout_graceful_shutdown=5,
-                http=BoundedHttpToolsProtocol)  # 431 past MAX_HEADER_BYTES / MAX_HEADERS
+    uvicorn.run(
+        "reference_service.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        http=BoundedHttpToolsProtocol,
+    )  # 431 past MAX_HEADER_BYTES / MAX_HEADERS
     if metrics_dir:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 

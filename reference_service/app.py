@@ -1,6 +1,6 @@
 """`create_app(settings)`: the reference service, all parts composed. No work at import time.
 
-    uvicorn --factory reference_service.app:create_app     # or: python -m reference_service
+uvicorn --factory reference_service.app:create_app     # or: python -m reference_service
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
 
     from .schemas import document_limits
 
-    app.openapi_schema = document_limits(get_openapi(
-        title=app.title, version=app.version, routes=app.routes), settings)
+    app.openapi_schema = document_limits(
+        get_openapi(title=app.title, version=app.version, routes=app.routes), settings
+    )
     return app.openapi_schema
 
 
@@ -59,10 +60,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         app.state.services = services
         lifecycle.started = True
         lifecycle.install_signal_handler()
-        log.info("service started", extra={"fields": {
-            "upstream": services.upstream_name,
-            "redis": "embedded fakeredis" if settings.redis_url is None else "redis",
-            "models": list(settings.models)}})
+        log.info(
+            "service started",
+            extra={
+                "fields": {
+                    "upstream": services.upstream_name,
+                    "redis": "embedded fakeredis" if settings.redis_url is None else "redis",
+                    "models": list(settings.models),
+                }
+            },
+        )
         try:
             yield
         finally:
@@ -70,8 +77,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await services.aclose()
             log.info("service stopped")
 
-    app = FastAPI(title="LLM production lab: reference service", version="0.1.0",
-                  lifespan=lifespan)
+    app = FastAPI(title="LLM production lab: reference service", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.lifecycle = lifecycle
     app.state.clock = clock
@@ -87,8 +93,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         app.include_router(admin_usage.router)  # class mode: usage, and the page
         app.include_router(admin_usage.page)
     # Last added runs first: request context -> body limit -> drain gate -> routes.
-    app.add_middleware(DrainMiddleware, lifecycle=lifecycle,
-                       probes=probe_paths(r for router in routers for r in router.routes))
+    app.add_middleware(
+        DrainMiddleware,
+        lifecycle=lifecycle,
+        probes=probe_paths(r for router in routers for r in router.routes),
+    )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app

@@ -49,6 +49,10 @@ class BodySizeLimitMiddleware:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = context_of(scope)
         rid = ctx.request_id if ctx is not None else None
-        await error_response(413, "request_too_large",
-                             f"The request body is larger than {self.max_bytes} bytes.",
-                             rid, path=scope["path"])(scope, receive, send)
+        await error_response(
+            413,
+            "request_too_large",
+            f"The request body is larger than {self.max_bytes} bytes.",
+            rid,
+            path=scope["path"],
+        )(scope, receive, send)

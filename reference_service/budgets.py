@@ -87,40 +87,54 @@ class BudgetExceeded(ServiceError):
     status, type = 429, "budget_exceeded"
 
 
-def exceeded(budget: Budget, win: Window, spent_nano: int, held_nano: int,
-             now: float) -> BudgetExceeded:
+def exceeded(
+    budget: Budget, win: Window, spent_nano: int, held_nano: int, now: float
+) -> BudgetExceeded:
     """The refusal a client gets: which budget, what was spent, when it resets.
 
     Spent: over the limit until the period ends (Retry-After: until then; none for a total
     budget). Not yet spent but held by requests still running (the last stretch of a budget
     is spent one request at a time, ledger.py): come back in a second."""
     spent, limit = to_usd(spent_nano), budget.limit_usd
-    details = {"budget": {"scope": budget.scope, "owner": budget.owner, "limit_usd": limit,
-                          "period": budget.period, "spent_usd": spent,
-                          "resets_at": iso_time(win.ends_at)}}
+    details = {
+        "budget": {
+            "scope": budget.scope,
+            "owner": budget.owner,
+            "limit_usd": limit,
+            "period": budget.period,
+            "spent_usd": spent,
+            "resets_at": iso_time(win.ends_at),
+        }
+    }
     if spent_nano < to_nano(limit):  # the rest is held by requests in progress
         return BudgetExceeded(
             f"{budget.describe()} is almost used up: "
             f"${spent:.4f} spent and the rest held by requests still running. Retry when "
-            "they have finished.", retry_after=1, code="budget_held", details=details)
+            "they have finished.",
+            retry_after=1,
+            code="budget_held",
+            details=details,
+        )
     if win.ends_at is None:
         return BudgetExceeded(
             f"{budget.describe()} is used up (${spent:.4f} "
             "spent). It does not reset; ask your instructor to raise it.",
-            details=details)
+            details=details,
+        )
     wait = max(1, math.ceil(win.ends_at - now))
     return BudgetExceeded(
         f"{budget.describe()} is used up (${spent:.4f} "
         f"spent). It resets at {iso_time(win.ends_at)} (in {_duration(wait)}).",
-        retry_after=wait, details=details)
+        retry_after=wait,
+        details=details,
+    )
 
 
 def iso_time(ts: float | None) -> str | None:
     """Unix seconds as ISO 8601 in UTC ("2025-03-14T09:30:00Z")."""
     if not ts:
         return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") \
-        .replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _duration(seconds: int) -> str:

@@ -85,8 +85,12 @@ class ChatCall:
             if self.route.fallback_from:
                 fields["fallback_from"] = self.route.fallback_from
         if (r := self.result) is not None:
-            fields.update(model=r.model, prompt_tokens=r.prompt_tokens,
-                          completion_tokens=r.completion_tokens, cache=r.cache)
+            fields.update(
+                model=r.model,
+                prompt_tokens=r.prompt_tokens,
+                completion_tokens=r.completion_tokens,
+                cache=r.cache,
+            )
             if r.ttft_ms is not None:
                 fields["ttft_ms"] = round(r.ttft_ms, 2)
             if r.cache == "HIT" and self.cache is not None:

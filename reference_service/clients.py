@@ -43,8 +43,10 @@ def _bearer(request: Request) -> str:
 
 
 def _no_key() -> Unauthorized:
-    return Unauthorized("A valid API key is required: `Authorization: Bearer <key>`.",
-                        headers={"WWW-Authenticate": "Bearer"})
+    return Unauthorized(
+        "A valid API key is required: `Authorization: Bearer <key>`.",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 def identify(request: Request, settings: Settings) -> Client:
@@ -54,9 +56,12 @@ def identify(request: Request, settings: Settings) -> Client:
         key = settings.api_keys.get(token) if token else None
         if key is None:
             raise _no_key()
-        return Client(f"key:{key.tenant}", key.tenant,
-                      Limits(key.rpm or settings.rate_limit_rpm, key.tpm or settings.rate_limit_tpm),
-                      key_id=env_key_id(token))
+        return Client(
+            f"key:{key.tenant}",
+            key.tenant,
+            Limits(key.rpm or settings.rate_limit_rpm, key.tpm or settings.rate_limit_tpm),
+            key_id=env_key_id(token),
+        )
     limits = Limits(settings.rate_limit_rpm, settings.rate_limit_tpm)
     client_id = request.headers.get("x-client-id", "")
     if _CLIENT_ID.fullmatch(client_id):
@@ -65,8 +70,9 @@ def identify(request: Request, settings: Settings) -> Client:
     return Client(f"ip:{host}", "anonymous", limits)
 
 
-async def identify_in_class(request: Request, settings: Settings, store: KeyStore,
-                            now: float) -> Client:
+async def identify_in_class(
+    request: Request, settings: Settings, store: KeyStore, now: float
+) -> Client:
     """Class mode: the caller of this request by its key (API_KEYS first, then the keys in
     Redis), with its budgets; 401 without a known, active key."""
     token = _bearer(request)
@@ -76,24 +82,36 @@ async def identify_in_class(request: Request, settings: Settings, store: KeyStor
         if (env := settings.api_keys.get(token)) is not None:
             tenant = await store.tenant(env.tenant)
             budgets = [b for b in (env.budget(env_key_id(token)), tenant.budget()) if b]
-            return Client(f"key:{env.tenant}", env.tenant, Limits(
-                env.rpm or settings.rate_limit_rpm, env.tpm or settings.rate_limit_tpm),
-                key_id=env_key_id(token), budgets=tuple(budgets))
+            return Client(
+                f"key:{env.tenant}",
+                env.tenant,
+                Limits(env.rpm or settings.rate_limit_rpm, env.tpm or settings.rate_limit_tpm),
+                key_id=env_key_id(token),
+                budgets=tuple(budgets),
+            )
         found = await store.lookup(token, now)
     except RedisError:
-        raise KeyStoreUnavailable("API keys cannot be checked right now (the key store is "
-                                  "unreachable); retry shortly.", retry_after=5) from None
+        raise KeyStoreUnavailable(
+            "API keys cannot be checked right now (the key store is unreachable); retry shortly.",
+            retry_after=5,
+        ) from None
     if found is None:
         raise _no_key()
     key = found.key
     if key.status != "active":
-        raise Unauthorized(f"This API key ({key.id}) was revoked; ask your instructor for a "
-                           "new one.", code="key_revoked",
-                           headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthorized(
+            f"This API key ({key.id}) was revoked; ask your instructor for a new one.",
+            code="key_revoked",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     budgets = [b for b in (key.budget(), found.tenant.budget()) if b]
-    return Client(f"key:{key.id}", key.tenant, Limits(key.rpm or settings.rate_limit_rpm,
-                                                      key.tpm or settings.rate_limit_tpm),
-                  key_id=key.id, budgets=tuple(budgets))
+    return Client(
+        f"key:{key.id}",
+        key.tenant,
+        Limits(key.rpm or settings.rate_limit_rpm, key.tpm or settings.rate_limit_tpm),
+        key_id=key.id,
+        budgets=tuple(budgets),
+    )
 
 
 def limited_client_key(x_client_id: str | None, client: Client, settings: Settings) -> str:

@@ -36,10 +36,13 @@ class Settings(BaseSettings):
     strong_model: str = "gpt-4o"
     # The lecture's system prompt and sampling temperature (for /chat*; /v1 passes the
     # client's messages and parameters through as given).
-    system_prompt: str = ("You are a helpful AI assistant specializing in hardware engineering. "
-                          "Answer questions clearly and concisely.")
-    default_temperature: float = Field(0.2, ge=0, le=2, description="when a /chat* request "
-                                                                    "gives none")
+    system_prompt: str = (
+        "You are a helpful AI assistant specializing in hardware engineering. "
+        "Answer questions clearly and concisely."
+    )
+    default_temperature: float = Field(
+        0.2, ge=0, le=2, description="when a /chat* request gives none"
+    )
     request_timeout_s: float = Field(10.0, gt=0, description="deadline of one request")
     upstream_connect_timeout_s: float = Field(2.0, gt=0)
     mock_latency: Literal["realistic", "zero"] = "realistic"
@@ -80,17 +83,22 @@ class Settings(BaseSettings):
 
     # Response cache (exact tier + semantic tier on Redis 8 vector sets + verifier).
     cache_enabled: bool = True
-    cache_similarity_threshold: float = Field(0.93, ge=-1, le=1,
-                                              description="cosine similarity, not distance")
+    cache_similarity_threshold: float = Field(
+        0.93, ge=-1, le=1, description="cosine similarity, not distance"
+    )
     cache_ttl_s: float = Field(24 * 3600, gt=0)
     cache_max_entries: int = Field(100_000, ge=1, description="per scope")
-    cache_max_temperature: float = Field(1.0, ge=0, le=2,
-                                         description="requests above it bypass the cache")
+    cache_max_temperature: float = Field(
+        1.0, ge=0, le=2, description="requests above it bypass the cache"
+    )
     cache_verify: bool = True
     cache_search_ef: int = Field(100, ge=1, description="HNSW exploration factor of a lookup")
     cache_vector_reduce: int = Field(
-        128, ge=0, description="index dimensions after random projection (VADD REDUCE); "
-                               "0: none. Real Redis only (fakeredis mishandles REDUCE)")
+        128,
+        ge=0,
+        description="index dimensions after random projection (VADD REDUCE); "
+        "0: none. Real Redis only (fakeredis mishandles REDUCE)",
+    )
     admin_token: SecretStr | None = None  # enables /admin/* with `Authorization: Bearer`
 
     # Safety (docs/SAFETY.md). POST /chat/safe always applies the guards (the lecture guards
@@ -98,7 +106,8 @@ class Settings(BaseSettings):
     safety_guards: bool = False
     safety_pii: bool = True  # Presidio: mask personal data before the upstream, restore after
     pii_policy: dict[str, Literal["mask", "block", "allow"]] = Field(
-        default_factory=dict, description='per entity, e.g. {"US_SSN": "block"}; default mask')
+        default_factory=dict, description='per entity, e.g. {"US_SSN": "block"}; default mask'
+    )
     pii_score_threshold: float = Field(0.4, ge=0, le=1)
     safety_moderate_input: bool = True
     safety_moderate_output: bool = True
@@ -110,8 +119,8 @@ class Settings(BaseSettings):
     moderation_api_key: SecretStr | None = None  # default: OPENAI_API_KEY
     moderation_fail_open: bool = False  # moderation unreachable: refuse (503) unless true
     safety_stream_window_chars: int = Field(
-        120, ge=1, description="a guarded stream's answer is moderated every this many "
-                               "characters")
+        120, ge=1, description="a guarded stream's answer is moderated every this many characters"
+    )
     # hold: each window is released only after moderation passed it (no flagged text is ever
     # sent; tokens arrive in bursts). release: tokens go out as they come and moderation
     # follows a window behind (a flagged answer is cut with an error event, but up to one
@@ -147,8 +156,9 @@ class Settings(BaseSettings):
         try:
             zone(v)
         except Exception:
-            raise ValueError(f"unknown time zone {v!r} (an IANA name, e.g. Europe/Berlin)") \
-                from None
+            raise ValueError(
+                f"unknown time zone {v!r} (an IANA name, e.g. Europe/Berlin)"
+            ) from None
         return v
 
     @property

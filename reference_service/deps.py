@@ -59,8 +59,9 @@ async def _context(request: Request) -> RequestContext:
 async def _client(request: Request) -> Client:
     services: Services = request.app.state.services
     if services.keys is not None:  # class mode: keys in Redis too, with budgets
-        return await identify_in_class(request, services.settings, services.keys,
-                                       request.app.state.clock.time())
+        return await identify_in_class(
+            request, services.settings, services.keys, request.app.state.clock.time()
+        )
     return identify(request, request.app.state.settings)
 
 

@@ -20,10 +20,17 @@ class ServiceError(Exception):
     type = "internal_error"
     retryable = False  # may another attempt at the upstream succeed?
 
-    def __init__(self, message: str, *, retry_after: int | None = None,
-                 code: str | None = None, retryable: bool | None = None,
-                 headers: dict[str, str] | None = None, details: dict[str, Any] | None = None,
-                 param: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: int | None = None,
+        code: str | None = None,
+        retryable: bool | None = None,
+        headers: dict[str, str] | None = None,
+        details: dict[str, Any] | None = None,
+        param: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param  # the request field at fault, when there is one
@@ -163,25 +170,52 @@ def error_body(type_: str, message: str, request_id: str | None, **extra: Any) -
     return {"error": {"type": type_, "message": message, "request_id": request_id, **extra}}
 
 
-def openai_error_body(status: int, type_: str, message: str, request_id: str | None, *,
-                      param: str | None = None, **extra: Any) -> dict[str, Any]:
+def openai_error_body(
+    status: int,
+    type_: str,
+    message: str,
+    request_id: str | None,
+    *,
+    param: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """OpenAI's shape, for the /v1 door: `{"error": {"message", "type", "param", "code"}}`,
     the lab's type as the `code`, and the request id. The SDK reads `message` and maps the
     status to its exception classes; `type` follows OpenAI's names."""
-    kind = ("requests" if status == 429 else "server_error" if status >= 500
-            else "invalid_request_error")
-    return {"error": {"message": message, "type": kind, "param": param,
-                      "code": extra.pop("code", None) or type_, "request_id": request_id,
-                      **extra}}
+    kind = (
+        "requests"
+        if status == 429
+        else "server_error"
+        if status >= 500
+        else "invalid_request_error"
+    )
+    return {
+        "error": {
+            "message": message,
+            "type": kind,
+            "param": param,
+            "code": extra.pop("code", None) or type_,
+            "request_id": request_id,
+            **extra,
+        }
+    }
 
 
 def is_openai_path(path: str) -> bool:
     return path.startswith("/v1/")
 
 
-def error_response(status: int, type_: str, message: str, request_id: str | None, *,
-                   retry_after: int | None = None, path: str = "", param: str | None = None,
-                   **extra: Any) -> JSONResponse:
+def error_response(
+    status: int,
+    type_: str,
+    message: str,
+    request_id: str | None,
+    *,
+    retry_after: int | None = None,
+    path: str = "",
+    param: str | None = None,
+    **extra: Any,
+) -> JSONResponse:
     """An error in the shape its door speaks: OpenAI's on /v1 (where an invalid request is
     a 400, as OpenAI answers it, not our 413/422), the lab's elsewhere."""
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
@@ -193,16 +227,26 @@ def error_response(status: int, type_: str, message: str, request_id: str | None
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def service_error_response(exc: ServiceError, request_id: str | None,
-                           path: str = "") -> JSONResponse:
+def service_error_response(
+    exc: ServiceError, request_id: str | None, path: str = ""
+) -> JSONResponse:
     extra: dict[str, Any] = {"code": exc.code} if exc.code else {}
     extra.update(exc.details)
-    response = error_response(exc.status, exc.type, exc.message, request_id,
-                              retry_after=exc.retry_after, path=path, param=exc.param, **extra)
+    response = error_response(
+        exc.status,
+        exc.type,
+        exc.message,
+        request_id,
+        retry_after=exc.retry_after,
+        path=path,
+        param=exc.param,
+        **extra,
+    )
     response.headers.update(exc.headers)
     return response
 
 
+# long: the handlers of every error kind, registered together
 def install_error_handlers(app: FastAPI) -> None:
     """Map every error a client can cause to a JSON error body. (Bugs become a JSON 500
     with the request id in observability.RequestContextMiddleware.)"""
@@ -219,26 +263,48 @@ def install_error_handlers(app: FastAPI) -> None:
         path = request.url.path
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
-            return error_response(400, "invalid_json", "The request body is not valid JSON.",
-                                  request_id_of(request), path=path)
+            return error_response(
+                400,
+                "invalid_json",
+                "The request body is not valid JSON.",
+                request_id_of(request),
+                path=path,
+            )
         # Never echo the input back: it may be huge or contain personal data.
-        details = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""),
-                    "type": e.get("type", "")} for e in errors]
+        details = [
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": e.get("msg", ""),
+                "type": e.get("type", ""),
+            }
+            for e in errors
+        ]
         first = details[0] if details else {"loc": [], "msg": "invalid request"}
         where = ".".join(p for p in first["loc"] if p != "body") or "body"
-        return error_response(422, "validation_error", f"{where}: {first['msg']}",
-                              request_id_of(request), path=path,
-                              param=where if where != "body" else None, details=details)
+        return error_response(
+            422,
+            "validation_error",
+            f"{where}: {first['msg']}",
+            request_id_of(request),
+            path=path,
+            param=where if where != "body" else None,
+            details=details,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        type_ = {400: "invalid_body", 404: "not_found", 405: "method_not_allowed",
-                 413: "request_too_large"}.get(exc.status_code, "http_error")
+        type_ = {
+            400: "invalid_body",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "request_too_large",
+        }.get(exc.status_code, "http_error")
         message = str(exc.detail)
         if exc.status_code == 400:  # FastAPI could not decode the body at all
             message = "The request body could not be parsed; send UTF-8 JSON."
-        response = error_response(exc.status_code, type_, message, request_id_of(request),
-                                  path=request.url.path)
+        response = error_response(
+            exc.status_code, type_, message, request_id_of(request), path=request.url.path
+        )
         response.headers.update(exc.headers or {})
         if exc.status_code == 405:  # every method of the path, not only the first route's
             path = request.app.openapi()["paths"].get(request.url.path, {})

@@ -26,8 +26,10 @@ DEFAULT_MAX_HEADERS = 100
 def head_limits() -> tuple[int, int]:
     """(bytes, count) from MAX_HEADER_BYTES and MAX_HEADERS (read once per process: each
     worker of `--workers N` is a process of its own)."""
-    return (int(os.environ.get("MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES)),
-            int(os.environ.get("MAX_HEADERS", DEFAULT_MAX_HEADERS)))
+    return (
+        int(os.environ.get("MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES)),
+        int(os.environ.get("MAX_HEADERS", DEFAULT_MAX_HEADERS)),
+    )
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -70,12 +72,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _refuse(self, message: str) -> None:
         """431 with the service's JSON error shape, then close: the rest is never read."""
         self._refused = True
-        body = json.dumps({"error": {"type": "request_header_too_large", "message": message,
-                                     "request_id": None}}).encode()
-        head = (b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-                b"content-type: application/json\r\n"
-                b"content-length: " + str(len(body)).encode() + b"\r\n"
-                b"connection: close\r\n\r\n")
+        body = json.dumps(
+            {"error": {"type": "request_header_too_large", "message": message, "request_id": None}}
+        ).encode()
+        head = (
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-type: application/json\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n"
+            b"connection: close\r\n\r\n"
+        )
         self.transport.write(head + body)
         self.transport.close()
 

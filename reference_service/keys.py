@@ -87,8 +87,10 @@ def env_key_id(raw_key: str) -> str:
 
 def check_name(kind: str, value: str) -> str:
     if not _NAME.fullmatch(value):
-        raise ValueError(f"{kind} {value!r}: 1-32 characters, letters, digits, '_', '.', '-', "
-                         "starting with a letter or digit")
+        raise ValueError(
+            f"{kind} {value!r}: 1-32 characters, letters, digits, '_', '.', '-', "
+            "starting with a letter or digit"
+        )
     return value
 
 
@@ -114,11 +116,18 @@ class KeyRecord:
 
     def public(self) -> dict[str, Any]:
         """The record for people: times in ISO 8601 (UTC)."""
-        return {"id": self.id, "tenant": self.tenant, "status": self.status,
-                "created": iso_time(self.created), "rpm": self.rpm, "tpm": self.tpm,
-                "budget_usd": self.budget_usd, "period": self.period,
-                "revoked_at": iso_time(self.revoked_at),
-                "rotated_at": iso_time(self.rotated_at)}
+        return {
+            "id": self.id,
+            "tenant": self.tenant,
+            "status": self.status,
+            "created": iso_time(self.created),
+            "rpm": self.rpm,
+            "tpm": self.tpm,
+            "budget_usd": self.budget_usd,
+            "period": self.period,
+            "revoked_at": iso_time(self.revoked_at),
+            "rotated_at": iso_time(self.rotated_at),
+        }
 
     @classmethod
     def from_redis(cls, fields: dict[str, str]) -> KeyRecord:
@@ -126,11 +135,18 @@ class KeyRecord:
             value = fields.get(name)
             return kind(value) if value not in (None, "") else None
 
-        return cls(id=fields["id"], tenant=fields["tenant"],
-                   status=fields.get("status", "active"), created=num("created", float) or 0.0,
-                   rpm=num("rpm", int), tpm=num("tpm", int), budget_usd=num("budget_usd", float),
-                   period=_period(fields.get("period")), revoked_at=num("revoked_at", float),
-                   rotated_at=num("rotated_at", float))
+        return cls(
+            id=fields["id"],
+            tenant=fields["tenant"],
+            status=fields.get("status", "active"),
+            created=num("created", float) or 0.0,
+            rpm=num("rpm", int),
+            tpm=num("tpm", int),
+            budget_usd=num("budget_usd", float),
+            period=_period(fields.get("period")),
+            revoked_at=num("revoked_at", float),
+            rotated_at=num("rotated_at", float),
+        )
 
 
 @dataclass
@@ -231,8 +247,9 @@ class KeyStore:
     # -- the request path ------------------------------------------------------------
     async def lookup(self, raw_key: str, now: float) -> Found | None:
         """The record of the key presented (active or revoked), or None if unknown."""
-        reply = await self._lookup(keys=[Names.by_hash(digest(raw_key))],
-                                   args=[Names.ns, f"{now:.3f}"])
+        reply = await self._lookup(
+            keys=[Names.by_hash(digest(raw_key))], args=[Names.ns, f"{now:.3f}"]
+        )
         if not reply:
             return None
         key = KeyRecord.from_redis(fields_of(reply[0]))
@@ -243,10 +260,19 @@ class KeyStore:
         return TenantRecord.from_redis(name, fields_of(reply))
 
     # -- administration (the command line) --------------------------------------------
-    async def create(self, n: int, prefix: str, now: float, *, tenant: str | None = None,
-                     rpm: int | None = None, tpm: int | None = None,
-                     budget_usd: float | None = None, period: Period = "total",
-                     tenant_per_key: bool = False) -> list[NewKey]:
+    async def create(
+        self,
+        n: int,
+        prefix: str,
+        now: float,
+        *,
+        tenant: str | None = None,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        budget_usd: float | None = None,
+        period: Period = "total",
+        tenant_per_key: bool = False,
+    ) -> list[NewKey]:
         """Make `n` keys `<prefix>-001`, `-002`, ... (numbering goes on from earlier ones),
         of one tenant (default: the prefix), or each its own (`tenant_per_key`: the key's
         id; its cached answers are then its own)."""
@@ -259,8 +285,16 @@ class KeyStore:
             for number in range(last - n + 1, last + 1):
                 raw = new_raw_key(prefix)
                 key_id = f"{prefix}-{number:0{width}d}"
-                record = KeyRecord(key_id, key_id if tenant_per_key else tenant, "active", now,
-                                   rpm, tpm, budget_usd, period)
+                record = KeyRecord(
+                    key_id,
+                    key_id if tenant_per_key else tenant,
+                    "active",
+                    now,
+                    rpm,
+                    tpm,
+                    budget_usd,
+                    period,
+                )
                 pipe.set(Names.by_hash(digest(raw)), record.id)
                 pipe.hset(Names.key(record.id), mapping=self._mapping(record, digest(raw)))
                 pipe.zadd(Names.keys, {record.id: now})
@@ -271,8 +305,14 @@ class KeyStore:
 
     @staticmethod
     def _mapping(record: KeyRecord, key_hash: str) -> dict[str, str]:
-        out = {"id": record.id, "tenant": record.tenant, "status": record.status,
-               "created": f"{record.created:.3f}", "hash": key_hash, "period": record.period}
+        out = {
+            "id": record.id,
+            "tenant": record.tenant,
+            "status": record.status,
+            "created": f"{record.created:.3f}",
+            "hash": key_hash,
+            "period": record.period,
+        }
         for name in ("rpm", "tpm", "budget_usd"):
             value = getattr(record, name)
             if value is not None:
@@ -305,8 +345,9 @@ class KeyStore:
             await self.get(key_id)  # UnknownKey before anything changes
         async with self.redis.pipeline(transaction=True) as pipe:
             for key_id in ids:
-                pipe.hset(Names.key(key_id), mapping={"status": "revoked",
-                                                      "revoked_at": f"{now:.3f}"})
+                pipe.hset(
+                    Names.key(key_id), mapping={"status": "revoked", "revoked_at": f"{now:.3f}"}
+                )
             await pipe.execute()
         return await self.records(ids)
 
@@ -319,21 +360,36 @@ class KeyStore:
         for key_id in ids:
             record = await self.get(key_id)
             raw = new_raw_key(record.id.rsplit("-", 1)[0])
-            if not await self._rotate(keys=[Names.key(key_id)],
-                                      args=[Names.ns, digest(raw), f"{now:.3f}"]):
+            if not await self._rotate(
+                keys=[Names.key(key_id)], args=[Names.ns, digest(raw), f"{now:.3f}"]
+            ):
                 raise UnknownKey(key_id)
             made.append(NewKey(await self.get(key_id), raw))
         return made
 
-    async def update(self, ids: list[str], *, rpm: int | None = None, tpm: int | None = None,
-                     budget_usd: float | None = None, clear_budget: bool = False,
-                     period: Period | None = None) -> list[KeyRecord]:
+    async def update(
+        self,
+        ids: list[str],
+        *,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        budget_usd: float | None = None,
+        clear_budget: bool = False,
+        period: Period | None = None,
+    ) -> list[KeyRecord]:
         """Change the limits or the budget of keys (from their next request on)."""
         for key_id in ids:
             await self.get(key_id)
-        changes = {name: str(value) for name, value in
-                   (("rpm", rpm), ("tpm", tpm), ("budget_usd", budget_usd), ("period", period))
-                   if value is not None}
+        changes = {
+            name: str(value)
+            for name, value in (
+                ("rpm", rpm),
+                ("tpm", tpm),
+                ("budget_usd", budget_usd),
+                ("period", period),
+            )
+            if value is not None
+        }
         async with self.redis.pipeline(transaction=True) as pipe:
             for key_id in ids:
                 if changes:
@@ -343,16 +399,18 @@ class KeyStore:
             await pipe.execute()
         return await self.records(ids)
 
-    async def set_tenant(self, name: str, budget_usd: float | None,
-                         period: Period = "total") -> TenantRecord:
+    async def set_tenant(
+        self, name: str, budget_usd: float | None, period: Period = "total"
+    ) -> TenantRecord:
         """Set (or with None, remove) a tenant's budget."""
         check_name("tenant", name)
         async with self.redis.pipeline(transaction=True) as pipe:
             if budget_usd is None:
                 pipe.hdel(Names.tenant(name), "budget_usd", "period")
             else:
-                pipe.hset(Names.tenant(name), mapping={"budget_usd": str(budget_usd),
-                                                       "period": period})
+                pipe.hset(
+                    Names.tenant(name), mapping={"budget_usd": str(budget_usd), "period": period}
+                )
             pipe.sadd(Names.tenants, name)
             await pipe.execute()
         return await self.tenant(name)

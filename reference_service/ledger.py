@@ -78,7 +78,9 @@ end
 # and leases (sorted set: hold id -> expiry ms). ARGV: now_ms, hold id, lease_ms, then per
 # budget: limit, hold amount. Money in nano-dollars.
 # Returns {1} (admitted, every budget held) or {0, i, spent, held} (refused by budget i).
-ADMIT_LUA = REAP_LUA + """
+ADMIT_LUA = (
+    REAP_LUA
+    + """
 local now, id, lease = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local n = #KEYS / 3
 local overflow = {}
@@ -105,6 +107,7 @@ for i = 1, n do
 end
 return {1}
 """
+)
 
 # KEYS: per budget its three keys (as above), then the key's and the tenant's usage, then the
 # sets of keys and tenants with usage. ARGV: number of budgets, hold id, cost, saved,
@@ -157,8 +160,15 @@ class NoLedger:
     async def admit(self, call: ChatCall, prompt_tokens: int) -> None:
         return None
 
-    async def settle(self, call: ChatCall, model: str | None, prompt_tokens: int,
-                     completion_tokens: int, *, hit: bool = False) -> None:
+    async def settle(
+        self,
+        call: ChatCall,
+        model: str | None,
+        prompt_tokens: int,
+        completion_tokens: int,
+        *,
+        hit: bool = False,
+    ) -> None:
         return None
 
     @asynccontextmanager
@@ -169,8 +179,7 @@ class NoLedger:
 class Ledger:
     """Budgets and usage of keyed clients, in Redis (see the module's docstring)."""
 
-    def __init__(self, redis: Any, clock: Clock, settings: Settings,
-                 prices: PriceTable) -> None:
+    def __init__(self, redis: Any, clock: Clock, settings: Settings, prices: PriceTable) -> None:
         self.redis = redis
         self.prices = prices
         self.clock = clock
@@ -178,8 +187,9 @@ class Ledger:
         self.tz = zone(settings.budget_timezone)
         self._admit = redis.register_script(ADMIT_LUA)
         self._settle = redis.register_script(SETTLE_LUA)
-        self._outages = OutageLog("budgets", "keyed requests refused (503); answers already "
-                                  "running are not charged")
+        self._outages = OutageLog(
+            "budgets", "keyed requests refused (503); answers already running are not charged"
+        )
 
     # -- admission ---------------------------------------------------------------------
     async def admit(self, call: ChatCall, prompt_tokens: int) -> None:
@@ -188,8 +198,7 @@ class Ledger:
         if client.key_id is None or not client.budgets:
             return
         now = self.clock.time()
-        hold = Hold(uuid.uuid4().hex, [(b, window(b.period, now, self.tz))
-                                       for b in client.budgets])
+        hold = Hold(uuid.uuid4().hex, [(b, window(b.period, now, self.tz)) for b in client.budgets])
         amount = self.hold_amount(call, prompt_tokens)
         keys: list[str] = []
         args: list[Any] = [int(now * 1000), hold.id, int(self.settings.budget_hold_s * 1000)]
@@ -200,8 +209,9 @@ class Ledger:
             out = await self._admit(keys=keys, args=args)
         except RedisError:
             self._outages.failed()
-            raise KeyStoreUnavailable("Budgets cannot be checked right now; retry shortly.",
-                                      retry_after=5) from None
+            raise KeyStoreUnavailable(
+                "Budgets cannot be checked right now; retry shortly.", retry_after=5
+            ) from None
         self._outages.succeeded()
         if int(out[0]) == 1:
             call.hold = hold
@@ -214,8 +224,11 @@ class Ledger:
         output it may get, on the dearest model it may be answered by (a routed call can
         fall back to the other model)."""
         completion = call.params.get("max_tokens") or self.settings.max_output_tokens
-        models = [call.model] if call.model and call.route and call.route.reason == "pinned" \
+        models = (
+            [call.model]
+            if call.model and call.route and call.route.reason == "pinned"
             else list(self.settings.models)
+        )
         return max(self._nano(m, prompt_tokens, completion) for m in models)
 
     def _nano(self, model: str, prompt_tokens: int, completion_tokens: int) -> int:
@@ -223,18 +236,29 @@ class Ledger:
         return to_nano(self.prices.cost_usd(model, prompt_tokens, completion_tokens))
 
     # -- settling ----------------------------------------------------------------------
-    async def settle(self, call: ChatCall, model: str | None, prompt_tokens: int,
-                     completion_tokens: int, *, hit: bool = False) -> None:
+    async def settle(
+        self,
+        call: ChatCall,
+        model: str | None,
+        prompt_tokens: int,
+        completion_tokens: int,
+        *,
+        hit: bool = False,
+    ) -> None:
         """Charge an answered call (once): its cost replaces its hold; a cache hit costs
         nothing and counts what it saved."""
         if call.client.key_id is None or call.charged:
             return
         call.charged = True
         cost = self._nano(model, prompt_tokens, completion_tokens) if model else 0
-        await self._run_settle(call, answered=True, cost=0 if hit else cost,
-                               saved=cost if hit else 0,
-                               tokens=(0, 0) if hit else (prompt_tokens, completion_tokens),
-                               hit=hit)
+        await self._run_settle(
+            call,
+            answered=True,
+            cost=0 if hit else cost,
+            saved=cost if hit else 0,
+            tokens=(0, 0) if hit else (prompt_tokens, completion_tokens),
+            hit=hit,
+        )
 
     async def release(self, call: ChatCall) -> None:
         """Give back the hold of a call that ended without an answer (nothing charged)."""
@@ -243,28 +267,58 @@ class Ledger:
         call.charged = True
         await self._run_settle(call, answered=False, cost=0, saved=0, tokens=(0, 0), hit=False)
 
-    async def _run_settle(self, call: ChatCall, *, answered: bool, cost: int, saved: int,
-                          tokens: tuple[int, int], hit: bool) -> None:
+    async def _run_settle(
+        self,
+        call: ChatCall,
+        *,
+        answered: bool,
+        cost: int,
+        saved: int,
+        tokens: tuple[int, int],
+        hit: bool,
+    ) -> None:
         client = call.client
         assert client.key_id is not None
         budgets = call.hold.budgets if call.hold is not None else []
         keys: list[str] = []
         for budget, win in budgets:
             keys += Names.budget(budget.scope, budget.owner, win.id)
-        keys += [Names.usage("key", client.key_id), Names.usage("tenant", client.tenant),
-                 Names.usage_keys, Names.usage_tenants]
-        args: list[Any] = [len(budgets), call.hold.id if call.hold else "", cost, saved,
-                           tokens[0], tokens[1], int(hit), f"{self.clock.time():.3f}",
-                           int(answered), client.key_id, client.tenant]
+        keys += [
+            Names.usage("key", client.key_id),
+            Names.usage("tenant", client.tenant),
+            Names.usage_keys,
+            Names.usage_tenants,
+        ]
+        args: list[Any] = [
+            len(budgets),
+            call.hold.id if call.hold else "",
+            cost,
+            saved,
+            tokens[0],
+            tokens[1],
+            int(hit),
+            f"{self.clock.time():.3f}",
+            int(answered),
+            client.key_id,
+            client.tenant,
+        ]
         try:
             # Shielded: a client that goes away while this runs must not leave it half done.
             await asyncio.shield(self._settle(keys=keys, args=args))
         except RedisError:
             self._outages.failed()
             if answered:
-                log.warning("budgets: could not charge a request", extra={"fields": {
-                    "key_id": client.key_id, "tenant": client.tenant, "cost_nano": cost,
-                    "request_id": call.request_id}})
+                log.warning(
+                    "budgets: could not charge a request",
+                    extra={
+                        "fields": {
+                            "key_id": client.key_id,
+                            "tenant": client.tenant,
+                            "cost_nano": cost,
+                            "request_id": call.request_id,
+                        }
+                    },
+                )
 
     # -- errors --------------------------------------------------------------------------
     async def refused(self, client: Client, kind: str) -> None:
@@ -274,8 +328,10 @@ class Ledger:
         now = f"{self.clock.time():.3f}"
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
-                for usage in (Names.usage("key", client.key_id),
-                              Names.usage("tenant", client.tenant)):
+                for usage in (
+                    Names.usage("key", client.key_id),
+                    Names.usage("tenant", client.tenant),
+                ):
                     pipe.hincrby(usage, f"refused:{kind}", 1)
                     pipe.hset(usage, "last_seen", now)
                 pipe.hset(Names.usage("key", client.key_id), "tenant", client.tenant)

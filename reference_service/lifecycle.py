@@ -34,8 +34,9 @@ PROBE = {"x-probe": True}
 
 
 def probe_paths(routes: Iterable[BaseRoute]) -> frozenset[str]:
-    return frozenset(r.path for r in routes
-                     if isinstance(r, APIRoute) and (r.openapi_extra or {}).get("x-probe"))
+    return frozenset(
+        r.path for r in routes if isinstance(r, APIRoute) and (r.openapi_extra or {}).get("x-probe")
+    )
 
 
 class Lifecycle:
@@ -78,16 +79,23 @@ class Lifecycle:
     async def drain(self) -> None:
         """Stop taking work, wait for in-flight work up to the drain time, stop streams."""
         self.draining = True
-        log.info("drain started", extra={"fields": {"inflight": self.inflight,
-                                                     "drain_timeout_s": self.drain_timeout_s}})
-        waits = {asyncio.ensure_future(self._idle.wait()), asyncio.ensure_future(self._hurry.wait())}
+        log.info(
+            "drain started",
+            extra={"fields": {"inflight": self.inflight, "drain_timeout_s": self.drain_timeout_s}},
+        )
+        waits = {
+            asyncio.ensure_future(self._idle.wait()),
+            asyncio.ensure_future(self._hurry.wait()),
+        }
         await asyncio.wait(waits, timeout=self.drain_timeout_s, return_when=asyncio.FIRST_COMPLETED)
         for w in waits:
             w.cancel()
         if not self._idle.is_set():
             self.drain_expired = True
-            log.warning("drain time is up", extra={"fields": {"inflight": self.inflight,
-                                                              "streams": len(self._streams)}})
+            log.warning(
+                "drain time is up",
+                extra={"fields": {"inflight": self.inflight, "streams": len(self._streams)}},
+            )
             for task in list(self._streams):
                 task.cancel()  # each producer sends its final `error` event
             try:  # give the cancelled streams a moment to send that event
@@ -120,16 +128,20 @@ class Lifecycle:
             if self._drain_task is not None:  # a second SIGTERM: stop waiting
                 loop.call_soon_threadsafe(self.hurry)
                 return
+
             def start() -> None:
                 self._drain_task = loop.create_task(self.drain())
                 self._drain_task.add_done_callback(lambda _: _after_drain())
+
             loop.call_soon_threadsafe(start)
 
         signal.signal(signal.SIGTERM, _on_sigterm)
 
     def uninstall_signal_handler(self) -> None:
-        if self._previous_handler is not None and \
-                threading.current_thread() is threading.main_thread():
+        if (
+            self._previous_handler is not None
+            and threading.current_thread() is threading.main_thread()
+        ):
             signal.signal(signal.SIGTERM, self._previous_handler)
             self._previous_handler = None
 
@@ -150,11 +162,19 @@ class DrainMiddleware:
         if lc.draining or not lc.started:
             ctx = context_of(scope)
             rid = ctx.request_id if ctx is not None else None
-            msg = ("The service is shutting down; retry on another instance." if lc.draining
-                   else "The service is starting.")
-            response = error_response(503, "shutting_down" if lc.draining else "not_ready",
-                                      msg, rid, retry_after=lc.retry_after_s,
-                                      path=scope["path"])
+            msg = (
+                "The service is shutting down; retry on another instance."
+                if lc.draining
+                else "The service is starting."
+            )
+            response = error_response(
+                503,
+                "shutting_down" if lc.draining else "not_ready",
+                msg,
+                rid,
+                retry_after=lc.retry_after_s,
+                path=scope["path"],
+            )
             response.headers["Connection"] = "close"
             await response(scope, receive, send)
             return

@@ -45,9 +45,12 @@ def without_question(message: Message) -> Message:
     rest = {k: v for k, v in message.items() if k != "content"}
     content = message.get("content", _ABSENT)
     if isinstance(content, list):
-        rest["content"] = [{k: v for k, v in p.items() if not (k == "text" and p.get("type") ==
-                                                                "text")}
-                           if isinstance(p, dict) else p for p in content]
+        rest["content"] = [
+            {k: v for k, v in p.items() if not (k == "text" and p.get("type") == "text")}
+            if isinstance(p, dict)
+            else p
+            for p in content
+        ]
     elif content is None:
         rest["content"] = None
     elif content is _ABSENT:
@@ -57,8 +60,7 @@ def without_question(message: Message) -> Message:
 
 def shape_key(message: Message) -> str:
     """A stable text form of `without_question`."""
-    return json.dumps(without_question(message), sort_keys=True, ensure_ascii=False,
-                      default=str)
+    return json.dumps(without_question(message), sort_keys=True, ensure_ascii=False, default=str)
 
 
 # Request fields that do not change the answer (who asks, what to store): not cache scope.

@@ -39,58 +39,114 @@ def multiprocess_dir() -> str | None:
 
 
 class Metrics:
+    # long: one declaration per metric, the exported names in one place
     def __init__(self, prices: PriceTable | None = None) -> None:
         self.prices = prices or PriceTable()
         r = self.registry = CollectorRegistry()
         p = "llm_gateway_"
-        self.requests = Counter(p + "requests", "HTTP requests by route and status",
-                                ["route", "method", "status"], registry=r)
-        self.latency = Histogram(p + "request_duration_seconds", "Request latency (streams: "
-                                 "until the last byte)", ["route"], buckets=_LATENCY, registry=r)
-        self.overhead = Histogram(p + "overhead_seconds", "Time spent in the gateway: total "
-                                  "minus the time waiting for the upstream LLM", ["route"],
-                                  buckets=_LATENCY, registry=r)
-        self.ttft = Histogram(p + "time_to_first_token_seconds", "Streams: time to the first "
-                              "token event", ["model"], buckets=_LATENCY, registry=r)
-        self.tokens = Counter(p + "tokens", "Tokens by model and direction (cache hits "
-                              "excluded)", ["model", "direction"], registry=r)
-        self.cost = Counter(p + "cost_usd", "Upstream cost at list prices", ["model"],
-                            registry=r)
-        self.saved = Counter(p + "cost_saved_usd", "Cost of the answers served from the cache",
-                             ["model"], registry=r)
-        self.tenant_tokens = Counter(p + "tenant_tokens", "Tokens by tenant of an API key, "
-                                     "model and direction (cache hits excluded)",
-                                     ["tenant", "model", "direction"], registry=r)
-        self.tenant_cost = Counter(p + "tenant_cost_usd", "Upstream cost at list prices by "
-                                   "tenant of an API key and model", ["tenant", "model"],
-                                   registry=r)
-        self.tenant_saved = Counter(p + "tenant_cost_saved_usd", "Cost of the answers served "
-                                    "from the cache, by tenant of an API key and model",
-                                    ["tenant", "model"], registry=r)
-        self.tenant_refusals = Counter(p + "tenant_refusals", "Error responses to API keys by "
-                                       "tenant and type (budget_exceeded, rate_limited...)",
-                                       ["tenant", "type"], registry=r)
-        self.cache = Counter(p + "cache_requests", "What the cache did", ["result", "tier"],
-                             registry=r)
-        self.routing = Counter(p + "routing_decisions", "Which model answered and why",
-                               ["model", "reason"], registry=r)
-        self.fallbacks = Counter(p + "breaker_fallbacks", "Requests answered by the other "
-                                 "model because the chosen one's breaker was open",
-                                 ["from_model"], registry=r)
-        self.rate_limited = Counter(p + "rate_limited", "Requests refused with 429",
-                                    ["route"], registry=r)
-        self.errors = Counter(p + "errors", "Error responses and stream error events by type",
-                              ["type"], registry=r)
-        self.safety = Counter(p + "safety_events", "PII masked (by entity type) and "
-                              "moderation flags", ["kind"], registry=r)
-        self.breaker = Gauge(p + "breaker_state", "Circuit breaker per model as last seen "
-                             "(0 closed, 1 half-open, 2 open; the max over workers)", ["model"],
-                             multiprocess_mode="max", registry=r)
-        self.in_flight = Gauge(p + "in_flight_requests", "Requests being served",
-                               multiprocess_mode="livesum", registry=r)
+        self.requests = Counter(
+            p + "requests",
+            "HTTP requests by route and status",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            p + "request_duration_seconds",
+            "Request latency (streams: until the last byte)",
+            ["route"],
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.overhead = Histogram(
+            p + "overhead_seconds",
+            "Time spent in the gateway: total minus the time waiting for the upstream LLM",
+            ["route"],
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.ttft = Histogram(
+            p + "time_to_first_token_seconds",
+            "Streams: time to the first token event",
+            ["model"],
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.tokens = Counter(
+            p + "tokens",
+            "Tokens by model and direction (cache hits excluded)",
+            ["model", "direction"],
+            registry=r,
+        )
+        self.cost = Counter(p + "cost_usd", "Upstream cost at list prices", ["model"], registry=r)
+        self.saved = Counter(
+            p + "cost_saved_usd", "Cost of the answers served from the cache", ["model"], registry=r
+        )
+        self.tenant_tokens = Counter(
+            p + "tenant_tokens",
+            "Tokens by tenant of an API key, model and direction (cache hits excluded)",
+            ["tenant", "model", "direction"],
+            registry=r,
+        )
+        self.tenant_cost = Counter(
+            p + "tenant_cost_usd",
+            "Upstream cost at list prices by tenant of an API key and model",
+            ["tenant", "model"],
+            registry=r,
+        )
+        self.tenant_saved = Counter(
+            p + "tenant_cost_saved_usd",
+            "Cost of the answers served from the cache, by tenant of an API key and model",
+            ["tenant", "model"],
+            registry=r,
+        )
+        self.tenant_refusals = Counter(
+            p + "tenant_refusals",
+            "Error responses to API keys by tenant and type (budget_exceeded, rate_limited...)",
+            ["tenant", "type"],
+            registry=r,
+        )
+        self.cache = Counter(
+            p + "cache_requests", "What the cache did", ["result", "tier"], registry=r
+        )
+        self.routing = Counter(
+            p + "routing_decisions", "Which model answered and why", ["model", "reason"], registry=r
+        )
+        self.fallbacks = Counter(
+            p + "breaker_fallbacks",
+            "Requests answered by the other model because the chosen one's breaker was open",
+            ["from_model"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            p + "rate_limited", "Requests refused with 429", ["route"], registry=r
+        )
+        self.errors = Counter(
+            p + "errors", "Error responses and stream error events by type", ["type"], registry=r
+        )
+        self.safety = Counter(
+            p + "safety_events",
+            "PII masked (by entity type) and moderation flags",
+            ["kind"],
+            registry=r,
+        )
+        self.breaker = Gauge(
+            p + "breaker_state",
+            "Circuit breaker per model as last seen "
+            "(0 closed, 1 half-open, 2 open; the max over workers)",
+            ["model"],
+            multiprocess_mode="max",
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            p + "in_flight_requests",
+            "Requests being served",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
 
-    def observe_request(self, route: str, method: str, status: int, seconds: float,
-                        fields: dict[str, Any]) -> None:
+    def observe_request(
+        self, route: str, method: str, status: int, seconds: float, fields: dict[str, Any]
+    ) -> None:
         """Record one finished request from its log fields."""
         self.requests.labels(route, method, str(status)).inc()
         self.latency.labels(route).observe(seconds)

@@ -75,9 +75,13 @@ class RequestContextMiddleware:
             log.exception("unhandled error", extra={"fields": {"request_id": ctx.request_id}})
             if status:
                 raise  # the response has started; nothing better can be sent
-            await error_response(500, "internal_error", "Internal error; see the service log.",
-                                 ctx.request_id, path=scope["path"])(
-                scope, receive, send_with_headers)
+            await error_response(
+                500,
+                "internal_error",
+                "Internal error; see the service log.",
+                ctx.request_id,
+                path=scope["path"],
+            )(scope, receive, send_with_headers)
         finally:
             self._log(scope, ctx, status or 500)
 
@@ -85,10 +89,19 @@ class RequestContextMiddleware:
         seconds = time.perf_counter() - ctx.started
         fields = ctx.log_fields()
         route = getattr(scope.get("route"), "path", None) or "unmatched"
-        access_log.info("request", extra={"fields": {
-            "request_id": ctx.request_id, "method": scope["method"],
-            "route": route if route != "unmatched" else scope["path"], "status": status,
-            "latency_ms": round(seconds * 1000, 2), **fields}})
+        access_log.info(
+            "request",
+            extra={
+                "fields": {
+                    "request_id": ctx.request_id,
+                    "method": scope["method"],
+                    "route": route if route != "unmatched" else scope["path"],
+                    "status": status,
+                    "latency_ms": round(seconds * 1000, 2),
+                    **fields,
+                }
+            },
+        )
         if self.metrics is not None:
             self.metrics.in_flight.dec()
             self.metrics.observe_request(route, scope["method"], status, seconds, fields)
@@ -98,9 +111,13 @@ class JsonFormatter(logging.Formatter):
     """`{"ts", "level", "logger", "msg", "pid", ...fields}` on one line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out = {"ts": round(record.created, 3), "level": record.levelname.lower(),
-               "logger": record.name, "msg": record.getMessage(),
-               "pid": record.process}  # tells the workers of `--workers N` apart
+        out = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "pid": record.process,
+        }  # tells the workers of `--workers N` apart
         out.update(getattr(record, "fields", {}))
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
@@ -115,8 +132,15 @@ class TextFormatter(logging.Formatter):
 
 # Libraries whose debug lines quote message text: Presidio ("Context list is: <the words>"),
 # sse-starlette (every chunk sent), the openai SDK and httpx (request bodies).
-CONTENT_LOGGERS = ("presidio-analyzer", "sse_starlette", "openai", "httpx", "httpcore",
-                   "httpx2", "httpcore2")
+CONTENT_LOGGERS = (
+    "presidio-analyzer",
+    "sse_starlette",
+    "openai",
+    "httpx",
+    "httpcore",
+    "httpx2",
+    "httpcore2",
+)
 
 
 def configure_logging(level: str, fmt: str) -> None:

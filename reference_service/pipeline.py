@@ -48,11 +48,20 @@ T = TypeVar("T")
 class ChatPipeline:
     """Everything between a prepared call and the upstream LLM."""
 
-    def __init__(self, settings: Settings, upstream: ResilientUpstream, clock: Clock, *,
-                 limiter: RateLimiter | NoLimits, sliding_limiter: SlidingWindowLimiter,
-                 router: Router, sticky: StickyRoutes, cache: SemanticCache | NoCache,
-                 guard: SafetyGuard,
-                 ledger: Ledger | NoLedger | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        upstream: ResilientUpstream,
+        clock: Clock,
+        *,
+        limiter: RateLimiter | NoLimits,
+        sliding_limiter: SlidingWindowLimiter,
+        router: Router,
+        sticky: StickyRoutes,
+        cache: SemanticCache | NoCache,
+        guard: SafetyGuard,
+        ledger: Ledger | NoLedger | None = None,
+    ) -> None:
         self.settings = settings
         self.upstream = upstream
         self.clock = clock
@@ -82,8 +91,12 @@ class ChatPipeline:
         if cached is not None:
             await self._store_and_settle(call, cached)  # a hit: nothing to charge but usage
             return self._finish(call, cached)
-        c = await self._with_fallback(call, lambda: self.upstream.complete(
-            call.messages, self._model(call), call.params, deadline, call.passthrough))
+        c = await self._with_fallback(
+            call,
+            lambda: self.upstream.complete(
+                call.messages, self._model(call), call.params, deadline, call.passthrough
+            ),
+        )
         result = self._result(call, c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens)
         result.tool_calls = c.tool_calls
         if await self._flagged_output(call, result.text, deadline):
@@ -103,8 +116,12 @@ class ChatPipeline:
             async for event in self._replay(call, cached):
                 yield event
             return
-        delta, deltas = await self._with_fallback(call, lambda: self.upstream.open_stream(
-            call.messages, self._model(call), call.params, deadline, call.passthrough))
+        delta, deltas = await self._with_fallback(
+            call,
+            lambda: self.upstream.open_stream(
+                call.messages, self._model(call), call.params, deadline, call.passthrough
+            ),
+        )
         release, ttft_ms = self._release(call), None
         try:
             while delta.finish_reason is None:  # the final delta carries it, and the usage
@@ -126,8 +143,9 @@ class ChatPipeline:
             if call.result is None:  # ended early: still charge what was generated
                 generated = count_tokens(release.generated)
                 await self.limiter.charge(call.client.id, call.client.limits, generated)
-                await self.ledger.settle(call, call.model, count_chat_tokens(call.messages),
-                                         generated)
+                await self.ledger.settle(
+                    call, call.model, count_chat_tokens(call.messages), generated
+                )
 
     # -- the steps before the upstream -------------------------------------------------
     def _deadline(self) -> Deadline:
@@ -152,8 +170,7 @@ class ChatPipeline:
         # extra key) carry text too: they take the same pass, as the extra key of one more
         # message, so one value gets one placeholder wherever it was written.
         carrier = [{"role": "user", "passthrough": call.passthrough}] if call.passthrough else []
-        redacted, call.placeholders = await self.guard.redact(call.messages + carrier,
-                                                              call.safety)
+        redacted, call.placeholders = await self.guard.redact(call.messages + carrier, call.safety)
         if carrier:
             call.passthrough = redacted.pop()["passthrough"]
         call.messages = redacted
@@ -187,25 +204,32 @@ class ChatPipeline:
         if not self.limiter.enabled and not c.budgets:
             return  # nothing to count against (and counting a prompt's tokens costs CPU)
         prompt_tokens = count_chat_tokens(call.messages)
-        decision = await self.limiter.check(c.id, c.limits, prompt_tokens) \
-            if self.limiter.enabled else None
+        decision = (
+            await self.limiter.check(c.id, c.limits, prompt_tokens)
+            if self.limiter.enabled
+            else None
+        )
         # None: no limits, or the limiter's store is down and it fails open
         if decision is not None:
             call.rate_limit = decision
             if not decision.allowed:
-                raise RateLimited(f"Rate limit reached for {c.tenant}: {c.limits.rpm} requests "
-                                  f"and {c.limits.tpm} tokens per minute. Retry after "
-                                  f"{decision.retry_after_s} s.",
-                                  retry_after=decision.retry_after_s)
+                raise RateLimited(
+                    f"Rate limit reached for {c.tenant}: {c.limits.rpm} requests "
+                    f"and {c.limits.tpm} tokens per minute. Retry after "
+                    f"{decision.retry_after_s} s.",
+                    retry_after=decision.retry_after_s,
+                )
         await self.ledger.admit(call, prompt_tokens)  # class mode: the budgets (429 when spent)
 
     async def _admit_limited(self, client_key: str) -> None:
         """The lecture's /chat/limited rule: LIMITED_RPM requests in any 60 s per client."""
         decision = await self.sliding_limiter.check(client_key)
         if decision is not None and not decision.allowed:
-            raise RateLimited(f"Rate limit exceeded: {decision.limit} requests a minute per "
-                              f"client. Retry after {decision.retry_after_s} s.",
-                              retry_after=decision.retry_after_s)
+            raise RateLimited(
+                f"Rate limit exceeded: {decision.limit} requests a minute per "
+                f"client. Retry after {decision.retry_after_s} s.",
+                retry_after=decision.retry_after_s,
+            )
 
     # -- cache: look up before the upstream, store complete answers after ---------------
     def _scope(self, call: ChatCall) -> tuple[str, str] | None:
@@ -224,9 +248,14 @@ class ChatPipeline:
             params["guarded"] = True
         # The question is the last user message's text; all else of that message (a name,
         # an image, extra keys) is scope too: two requests that differ there never share.
-        scope = scope_of(tenant=call.tenant, model=call.model or "", params=params,
-                         context=call.messages[:last_user], after=call.messages[last_user + 1:],
-                         question_shape=shape_key(call.messages[last_user]))
+        scope = scope_of(
+            tenant=call.tenant,
+            model=call.model or "",
+            params=params,
+            context=call.messages[:last_user],
+            after=call.messages[last_user + 1 :],
+            question_shape=shape_key(call.messages[last_user]),
+        )
         return scope, message_text(call.messages[last_user])
 
     async def _cache_lookup(self, call: ChatCall) -> ChatResult | None:
@@ -251,28 +280,43 @@ class ChatPipeline:
             call.cache = Lookup("MISS", vector=lookup.vector)
             call.cache_status = "MISS"
             return None
-        return ChatResult(text=e.answer, model=e.model, finish_reason=e.finish_reason,
-                          prompt_tokens=e.prompt_tokens, completion_tokens=e.completion_tokens,
-                          latency_ms=self._elapsed_ms(call), cache="HIT")
+        return ChatResult(
+            text=e.answer,
+            model=e.model,
+            finish_reason=e.finish_reason,
+            prompt_tokens=e.prompt_tokens,
+            completion_tokens=e.completion_tokens,
+            latency_ms=self._elapsed_ms(call),
+            cache="HIT",
+        )
 
     async def _store_and_settle(self, call: ChatCall, result: ChatResult) -> None:
         """Keep a complete answer (not a truncated one) for later requests; charge its
         completion tokens to the client's rate limit, and (class mode) its cost to the
         client's budgets. A cache hit is settled here too: it costs nothing and counts as
         saved."""
-        if (call.cache_key is not None and call.cache is not None
-                and call.cache.status == "MISS" and result.finish_reason == "stop"):
+        if (
+            call.cache_key is not None
+            and call.cache is not None
+            and call.cache.status == "MISS"
+            and result.finish_reason == "stop"
+        ):
             scope, question = call.cache_key
-            await self.cache.store(scope, question, result.text, model=result.model,
-                                   prompt_tokens=result.prompt_tokens,
-                                   completion_tokens=result.completion_tokens,
-                                   vector=call.cache.vector)
+            await self.cache.store(
+                scope,
+                question,
+                result.text,
+                model=result.model,
+                prompt_tokens=result.prompt_tokens,
+                completion_tokens=result.completion_tokens,
+                vector=call.cache.vector,
+            )
         hit = result.cache == "HIT"
         if not hit:
-            await self.limiter.charge(call.client.id, call.client.limits,
-                                      result.completion_tokens)
-        await self.ledger.settle(call, result.model, result.prompt_tokens,
-                                 result.completion_tokens, hit=hit)
+            await self.limiter.charge(call.client.id, call.client.limits, result.completion_tokens)
+        await self.ledger.settle(
+            call, result.model, result.prompt_tokens, result.completion_tokens, hit=hit
+        )
 
     # -- the upstream --------------------------------------------------------------------
     @staticmethod
@@ -317,36 +361,52 @@ class ChatPipeline:
     def _elapsed_ms(self, call: ChatCall) -> float:
         return (self.clock.monotonic() - call.started) * 1000
 
-    def _result(self, call: ChatCall, text: str, finish_reason: str | None,
-                prompt_tokens: int | None, completion_tokens: int | None,
-                ttft_ms: float | None = None) -> ChatResult:
+    def _result(
+        self,
+        call: ChatCall,
+        text: str,
+        finish_reason: str | None,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        ttft_ms: float | None = None,
+    ) -> ChatResult:
         """An upstream answer; token counts the upstream did not report are counted here."""
         return ChatResult(
-            text=text, model=self._model(call), finish_reason=finish_reason,
-            prompt_tokens=count_chat_tokens(call.messages) if prompt_tokens is None
+            text=text,
+            model=self._model(call),
+            finish_reason=finish_reason,
+            prompt_tokens=count_chat_tokens(call.messages)
+            if prompt_tokens is None
             else prompt_tokens,
-            completion_tokens=count_tokens(text) if completion_tokens is None
+            completion_tokens=count_tokens(text)
+            if completion_tokens is None
             else completion_tokens,
-            latency_ms=self._elapsed_ms(call), ttft_ms=ttft_ms,
-            cache=call.cache_status or "BYPASS")
+            latency_ms=self._elapsed_ms(call),
+            ttft_ms=ttft_ms,
+            cache=call.cache_status or "BYPASS",
+        )
 
-    async def _stream_result(self, call: ChatCall, release: StreamRelease, last: Delta,
-                             ttft_ms: float | None) -> ChatResult:
+    async def _stream_result(
+        self, call: ChatCall, release: StreamRelease, last: Delta, ttft_ms: float | None
+    ) -> ChatResult:
         """A finished stream's answer (the final delta carries finish reason and usage),
         stored, charged and restored."""
         generated = release.generated
         if release.refused:  # the refusal is the answer; its tokens are what was generated
-            result = self._result(call, REFUSAL, "content_filter", last.prompt_tokens,
-                                  count_tokens(generated))
+            result = self._result(
+                call, REFUSAL, "content_filter", last.prompt_tokens, count_tokens(generated)
+            )
         else:
-            result = self._result(call, generated, last.finish_reason, last.prompt_tokens,
-                                  last.completion_tokens)
+            result = self._result(
+                call, generated, last.finish_reason, last.prompt_tokens, last.completion_tokens
+            )
         result.ttft_ms = ttft_ms if ttft_ms is not None else result.latency_ms
         await self._store_and_settle(call, result)  # only a completed stream is kept
         return self._finish(call, result)
 
-    async def _replay(self, call: ChatCall, cached: ChatResult
-                      ) -> AsyncGenerator[StreamEvent, None]:
+    async def _replay(
+        self, call: ChatCall, cached: ChatResult
+    ) -> AsyncGenerator[StreamEvent, None]:
         """A cached answer as a stream, token by token, its placeholders restored."""
         restorer = StreamRestorer(call.placeholders)
         for piece in split_tokens(cached.text):
@@ -379,5 +439,9 @@ class ChatPipeline:
         async def moderate(text: str) -> list[str]:
             return await self._flagged_output(call, text, self._deadline())
 
-        return StreamRelease(call.placeholders, moderate, self.guard.stream_window_chars,
-                             self.settings.safety_stream_mode)
+        return StreamRelease(
+            call.placeholders,
+            moderate,
+            self.guard.stream_window_chars,
+            self.settings.safety_stream_mode,
+        )

@@ -49,8 +49,11 @@ class PriceTable:
         if price is None:
             if model not in self._unpriced:
                 self._unpriced.add(model)
-                log.warning("no price for this model: its tokens count as costing 0 "
-                            "(set MODEL_PRICES)", extra={"fields": {"model": model}})
+                log.warning(
+                    "no price for this model: its tokens count as costing 0 (set MODEL_PRICES)",
+                    extra={"fields": {"model": model}},
+                )
             return 0.0
-        return (prompt_tokens * price.usd_per_1m_input
-                + completion_tokens * price.usd_per_1m_output) / 1e6
+        return (
+            prompt_tokens * price.usd_per_1m_input + completion_tokens * price.usd_per_1m_output
+        ) / 1e6

@@ -39,7 +39,9 @@ end
 
 # KEYS: one key per limit. ARGV: now_ms ("" = Redis TIME), then per limit:
 # limit, period_ms, cost. Returns {allowed (1/0), retry_after_ms, remaining..., reset_ms...}.
-GCRA_LUA = NOW_LUA + """
+GCRA_LUA = (
+    NOW_LUA
+    + """
 local n = #KEYS
 local tats, new_tats, intervals, periods = {}, {}, {}, {}
 local retry_after = 0
@@ -72,9 +74,12 @@ end
 for i = 1, n do out[#out + 1] = resets[i] end
 return out
 """
+)
 
 # Charge without checking: push the TAT forward (completion tokens known after the call).
-CHARGE_LUA = NOW_LUA + """
+CHARGE_LUA = (
+    NOW_LUA
+    + """
 local limit, period, cost = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
@@ -82,6 +87,7 @@ local new_tat = tat + cost * (period / limit)
 redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now) + 1000)
 return 1
 """
+)
 
 PERIOD_MS = 60_000
 
@@ -104,12 +110,14 @@ class Decision:
 
     def headers(self) -> dict[str, str]:
         """OpenAI-style x-ratelimit-* headers (what LLM clients already read)."""
-        h = {"x-ratelimit-limit-requests": str(self.limits.rpm),
-             "x-ratelimit-remaining-requests": str(self.remaining_requests),
-             "x-ratelimit-reset-requests": f"{self.reset_requests_ms / 1000:.3f}s",
-             "x-ratelimit-limit-tokens": str(self.limits.tpm),
-             "x-ratelimit-remaining-tokens": str(self.remaining_tokens),
-             "x-ratelimit-reset-tokens": f"{self.reset_tokens_ms / 1000:.3f}s"}
+        h = {
+            "x-ratelimit-limit-requests": str(self.limits.rpm),
+            "x-ratelimit-remaining-requests": str(self.remaining_requests),
+            "x-ratelimit-reset-requests": f"{self.reset_requests_ms / 1000:.3f}s",
+            "x-ratelimit-limit-tokens": str(self.limits.tpm),
+            "x-ratelimit-remaining-tokens": str(self.remaining_tokens),
+            "x-ratelimit-reset-tokens": f"{self.reset_tokens_ms / 1000:.3f}s",
+        }
         if not self.allowed:
             h["retry-after"] = str(self.retry_after_s)
         return h
@@ -120,12 +128,14 @@ class NoLimits:
 
     enabled = False  # the pipeline need not even count the prompt's tokens
 
-    async def check(self, client: str, limits: Limits, tokens: int,
-                    now_ms: int | None = None) -> Decision | None:
+    async def check(
+        self, client: str, limits: Limits, tokens: int, now_ms: int | None = None
+    ) -> Decision | None:
         return None
 
-    async def charge(self, client: str, limits: Limits, tokens: int,
-                     now_ms: int | None = None) -> None:
+    async def charge(
+        self, client: str, limits: Limits, tokens: int, now_ms: int | None = None
+    ) -> None:
         return None
 
 
@@ -140,25 +150,38 @@ class RateLimiter:
         self.prefix = prefix
         self._check = redis.register_script(GCRA_LUA)
         self._charge = redis.register_script(CHARGE_LUA)
-        self._outages = OutageLog("rate limiter", "failing open (requests allowed)" if fail_open
-                                  else "failing closed (503)")
+        self._outages = OutageLog(
+            "rate limiter",
+            "failing open (requests allowed)" if fail_open else "failing closed (503)",
+        )
 
     def _keys(self, client: str) -> list[str]:
         return [f"{self.prefix}:{{{client}}}:req", f"{self.prefix}:{{{client}}}:tok"]
 
-    async def check(self, client: str, limits: Limits, tokens: int,
-                    now_ms: int | None = None) -> Decision | None:
+    async def check(
+        self, client: str, limits: Limits, tokens: int, now_ms: int | None = None
+    ) -> Decision | None:
         """Take one request and `tokens` prompt tokens, or say when to come back.
 
         None when Redis is unreachable and the limiter fails open (logged once per outage);
         503 (LimiterUnavailable) when it fails closed.
         """
         if tokens > limits.tpm:  # it could never be admitted: say so, do not make it wait
-            raise RequestTooLarge(f"The prompt is {tokens} tokens; this client may send "
-                                  f"{limits.tpm} tokens per minute.", code="over_token_limit")
+            raise RequestTooLarge(
+                f"The prompt is {tokens} tokens; this client may send "
+                f"{limits.tpm} tokens per minute.",
+                code="over_token_limit",
+            )
         tokens = max(1, tokens)
-        args = ["" if now_ms is None else now_ms, limits.rpm, PERIOD_MS, 1,
-                limits.tpm, PERIOD_MS, tokens]
+        args = [
+            "" if now_ms is None else now_ms,
+            limits.rpm,
+            PERIOD_MS,
+            1,
+            limits.tpm,
+            PERIOD_MS,
+            tokens,
+        ]
         try:
             out = await self._check(keys=self._keys(client), args=args)
         except RedisError:
@@ -166,18 +189,27 @@ class RateLimiter:
             return None
         self._outages.succeeded()
         allowed, retry_ms, rem_req, rem_tok, reset_req, reset_tok = (int(x) for x in out)
-        return Decision(bool(allowed), max(1, math.ceil(retry_ms / 1000)) if not allowed else 0,
-                        limits, rem_req, rem_tok, reset_req, reset_tok)
+        return Decision(
+            bool(allowed),
+            max(1, math.ceil(retry_ms / 1000)) if not allowed else 0,
+            limits,
+            rem_req,
+            rem_tok,
+            reset_req,
+            reset_tok,
+        )
 
-    async def charge(self, client: str, limits: Limits, tokens: int,
-                     now_ms: int | None = None) -> None:
+    async def charge(
+        self, client: str, limits: Limits, tokens: int, now_ms: int | None = None
+    ) -> None:
         """Charge tokens used after the fact (a completion's tokens)."""
         if tokens <= 0:
             return
         try:
-            await self._charge(keys=self._keys(client)[1:],
-                               args=["" if now_ms is None else now_ms, limits.tpm, PERIOD_MS,
-                                     tokens])
+            await self._charge(
+                keys=self._keys(client)[1:],
+                args=["" if now_ms is None else now_ms, limits.tpm, PERIOD_MS, tokens],
+            )
         except RedisError:
             try:
                 self._outage()  # logs once per outage
@@ -187,8 +219,9 @@ class RateLimiter:
     def _outage(self) -> None:
         self._outages.failed()
         if not self.fail_open:
-            raise LimiterUnavailable("Rate limits cannot be checked right now; retry shortly.",
-                                     retry_after=5)
+            raise LimiterUnavailable(
+                "Rate limits cannot be checked right now; retry shortly.", retry_after=5
+            )
         return None
 
 
@@ -198,7 +231,9 @@ class RateLimiter:
 # per client without bound); here it is a sorted set in Redis, trimmed on every call, so the
 # rule holds exactly across workers. KEYS[1]: the client's log. ARGV: now_ms ("" = Redis
 # TIME), limit, window_ms, a unique member. Returns {allowed, retry_after_ms, remaining}.
-WINDOW_LOG_LUA = NOW_LUA + """
+WINDOW_LOG_LUA = (
+    NOW_LUA
+    + """
 local limit, window = tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local n = redis.call('ZCARD', KEYS[1])
@@ -210,6 +245,7 @@ redis.call('ZADD', KEYS[1], now, ARGV[4])
 redis.call('PEXPIRE', KEYS[1], window)
 return {1, 0, limit - n - 1}
 """
+)
 
 
 @dataclass
@@ -223,28 +259,44 @@ class SlidingDecision:
 class SlidingWindowLimiter:
     """The lecture's rule: at most `limit` requests in any `window_ms` per client."""
 
-    def __init__(self, redis: Redis, limit: int, *, window_ms: int = PERIOD_MS,
-                 fail_open: bool = True, prefix: str = "rl:window") -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        limit: int,
+        *,
+        window_ms: int = PERIOD_MS,
+        fail_open: bool = True,
+        prefix: str = "rl:window",
+    ) -> None:
         self.limit = limit
         self.window_ms = window_ms
         self.fail_open = fail_open
         self.prefix = prefix
         self._script = redis.register_script(WINDOW_LOG_LUA)
-        self._outages = OutageLog("per-client limit", "failing open (requests allowed)"
-                                  if fail_open else "failing closed (503)")
+        self._outages = OutageLog(
+            "per-client limit",
+            "failing open (requests allowed)" if fail_open else "failing closed (503)",
+        )
 
     async def check(self, client: str, now_ms: int | None = None) -> SlidingDecision | None:
         """Record one request of `client`, or refuse it; None when Redis is unreachable
         and the limiter fails open."""
         try:
-            out = await self._script(keys=[f"{self.prefix}:{{{client}}}"],
-                                     args=["" if now_ms is None else now_ms, self.limit,
-                                           self.window_ms, uuid.uuid4().hex])
+            out = await self._script(
+                keys=[f"{self.prefix}:{{{client}}}"],
+                args=[
+                    "" if now_ms is None else now_ms,
+                    self.limit,
+                    self.window_ms,
+                    uuid.uuid4().hex,
+                ],
+            )
         except RedisError:
             self._outages.failed()
             if not self.fail_open:
-                raise LimiterUnavailable("Rate limits cannot be checked right now; retry "
-                                         "shortly.", retry_after=5) from None
+                raise LimiterUnavailable(
+                    "Rate limits cannot be checked right now; retry shortly.", retry_after=5
+                ) from None
             return None
         self._outages.succeeded()
         allowed, retry_ms, remaining = (int(x) for x in out)

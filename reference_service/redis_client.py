@@ -20,8 +20,13 @@ def make_redis(settings: Settings) -> redis.Redis:
         # seconds of reconnect backoff. The reply timeout is longer: it is wall time on our
         # event loop, and a burst that keeps the loop busy for half a second made a healthy
         # Redis look down (the lecture's /chat/limited then failed open: 40 of 40 admitted).
-        return redis.from_url(settings.redis_url, socket_timeout=2.0, socket_connect_timeout=0.5,
-                              retry=Retry(NoBackoff(), 0), health_check_interval=10)
+        return redis.from_url(
+            settings.redis_url,
+            socket_timeout=2.0,
+            socket_connect_timeout=0.5,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=10,
+        )
     import fakeredis  # only the embedded default needs it
 
     return fakeredis.FakeAsyncRedis()

@@ -27,8 +27,9 @@ def _valid_unicode(value: Any) -> Any:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise ValueError("text must be valid Unicode (an unpaired surrogate was sent)") \
-                from None
+            raise ValueError(
+                "text must be valid Unicode (an unpaired surrogate was sent)"
+            ) from None
     elif isinstance(value, dict):
         for v in value.values():
             _valid_unicode(v)
@@ -72,16 +73,27 @@ class ChatQuery(Body):
 
     model_config = ConfigDict(extra="ignore")
 
-    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS, pattern=r"\S",
-                         description="the user's new message: 1 to 4096 characters, not blank")
-    session_id: str = Field(default_factory=new_session_id, min_length=1, max_length=128,
-                            description="echoed in the answer; default: a new hex uuid")
-    model: str | None = Field(None, max_length=256,
-                              description='default: DEFAULT_MODEL (gpt-4o-mini); '
-                                                '"auto": the router chooses')
+    message: str = Field(
+        min_length=1,
+        max_length=MAX_MESSAGE_CHARS,
+        pattern=r"\S",
+        description="the user's new message: 1 to 4096 characters, not blank",
+    )
+    session_id: str = Field(
+        default_factory=new_session_id,
+        min_length=1,
+        max_length=128,
+        description="echoed in the answer; default: a new hex uuid",
+    )
+    model: str | None = Field(
+        None,
+        max_length=256,
+        description='default: DEFAULT_MODEL (gpt-4o-mini); "auto": the router chooses',
+    )
     user_id: str | None = Field(None, max_length=128)
-    temperature: float | None = Field(None, ge=0, le=2,
-                                      description="default: DEFAULT_TEMPERATURE (0.2)")
+    temperature: float | None = Field(
+        None, ge=0, le=2, description="default: DEFAULT_TEMPERATURE (0.2)"
+    )
     max_tokens: Int | None = Field(None, ge=1)
 
 
@@ -101,12 +113,14 @@ class ChatRequest(ChatQuery):
 
     # strict: a JSON body says what it means ("0.5" is not a temperature); the GET form
     # (ChatQuery) stays lax, since query parameters are all strings.
-    model_config = ConfigDict(extra="ignore", strict=True, json_schema_extra={
-        "examples": [{"message": "What is HBM3?"}]})
+    model_config = ConfigDict(
+        extra="ignore", strict=True, json_schema_extra={"examples": [{"message": "What is HBM3?"}]}
+    )
 
     history: list[Turn] = Field(default_factory=list, description="earlier turns, oldest first")
     stream_options: StreamOptions | None = Field(
-        None, description='/chat/stream: {"include_usage": true} sends a `usage` event')
+        None, description='/chat/stream: {"include_usage": true} sends a `usage` event'
+    )
 
 
 class Usage(BaseModel):
@@ -116,12 +130,16 @@ class Usage(BaseModel):
 
 
 class Routing(BaseModel):
-    reason: str = Field(description="pinned (the request named a model), routed or sticky "
-                                    "(the conversation's earlier choice)")
+    reason: str = Field(
+        description="pinned (the request named a model), routed or sticky "
+        "(the conversation's earlier choice)"
+    )
     router: str | None = None
     score: float | None = Field(None, description="router score; >= threshold: strong model")
-    fallback_from: str | None = Field(None, description="the chosen model, when its circuit "
-                                                        "breaker was open and the other answered")
+    fallback_from: str | None = Field(
+        None,
+        description="the chosen model, when its circuit breaker was open and the other answered",
+    )
 
 
 class ChatResponse(BaseModel):
@@ -143,6 +161,7 @@ class ChatResponse(BaseModel):
 
 # -- OpenAI-compatible front door ---------------------------------------------------------
 
+
 class TextPart(BaseModel):
     """A content part: `{"type": "text", "text"}`, or any other part (an image...), passed
     through as sent."""
@@ -163,9 +182,21 @@ class OpenAIMessage(BaseModel):
 
 # What the gateway interprets itself; every other field of a chat completion request goes to
 # the upstream as sent (stop, seed, response_format, tools, tool_choice, user, ...).
-INTERPRETED = frozenset({"model", "messages", "stream", "stream_options", "temperature",
-                         "top_p", "max_tokens", "max_completion_tokens", "n", "logprobs",
-                         "top_logprobs"})
+INTERPRETED = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "n",
+        "logprobs",
+        "top_logprobs",
+    }
+)
 
 
 class ChatCompletionRequest(Body):
@@ -184,8 +215,9 @@ class ChatCompletionRequest(Body):
     max_tokens: Int | None = Field(None, ge=1)
     max_completion_tokens: Int | None = Field(None, ge=1)
     n: Int | None = Field(None, ge=1, description="only 1: the gateway returns one choice")
-    logprobs: bool | None = Field(None, description="not supported: the gateway may change "
-                                                    "the text (placeholders restored)")
+    logprobs: bool | None = Field(
+        None, description="not supported: the gateway may change the text (placeholders restored)"
+    )
     top_logprobs: Int | None = None
     stop: str | list[str] | None = None
     seed: Int | None = None
@@ -196,11 +228,11 @@ class ChatCompletionRequest(Body):
 
     def passthrough(self) -> dict[str, Any]:
         """The fields the gateway does not interpret, for the upstream."""
-        return {k: v for k, v in self.model_dump(exclude_none=True).items()
-                if k not in INTERPRETED}
+        return {k: v for k, v in self.model_dump(exclude_none=True).items() if k not in INTERPRETED}
 
 
 # -- errors and the deployment's limits, in the OpenAPI document ----------------------------
+
 
 class ErrorDetail(BaseModel):
     model_config = ConfigDict(extra="allow")  # categories, entities, code, details...
@@ -220,19 +252,24 @@ def error_doc(description: str) -> dict[str, Any]:
 
 
 CHAT_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: error_doc("invalid JSON, unknown model, content flagged by moderation, blocked personal "
-                "data, or the upstream rejected the request"),
+    400: error_doc(
+        "invalid JSON, unknown model, content flagged by moderation, blocked personal "
+        "data, or the upstream rejected the request"
+    ),
     401: error_doc("missing or unknown API key (when API_KEYS is set)"),
     413: error_doc("body, history, conversation or max_tokens over the limit"),
     422: error_doc("a field is invalid (e.g. an empty message, or one over 4096 characters)"),
     429: error_doc("rate limited: see Retry-After and the x-ratelimit-* headers"),
     502: error_doc("the upstream LLM failed"),
-    503: error_doc("upstream busy, circuit breaker open, safety check unavailable, or shutting "
-                "down: see Retry-After"),
+    503: error_doc(
+        "upstream busy, circuit breaker open, safety check unavailable, or shutting "
+        "down: see Retry-After"
+    ),
     504: error_doc("the request's deadline passed"),
 }
 
 
+# long: one OpenAPI fragment per limit, written out
 def document_limits(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """The OpenAPI document states this deployment's limits (models, sizes), so a schema-valid
     request is one the service accepts."""
@@ -241,14 +278,16 @@ def document_limits(schema: dict[str, Any], settings: Settings) -> dict[str, Any
 
     def constrain(props: dict[str, Any]) -> None:
         if "model" in props:
-            props["model"] = {**{k: v for k, v in props["model"].items() if k != "anyOf"},
-                              "anyOf": [{"type": "string", "enum": [*models, "auto"]},
-                                        {"type": "null"}]}
+            props["model"] = {
+                **{k: v for k, v in props["model"].items() if k != "anyOf"},
+                "anyOf": [{"type": "string", "enum": [*models, "auto"]}, {"type": "null"}],
+            }
         for name in ("max_tokens", "max_completion_tokens"):
             if name in props:
-                props[name]["anyOf"] = [{"type": "integer", "minimum": 1,
-                                         "maximum": settings.max_output_tokens},
-                                        {"type": "null"}]
+                props[name]["anyOf"] = [
+                    {"type": "integer", "minimum": 1, "maximum": settings.max_output_tokens},
+                    {"type": "null"},
+                ]
         if "history" in props:
             props["history"]["maxItems"] = settings.max_history_messages
         if "messages" in props:
@@ -259,13 +298,20 @@ def document_limits(schema: dict[str, Any], settings: Settings) -> dict[str, Any
             constrain(comps[name].get("properties", {}))
     if "ChatCompletionRequest" in comps:  # required there: a string from the list
         comps["ChatCompletionRequest"]["properties"]["model"] = {
-            "type": "string", "enum": [*models, "auto"], "title": "Model"}
+            "type": "string",
+            "enum": [*models, "auto"],
+            "title": "Model",
+        }
     if "ChatCompletionRequest" in comps:  # what the /v1 door refuses by name (a 400)
         props = comps["ChatCompletionRequest"]["properties"]
-        props["n"] = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 1},
-                                {"type": "null"}], "title": "N"}
-        props["logprobs"] = {"anyOf": [{"type": "boolean", "enum": [False]}, {"type": "null"}],
-                             "title": "Logprobs"}
+        props["n"] = {
+            "anyOf": [{"type": "integer", "minimum": 1, "maximum": 1}, {"type": "null"}],
+            "title": "N",
+        }
+        props["logprobs"] = {
+            "anyOf": [{"type": "boolean", "enum": [False]}, {"type": "null"}],
+            "title": "Logprobs",
+        }
         props["top_logprobs"] = {"type": "null", "title": "Top Logprobs"}
         if settings.safety_guards:  # tools are refused on guarded paths
             props["tools"] = {"type": "null", "title": "Tools"}
@@ -274,8 +320,11 @@ def document_limits(schema: dict[str, Any], settings: Settings) -> dict[str, Any
             if param["name"] == "model_id":
                 param["schema"] = {"type": "string", "enum": [*models, "auto"]}
     if settings.safety_guards and "TextPart" in comps:  # the guards read text parts only
-        comps["TextPart"]["properties"]["type"] = {"type": "string", "enum": ["text"],
-                                                   "title": "Type"}
+        comps["TextPart"]["properties"]["type"] = {
+            "type": "string",
+            "enum": ["text"],
+            "title": "Type",
+        }
     for op in schema.get("paths", {}).get("/chat/stream", {}).values():
         params = {p["name"]: p for p in op.get("parameters", [])}
         if params:

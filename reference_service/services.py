@@ -69,8 +69,10 @@ class Services:
         return "embedded mock_llm" if self.embedded_llm else self.upstream.base_url
 
     async def aclose(self) -> None:
-        if isinstance(self.moderator, moderation.UpstreamModerator) and \
-                self.moderator.client is not self.upstream:
+        if (
+            isinstance(self.moderator, moderation.UpstreamModerator)
+            and self.moderator.client is not self.upstream
+        ):
             await self.moderator.client.aclose()
         await self.upstream.aclose()
         await self.redis.aclose()
@@ -78,42 +80,77 @@ class Services:
             self.embedded_llm.stop()
 
 
+# long: the composition root: every collaborator built in one readable place
 async def start(settings: Settings, clock: Clock, prices: PriceTable) -> Services:
     """Connect to the upstream and Redis, load the models, build the pipeline."""
     if settings.class_mode and not settings.redis_url:
         raise ClassModeNeedsRedis(
             "CLASS_MODE=true needs REDIS_URL: the keys made with `python -m reference_service "
             "keys create` live in Redis, shared by every worker; the embedded fakeredis lives "
-            "inside one process, where neither the command line nor the other workers see it.")
+            "inside one process, where neither the command line nor the other workers see it."
+        )
     embedded, upstream = _upstream(settings)
     redis = make_redis(settings)
-    breakers = BreakerRegistry(redis, clock, BreakerConfig(
-        settings.breaker_failure_threshold, settings.breaker_cooldown_s,
-        probe_lease_s=settings.request_timeout_s))
-    retry = RetryPolicy(settings.retry_max_attempts, settings.retry_base_s,
-                        settings.retry_max_wait_s)
+    breakers = BreakerRegistry(
+        redis,
+        clock,
+        BreakerConfig(
+            settings.breaker_failure_threshold,
+            settings.breaker_cooldown_s,
+            probe_lease_s=settings.request_timeout_s,
+        ),
+    )
+    retry = RetryPolicy(
+        settings.retry_max_attempts, settings.retry_base_s, settings.retry_max_wait_s
+    )
     resilient = ResilientUpstream(upstream, clock, retry, breakers)
     missing_models = await check_models(settings, upstream)
     moderation_client = _moderation_client(settings, embedded, upstream)
     moderator = await moderation.choose(
-        settings.moderation_mode, moderation_client,
-        ResilientUpstream(moderation_client, clock, retry, breakers), settings.moderation_model,
-        timeout_s=settings.upstream_connect_timeout_s + 3)
+        settings.moderation_mode,
+        moderation_client,
+        ResilientUpstream(moderation_client, clock, retry, breakers),
+        settings.moderation_model,
+        timeout_s=settings.upstream_connect_timeout_s + 3,
+    )
     cache = await _cache(settings, redis, clock, prices)
-    keys, ledger = (KeyStore(redis), Ledger(redis, clock, settings, prices)) \
-        if settings.class_mode else (None, None)
+    keys, ledger = (
+        (KeyStore(redis), Ledger(redis, clock, settings, prices))
+        if settings.class_mode
+        else (None, None)
+    )
     pipeline = ChatPipeline(
-        settings, resilient, clock,
-        limiter=(RateLimiter(redis, fail_open=settings.rate_limit_fail_open)
-                 if settings.rate_limit_enabled else NoLimits()),
-        sliding_limiter=SlidingWindowLimiter(redis, settings.limited_rpm,
-                                             fail_open=settings.rate_limit_fail_open),
+        settings,
+        resilient,
+        clock,
+        limiter=(
+            RateLimiter(redis, fail_open=settings.rate_limit_fail_open)
+            if settings.rate_limit_enabled
+            else NoLimits()
+        ),
+        sliding_limiter=SlidingWindowLimiter(
+            redis, settings.limited_rpm, fail_open=settings.rate_limit_fail_open
+        ),
         router=make_router(settings.router) if settings.routing_enabled else NoRouter(),
-        sticky=StickyRoutes(redis, settings.sticky_route_ttl_s), cache=cache,
-        guard=await _guard(settings, moderator), ledger=ledger)
-    return Services(settings, redis, upstream, breakers, cache,
-                    CallFactory(settings, cache_enabled=settings.cache_enabled), pipeline,
-                    moderator, missing_models, embedded, keys, ledger)
+        sticky=StickyRoutes(redis, settings.sticky_route_ttl_s),
+        cache=cache,
+        guard=await _guard(settings, moderator),
+        ledger=ledger,
+    )
+    return Services(
+        settings,
+        redis,
+        upstream,
+        breakers,
+        cache,
+        CallFactory(settings, cache_enabled=settings.cache_enabled),
+        pipeline,
+        moderator,
+        missing_models,
+        embedded,
+        keys,
+        ledger,
+    )
 
 
 class ClassModeNeedsRedis(RuntimeError):
@@ -127,37 +164,56 @@ async def check_models(settings: Settings, upstream: UpstreamClient) -> list[str
     try:
         served = await upstream.served_models(settings.upstream_connect_timeout_s + 3)
     except Exception as exc:  # unreachable now: it may come up later; requests will tell
-        log.warning("models: could not list the upstream's models (%s); not checked",
-                    type(exc).__name__)
+        log.warning(
+            "models: could not list the upstream's models (%s); not checked", type(exc).__name__
+        )
         return []
     if served is None:
-        log.info("models: the upstream has no /v1/models; DEFAULT_MODEL and STRONG_MODEL "
-                 "not checked")
+        log.info(
+            "models: the upstream has no /v1/models; DEFAULT_MODEL and STRONG_MODEL not checked"
+        )
         return []
-    missing = [f"{name}={model}" for name, model in (("DEFAULT_MODEL", settings.default_model),
-                                                      ("STRONG_MODEL", settings.strong_model))
-               if model not in served]
+    missing = [
+        f"{name}={model}"
+        for name, model in (
+            ("DEFAULT_MODEL", settings.default_model),
+            ("STRONG_MODEL", settings.strong_model),
+        )
+        if model not in served
+    ]
     if missing:
         shown = ", ".join(served[:20]) + (" ..." if len(served) > 20 else "")
-        log.error("models: %s: not served by %s (it serves: %s). Set DEFAULT_MODEL and "
-                  "STRONG_MODEL to names it serves (the same name twice for a single-model "
-                  "server); until then requests for it fail and /health/detailed says so",
-                  " and ".join(missing), upstream.base_url, shown or "nothing")
+        log.error(
+            "models: %s: not served by %s (it serves: %s). Set DEFAULT_MODEL and "
+            "STRONG_MODEL to names it serves (the same name twice for a single-model "
+            "server); until then requests for it fail and /health/detailed says so",
+            " and ".join(missing),
+            upstream.base_url,
+            shown or "nothing",
+        )
     elif len(settings.models) == 1:
-        log.info("routing: one model (%s): /chat/smart and model \"auto\" always use it",
-                 settings.default_model)
+        log.info(
+            'routing: one model (%s): /chat/smart and model "auto" always use it',
+            settings.default_model,
+        )
     return missing
 
 
-def _moderation_client(settings: Settings, embedded: Any,
-                       upstream: UpstreamClient) -> UpstreamClient:
+def _moderation_client(
+    settings: Settings, embedded: Any, upstream: UpstreamClient
+) -> UpstreamClient:
     """The moderation endpoint's client: the chat upstream's, unless MODERATION_BASE_URL."""
     if not settings.moderation_base_url:
         return upstream
     key = settings.moderation_api_key or settings.openai_api_key
-    return UpstreamClient(build_openai_client(
-        settings.moderation_base_url, key.get_secret_value() if key else "not-needed",
-        settings.request_timeout_s, settings.upstream_connect_timeout_s))
+    return UpstreamClient(
+        build_openai_client(
+            settings.moderation_base_url,
+            key.get_secret_value() if key else "not-needed",
+            settings.request_timeout_s,
+            settings.upstream_connect_timeout_s,
+        )
+    )
 
 
 def _upstream(settings: Settings) -> tuple[Any, UpstreamClient]:
@@ -172,21 +228,34 @@ def _upstream(settings: Settings) -> tuple[Any, UpstreamClient]:
         base_url = settings.openai_base_url
         key = settings.openai_api_key
         api_key = key.get_secret_value() if key else "not-needed"
-    return embedded, UpstreamClient(build_openai_client(
-        base_url, api_key, settings.request_timeout_s, settings.upstream_connect_timeout_s))
+    return embedded, UpstreamClient(
+        build_openai_client(
+            base_url, api_key, settings.request_timeout_s, settings.upstream_connect_timeout_s
+        )
+    )
 
 
-async def _cache(settings: Settings, redis: Any, clock: Clock,
-                 prices: PriceTable) -> SemanticCache | NoCache:
+async def _cache(
+    settings: Settings, redis: Any, clock: Clock, prices: PriceTable
+) -> SemanticCache | NoCache:
     if not settings.cache_enabled:
         return NoCache()
     embedder = await asyncio.to_thread(shared_embedder)
-    cache = SemanticCache(redis, embedder, clock, CacheConfig(
-        similarity_threshold=settings.cache_similarity_threshold, ttl_s=settings.cache_ttl_s,
-        max_entries_per_scope=settings.cache_max_entries, verify=settings.cache_verify,
-        search_ef=settings.cache_search_ef,
-        # fakeredis rejects a second VADD with REDUCE; the embedded cache is small anyway
-        reduce_dim=settings.cache_vector_reduce if settings.redis_url else 0), prices)
+    cache = SemanticCache(
+        redis,
+        embedder,
+        clock,
+        CacheConfig(
+            similarity_threshold=settings.cache_similarity_threshold,
+            ttl_s=settings.cache_ttl_s,
+            max_entries_per_scope=settings.cache_max_entries,
+            verify=settings.cache_verify,
+            search_ef=settings.cache_search_ef,
+            # fakeredis rejects a second VADD with REDUCE; the embedded cache is small anyway
+            reduce_dim=settings.cache_vector_reduce if settings.redis_url else 0,
+        ),
+        prices,
+    )
     if settings.redis_url:
         await cache.check_server()  # a Redis without vector sets is a startup error
     return cache
@@ -199,12 +268,16 @@ async def _guard(settings: Settings, moderator: moderation.Moderator) -> SafetyG
         from .safety.recognizers import ANALYZER_LOAD, shared_analyzer
 
         analyzer = await asyncio.to_thread(shared_analyzer)
-        log.info("PII analyzer ready", extra={"fields": {
-            "load_s": round(ANALYZER_LOAD.seconds, 2)}})
+        log.info(
+            "PII analyzer ready", extra={"fields": {"load_s": round(ANALYZER_LOAD.seconds, 2)}}
+        )
         redactor = PiiRedactor(analyzer, settings.pii_policy, settings.pii_score_threshold)
-    return SafetyGuard(redactor, moderator,
-                       moderate_input=settings.safety_moderate_input,
-                       moderate_output=settings.safety_moderate_output,
-                       fail_open=settings.moderation_fail_open,
-                       stream_window_chars=settings.safety_stream_window_chars,
-                       trusted_texts=frozenset({settings.system_prompt}))
+    return SafetyGuard(
+        redactor,
+        moderator,
+        moderate_input=settings.safety_moderate_input,
+        moderate_output=settings.safety_moderate_output,
+        fail_open=settings.moderation_fail_open,
+        stream_window_chars=settings.safety_stream_window_chars,
+        trusted_texts=frozenset({settings.system_prompt}),
+    )

@@ -67,8 +67,14 @@ class EventChannel:
                         await asyncio.sleep(0)
         except asyncio.CancelledError:
             if self._lifecycle.drain_expired:
-                put(ErrorEvent(ShuttingDown("The service is shutting down and its drain time "
-                                            "is up; the answer is incomplete.")))
+                put(
+                    ErrorEvent(
+                        ShuttingDown(
+                            "The service is shutting down and its drain time "
+                            "is up; the answer is incomplete."
+                        )
+                    )
+                )
         except ServiceError as exc:
             put(ErrorEvent(exc))
         except Exception:  # a bug: tell the client, keep the traceback in the log
@@ -88,8 +94,9 @@ class EventChannel:
             raise event.error
         return event
 
-    async def rest(self, first: StreamEvent | _EndOfStream
-                   ) -> AsyncIterator[list[StreamEvent | ErrorEvent]]:
+    async def rest(
+        self, first: StreamEvent | _EndOfStream
+    ) -> AsyncIterator[list[StreamEvent | ErrorEvent]]:
         """The events from `first` on, in batches: each batch is what was ready when the
         writer came for more. A slow upstream (a real model, a token every few tens of ms)
         gives batches of one, so each token still goes out as it comes; when events pile up
@@ -124,9 +131,13 @@ def sse_response(events: AsyncIterator[bytes], ping_s: float) -> EventSourceResp
     return EventSourceResponse(events, ping=ping_s)
 
 
-async def chat_events(batches: AsyncIterator[list[StreamEvent | ErrorEvent]], call: ChatCall,
-                      *, include_usage: bool = False,
-                      session_id: str = "") -> AsyncIterator[bytes]:
+async def chat_events(
+    batches: AsyncIterator[list[StreamEvent | ErrorEvent]],
+    call: ChatCall,
+    *,
+    include_usage: bool = False,
+    session_id: str = "",
+) -> AsyncIterator[bytes]:
     """The lecture's SSE events: `token` (the text itself), then `done` ([DONE]), or
     `error`. With `include_usage`, a `usage` event (JSON) goes just before `done`. One
     write per batch of events (EventChannel.rest).
@@ -139,21 +150,32 @@ async def chat_events(batches: AsyncIterator[list[StreamEvent | ErrorEvent]], ca
         yield b"".join(_chat_event(event, call, include_usage, session_id) for event in batch)
 
 
-def _chat_event(event: StreamEvent | ErrorEvent, call: ChatCall, include_usage: bool,
-                session_id: str) -> bytes:
+def _chat_event(
+    event: StreamEvent | ErrorEvent, call: ChatCall, include_usage: bool, session_id: str
+) -> bytes:
     if isinstance(event, TokenEvent):
         return ServerSentEvent(event.text, event="token").encode()
     if isinstance(event, DoneEvent):
         r = event.result
         usage = b""
         if include_usage:
-            usage = ServerSentEvent(json.dumps({
-                "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
-                "total_tokens": r.total_tokens, "model": r.model,
-                "finish_reason": r.finish_reason, "latency_ms": round(r.latency_ms, 1),
-                "ttft_ms": round(r.ttft_ms or 0, 1), "cache": r.cache,
-                "request_id": call.request_id, "session_id": session_id}),
-                event="usage").encode()
+            usage = ServerSentEvent(
+                json.dumps(
+                    {
+                        "prompt_tokens": r.prompt_tokens,
+                        "completion_tokens": r.completion_tokens,
+                        "total_tokens": r.total_tokens,
+                        "model": r.model,
+                        "finish_reason": r.finish_reason,
+                        "latency_ms": round(r.latency_ms, 1),
+                        "ttft_ms": round(r.ttft_ms or 0, 1),
+                        "cache": r.cache,
+                        "request_id": call.request_id,
+                        "session_id": session_id,
+                    }
+                ),
+                event="usage",
+            ).encode()
         return usage + ServerSentEvent("[DONE]", event="done").encode()
     if isinstance(event, ErrorEvent):
         return ServerSentEvent(json.dumps(_error_event(event, call)), event="error").encode()
@@ -163,8 +185,9 @@ def _chat_event(event: StreamEvent | ErrorEvent, call: ChatCall, include_usage: 
 def _error_event(event: ErrorEvent, call: ChatCall) -> dict[str, Any]:
     """The lab's body of a stream's final error (the call remembers its type for the log)."""
     call.stream_error = event.error.type
-    body: dict[str, Any] = error_body(event.error.type, event.error.message, call.request_id,
-                                      **event.error.details)["error"]
+    body: dict[str, Any] = error_body(
+        event.error.type, event.error.message, call.request_id, **event.error.details
+    )["error"]
     return body
 
 
@@ -172,23 +195,47 @@ def _openai_error_event(event: ErrorEvent, call: ChatCall) -> dict[str, Any]:
     """OpenAI's shape of the same (what the SDK raises as an APIError mid-stream)."""
     call.stream_error = event.error.type
     e = event.error
-    return openai_error_body(e.status, e.type, e.message, call.request_id, param=e.param,
-                             **({"code": e.code} if e.code else {}), **e.details)
+    return openai_error_body(
+        e.status,
+        e.type,
+        e.message,
+        call.request_id,
+        param=e.param,
+        **({"code": e.code} if e.code else {}),
+        **e.details,
+    )
 
 
-async def openai_events(batches: AsyncIterator[list[StreamEvent | ErrorEvent]],
-                        call: ChatCall, *, completion_id: str, created: int, model: str,
-                        include_usage: bool) -> AsyncIterator[bytes]:
+async def openai_events(
+    batches: AsyncIterator[list[StreamEvent | ErrorEvent]],
+    call: ChatCall,
+    *,
+    completion_id: str,
+    created: int,
+    model: str,
+    include_usage: bool,
+) -> AsyncIterator[bytes]:
     """OpenAI's streaming dialect: `chat.completion.chunk` objects, then `[DONE]`; one write
     per batch of events."""
 
-    def chunk(delta: dict[str, Any] | None, finish_reason: str | None = None,
-              usage: dict[str, int] | None = None, choices: bool = True) -> bytes:
+    def chunk(
+        delta: dict[str, Any] | None,
+        finish_reason: str | None = None,
+        usage: dict[str, int] | None = None,
+        choices: bool = True,
+    ) -> bytes:
         obj: dict[str, Any] = {
-            "id": completion_id, "object": "chat.completion.chunk", "created": created,
-            "model": model, "system_fingerprint": None,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                         "finish_reason": finish_reason}] if choices else []}
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": None,
+            "choices": [
+                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+            ]
+            if choices
+            else [],
+        }
         if include_usage:
             obj["usage"] = usage
         return ServerSentEvent(json.dumps(obj)).encode()
@@ -202,9 +249,15 @@ async def openai_events(batches: AsyncIterator[list[StreamEvent | ErrorEvent]],
             r = event.result
             out = chunk({}, finish_reason=r.finish_reason)  # never invented: see pipeline
             if include_usage:
-                out += chunk(None, usage={"prompt_tokens": r.prompt_tokens,
-                                          "completion_tokens": r.completion_tokens,
-                                          "total_tokens": r.total_tokens}, choices=False)
+                out += chunk(
+                    None,
+                    usage={
+                        "prompt_tokens": r.prompt_tokens,
+                        "completion_tokens": r.completion_tokens,
+                        "total_tokens": r.total_tokens,
+                    },
+                    choices=False,
+                )
             return out + ServerSentEvent("[DONE]").encode()
         return ServerSentEvent(json.dumps(_openai_error_event(event, call))).encode()
 

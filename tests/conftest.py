@@ -68,8 +68,9 @@ def upstream(request):
 def guarded_server(mock_server):
     """Guards on every chat endpoint (SAFETY_GUARDS=true; by default only /chat/safe)."""
     clock = FakeClock()
-    settings = make_settings(openai_base_url=mock_server.base_url, safety_guards=True,
-                             admin_token="admin-secret")
+    settings = make_settings(
+        openai_base_url=mock_server.base_url, safety_guards=True, admin_token="admin-secret"
+    )
     app = create_app(settings, clock=clock)
     with ThreadedServer(app) as server:
         server.app, server.clock = app, clock
@@ -96,6 +97,7 @@ def client(service):
 def redis_url():
     """A real Redis >= 8 on a free loopback port, started for the test session."""
     from tests.redis_server import RedisServer
+
     with RedisServer() as server:
         yield server.url
 
@@ -106,9 +108,11 @@ def async_redis_factory(request):
     session's real Redis 8 (flushed first). Tests using it run once on each."""
     if request.param == "fakeredis":
         import fakeredis
+
         return lambda: fakeredis.FakeAsyncRedis()
     import redis
     import redis.asyncio as aredis
+
     url = request.getfixturevalue("redis_url")
     redis.Redis.from_url(url).flushdb()
     return lambda: aredis.from_url(url)
@@ -134,9 +138,14 @@ def scale(request) -> int:
 
 
 def pytest_addoption(parser):
-    parser.addoption("--soak", action="store_true",
-                     help="tests/load and tests/security: the long runs, with more variants "
-                          "(make soak)")
-    parser.addoption("--impl", choices=["solutions", "exercises"],
-                     default=os.environ.get("EXERCISE_IMPL", "solutions"),
-                     help="which implementation tests/exercises grades (env: EXERCISE_IMPL)")
+    parser.addoption(
+        "--soak",
+        action="store_true",
+        help="tests/load and tests/security: the long runs, with more variants (make soak)",
+    )
+    parser.addoption(
+        "--impl",
+        choices=["solutions", "exercises"],
+        default=os.environ.get("EXERCISE_IMPL", "solutions"),
+        help="which implementation tests/exercises grades (env: EXERCISE_IMPL)",
+    )

@@ -19,8 +19,14 @@ def make_settings(**overrides) -> Settings:
     # Limits far above what the suite sends: rate limiting has its own tests.
     # The safety guards (off by default, on in some deployments) have their own tests
     # (tests/service/test_safety*.py); elsewhere they would only add moderation calls.
-    base = dict(openai_api_key="test-key", log_format="json", mock_latency="zero",
-                rate_limit_rpm=1_000_000, rate_limit_tpm=1_000_000_000, safety_guards=False)
+    base = dict(
+        openai_api_key="test-key",
+        log_format="json",
+        mock_latency="zero",
+        rate_limit_rpm=1_000_000,
+        rate_limit_tpm=1_000_000_000,
+        safety_guards=False,
+    )
     base.update(overrides)
     return Settings(_env_file=None, **base)
 
@@ -73,10 +79,20 @@ class ServiceProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reference_service", "--port", str(self.port),
-             "--workers", str(workers)], env={**os.environ, "SAFETY_GUARDS": "false",
-                                                 "SAFETY_PII": "false", **env},
-            stdout=output or subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [
+                sys.executable,
+                "-m",
+                "reference_service",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ],
+            env={**os.environ, "SAFETY_GUARDS": "false", "SAFETY_PII": "false", **env},
+            stdout=output or subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         deadline = time.monotonic() + 120  # a loaded 2-core CI machine
         ready = 0
         while ready < (20 if workers > 1 else 1):  # with workers: all of them answer
@@ -120,9 +136,8 @@ class LogCapture(logging.Handler):
 
     def emit(self, record):
         from reference_service.observability import JsonFormatter
+
         self.lines.append(JsonFormatter().format(record))
-
-
 
 
 def upstream_text(mock) -> str:

@@ -44,12 +44,17 @@ def test_the_rule_measures_what_it_says():
     def body(indent: str) -> str:  # with its def: one line over the limit
         return "\n".join(f"{indent}x = {i}" for i in range(MAX_LINES))
 
-    source = (f"def short():\n    return 1\n\n\nclass C:\n    @staticmethod\n"
-              f"    def long_one():\n{body(' ' * 8)}\n\n\n# long: a table, read top to bottom\n"
-              f"@decorated\ndef excused():\n{body(' ' * 4)}\n")
+    source = (
+        f"def short():\n    return 1\n\n\nclass C:\n    @staticmethod\n"
+        f"    def long_one():\n{body(' ' * 8)}\n\n\n# long: a table, read top to bottom\n"
+        f"@decorated\ndef excused():\n{body(' ' * 4)}\n"
+    )
     found = {name: (length, excused) for name, _, length, excused in function_lengths(source)}
-    assert found == {"short": (2, False), "C.long_one": (MAX_LINES + 1, False),
-                     "excused": (MAX_LINES + 1, True)}
+    assert found == {
+        "short": (2, False),
+        "C.long_one": (MAX_LINES + 1, False),
+        "excused": (MAX_LINES + 1, True),
+    }
 
 
 def test_no_function_is_longer_than_the_limit_without_a_reason():
@@ -59,5 +64,7 @@ def test_no_function_is_longer_than_the_limit_without_a_reason():
             for name, line, length, excused in function_lengths(path.read_text()):
                 if length > MAX_LINES and not excused:
                     too_long.append(f"{path.relative_to(ROOT)}:{line} {name}: {length} lines")
-    assert not too_long, (f"functions over {MAX_LINES} lines (split them, or say why above "
-                          f"the def with '# long: <reason>'):\n" + "\n".join(too_long))
+    assert not too_long, (
+        f"functions over {MAX_LINES} lines (split them, or say why above "
+        f"the def with '# long: <reason>'):\n" + "\n".join(too_long)
+    )

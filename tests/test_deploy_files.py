@@ -45,8 +45,7 @@ def test_a_broken_manifest_is_caught():
 
 def test_kustomization_lists_every_manifest_but_the_example_secret():
     listed = set(yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"])
-    present = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml",
-                                                       "secret.example.yaml"}
+    present = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml", "secret.example.yaml"}
     assert listed == present
 
 
@@ -62,16 +61,20 @@ def test_deployment_matches_the_service():
     assert c["livenessProbe"]["httpGet"]["path"] == "/livez" in routes
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz" in routes
     assert c["ports"][0]["containerPort"] == 8000
-    drain = float(next(d for d in docs.values() if d["kind"] == "ConfigMap")
-                  ["data"]["DRAIN_TIMEOUT_S"])
+    drain = float(
+        next(d for d in docs.values() if d["kind"] == "ConfigMap")["data"]["DRAIN_TIMEOUT_S"]
+    )
     pre_stop = int(c["lifecycle"]["preStop"]["exec"]["command"][1])
     # SIGKILL must not come before the drain (after the preStop) and uvicorn's 5 s are over
     assert pod["terminationGracePeriodSeconds"] >= drain + pre_stop + 5
     assert pod["securityContext"]["runAsNonRoot"] is True
     hpa = next(d for d in docs.values() if d["kind"] == "HorizontalPodAutoscaler")
     assert hpa["spec"]["scaleTargetRef"]["name"] == dep["metadata"]["name"]
-    svc = next(d for d in docs.values() if d["kind"] == "Service"
-               and d["metadata"]["name"] == dep["metadata"]["name"])
+    svc = next(
+        d
+        for d in docs.values()
+        if d["kind"] == "Service" and d["metadata"]["name"] == dep["metadata"]["name"]
+    )
     assert svc["spec"]["selector"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
 
 

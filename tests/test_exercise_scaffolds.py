@@ -23,13 +23,20 @@ ROOT = Path(__file__).parents[1]
 
 
 def generate(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tools.make_exercises", "--out", str(root),
-                           *args], cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "tools.make_exercises", "--out", str(root), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
 
 
 def tree(path: Path) -> dict[str, str]:
-    return {str(p.relative_to(path)): p.read_text() for p in sorted(path.rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts}
+    return {
+        str(p.relative_to(path)): p.read_text()
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 def test_the_scaffold_is_generated_the_same_each_time_and_never_over_a_students_file(tmp_path):
@@ -38,8 +45,9 @@ def test_the_scaffold_is_generated_the_same_each_time_and_never_over_a_students_
     first = tree(tmp_path / "a" / "exercises")
     assert first == tree(tmp_path / "b" / "exercises")
     assert "hardening/app.py" in first and "hardening/test_app.py" in first
-    assert not any("do not edit" in text.lower() for text in first.values()), \
+    assert not any("do not edit" in text.lower() for text in first.values()), (
         "the student edits these files: no 'do not edit' header"
+    )
     assert not any("BEGIN SOLUTION" in t or "END SOLUTION" in t for t in first.values())
 
     mine = tmp_path / "a" / "exercises" / "hardening" / "app.py"
@@ -48,8 +56,10 @@ def test_the_scaffold_is_generated_the_same_each_time_and_never_over_a_students_
     r = generate(tmp_path / "a")
     assert r.returncode == 0 and "1 file(s) written" in r.stdout, r.stdout + r.stderr
     assert mine.read_text() == "# my work\n", "a student's file was overwritten"
-    assert tree(tmp_path / "a" / "exercises")["streaming_client/client.py"] == \
-        first["streaming_client/client.py"], "a missing file is generated again"
+    assert (
+        tree(tmp_path / "a" / "exercises")["streaming_client/client.py"]
+        == first["streaming_client/client.py"]
+    ), "a missing file is generated again"
     r = generate(tmp_path / "a", "--force")
     assert r.returncode == 0 and mine.read_text() == first["hardening/app.py"]
 
@@ -75,23 +85,30 @@ def test_readmes_are_refreshed_and_a_kept_file_whose_scaffold_changed_is_named(t
 
 
 def test_solution_regions_become_todos_at_their_indentation():
-    text = ("def f(x):\n    y = 1\n    # BEGIN SOLUTION: double \"x\"\n    return 2 * x\n"
-            "    # END SOLUTION\n\n\nclass C:\n    def m(self):\n"
-            "        # BEGIN SOLUTION\n        pass\n        # END SOLUTION\n")
+    text = (
+        'def f(x):\n    y = 1\n    # BEGIN SOLUTION: double "x"\n    return 2 * x\n'
+        "    # END SOLUTION\n\n\nclass C:\n    def m(self):\n"
+        "        # BEGIN SOLUTION\n        pass\n        # END SOLUTION\n"
+    )
     out, regions = strip_solutions(text, "t.py")
     assert regions == 2
-    assert out == ("def f(x):\n    y = 1\n    raise NotImplementedError(\"TODO: double 'x'\")\n"
-                   "\n\nclass C:\n    def m(self):\n"
-                   "        raise NotImplementedError(\"TODO: implement this\")\n")
+    assert out == (
+        "def f(x):\n    y = 1\n    raise NotImplementedError(\"TODO: double 'x'\")\n"
+        "\n\nclass C:\n    def m(self):\n"
+        '        raise NotImplementedError("TODO: implement this")\n'
+    )
 
 
-@pytest.mark.parametrize("text, why", [
-    ("# BEGIN SOLUTION: a\nx = 1\n", "never closed"),
-    ("x = 1\n# END SOLUTION\n", "without a # BEGIN SOLUTION"),
-    ("# BEGIN SOLUTION: a\n# BEGIN SOLUTION: b\n# END SOLUTION\n", "inside the region"),
-    ("# BEGIN SOLUTON: a\nx = 1\n# END SOLUTION\n", None),  # a typo: END has no BEGIN
-    ("#BEGIN SOLUTION: a\nx = 1\n#END SOLUTION\n", "looks like a solution marker"),
-])
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("# BEGIN SOLUTION: a\nx = 1\n", "never closed"),
+        ("x = 1\n# END SOLUTION\n", "without a # BEGIN SOLUTION"),
+        ("# BEGIN SOLUTION: a\n# BEGIN SOLUTION: b\n# END SOLUTION\n", "inside the region"),
+        ("# BEGIN SOLUTON: a\nx = 1\n# END SOLUTION\n", None),  # a typo: END has no BEGIN
+        ("#BEGIN SOLUTION: a\nx = 1\n#END SOLUTION\n", "looks like a solution marker"),
+    ],
+)
 def test_bad_markers_are_a_clear_error(text, why):
     with pytest.raises(MarkerError) as e:
         strip_solutions(text, "bad.py")
@@ -103,8 +120,9 @@ def test_bad_markers_are_a_clear_error(text, why):
 def test_a_scaffold_that_is_not_python_is_refused(tmp_path):
     bad = tmp_path / "x.py"
     with pytest.raises(SyntaxError):
-        make_exercises.scaffold_text(bad, "def f():\n# BEGIN SOLUTION: a\n    return 1\n"
-                                          "# END SOLUTION\n    return 2\n")
+        make_exercises.scaffold_text(
+            bad, "def f():\n# BEGIN SOLUTION: a\n    return 1\n# END SOLUTION\n    return 2\n"
+        )
 
 
 def write_filled_in_exercises(repo: Path, sentinel: Path) -> None:
@@ -121,7 +139,8 @@ def write_filled_in_exercises(repo: Path, sentinel: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # the whole grader, in a subprocess
 def test_every_grading_test_fails_on_a_fresh_scaffold_and_the_students_files_are_never_read(
-        tmp_path):
+    tmp_path,
+):
     # The student's checkout, with finished exercises that record any import of them.
     sentinel = tmp_path / "student-files-read.txt"
     student = scratch_repo(tmp_path / "student")
@@ -130,9 +149,23 @@ def test_every_grading_test_fails_on_a_fresh_scaffold_and_the_students_files_are
     fresh = scratch_repo(tmp_path / "fresh", root=student)
     assert generate(fresh).returncode == 0
     report = tmp_path / "grade.xml"
-    subprocess.run([sys.executable, "-m", "pytest", "tests/exercises", "--impl=exercises",
-                    "-p", "no:cacheprovider", "-q", f"--junitxml={report}"],
-                   cwd=fresh, capture_output=True, text=True, timeout=900)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/exercises",
+            "--impl=exercises",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            f"--junitxml={report}",
+        ],
+        cwd=fresh,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     cases = list(ET.parse(report).getroot().iter("testcase"))
     assert len(cases) > 20, f"the grader collected only {len(cases)} tests"
     for case in cases:
@@ -143,19 +176,27 @@ def test_every_grading_test_fails_on_a_fresh_scaffold_and_the_students_files_are
         assert "NotImplementedError" in text, f"{name} fails for another reason: {text[:400]}"
         assert "ModuleNotFoundError" not in text and "ImportError" not in text, name
     # Collecting the whole suite in the student's checkout does not import their files.
-    r = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
-                        "-p", "no:cacheprovider"], cwd=student, capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+        cwd=student,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert not sentinel.exists(), f"the suite read the student's files: {sentinel.read_text()}"
 
 
 # -- exercise 3's mutation grader ------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def reference_run(tmp_path_factory):
-    return run_suite(ROOT / "solutions" / "hardening" / "test_app.py", ROOT,
-                     tmp_path_factory.mktemp("mutation") / "ref.xml")
+    return run_suite(
+        ROOT / "solutions" / "hardening" / "test_app.py",
+        ROOT,
+        tmp_path_factory.mktemp("mutation") / "ref.xml",
+    )
 
 
 @pytest.mark.slow
@@ -190,12 +231,16 @@ def test_the_grader_rejects_a_real_suite_that_never_tests_an_error_response(tmp_
     pkg = student / "exercises" / "hardening"
     pkg.mkdir(parents=True)
     for name in ("__init__.py", "app.py", "conftest.py"):
-        (pkg / name).write_text((ROOT / "solutions" / "hardening" / name).read_text()
-                                .replace("solutions.", "exercises."))
+        (pkg / name).write_text(
+            (ROOT / "solutions" / "hardening" / name)
+            .read_text()
+            .replace("solutions.", "exercises.")
+        )
     (student / "exercises" / "__init__.py").write_text("")
     (pkg / "test_app.py").write_text(source[:start] + source[end:])
-    apps = {k: APPS[k] for k in (REFERENCE, "request_id_missing_on_errors",
-                                 "request_id_not_echoed")}
+    apps = {
+        k: APPS[k] for k in (REFERENCE, "request_id_missing_on_errors", "request_id_not_echoed")
+    }
     run = run_suite(pkg / "test_app.py", student, tmp_path / "r.xml", apps=apps)
     assert run.problem is None and not run.failing_on_reference(), run
     assert "test_error_responses_carry_the_request_id_too" not in run.outcomes[REFERENCE]

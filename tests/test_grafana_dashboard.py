@@ -24,11 +24,17 @@ from tests.support import make_settings, services_of
 GRAFANA = Path("deploy/grafana")
 DASHBOARD = GRAFANA / "dashboards" / "llm-gateway.json"
 # Grafana's own variables, replaced by what Grafana would put there before PromQL sees them.
-GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h",
-                     "$tenant": "cs101"}
+GRAFANA_VARIABLES = {
+    "$__rate_interval": "1m",
+    "$__interval": "15s",
+    "$__range": "1h",
+    "$tenant": "cs101",
+}
 SCRAPE_LABELS = {"job", "instance"}  # added by Prometheus to every series it scrapes
-KEYS = {"sk-class-key-0123456789": {"tenant": "cs101"},
-        "sk-broke-key-0123456789": {"tenant": "broke"}}
+KEYS = {
+    "sk-class-key-0123456789": {"tenant": "cs101"},
+    "sk-broke-key-0123456789": {"tenant": "broke"},
+}
 
 
 def queries(dashboard: dict) -> list[tuple[str, str]]:
@@ -54,7 +60,7 @@ def used(expr: str) -> list[tuple[str, set[str], set[str]]]:
     for name, value in GRAFANA_VARIABLES.items():
         expr = expr.replace(name, value)
     if expr.startswith("label_values("):  # Grafana's variable query, not PromQL
-        metric, _, label = expr[len("label_values("):-1].partition(",")
+        metric, _, label = expr[len("label_values(") : -1].partition(",")
         return [(metric.strip(), {label.strip()}, set())]
     found: list[tuple[str, set[str], set[str]]] = []
 
@@ -119,11 +125,17 @@ def exported(mock_server, redis_url):
     dashboard reads appear: keyed requests (tenant metrics), a cache hit, a stream (time to
     first token), a budget refusal, an upstream failure that opens a breaker, a fallback."""
     import redis as sync_redis
+
     sync_redis.Redis.from_url(redis_url).flushdb()
     mock_server.state.reset()
-    settings = make_settings(openai_base_url=mock_server.base_url, redis_url=redis_url,
-                             class_mode=True, api_keys=KEYS, breaker_failure_threshold=1,
-                             retry_max_attempts=1)
+    settings = make_settings(
+        openai_base_url=mock_server.base_url,
+        redis_url=redis_url,
+        class_mode=True,
+        api_keys=KEYS,
+        breaker_failure_threshold=1,
+        retry_max_attempts=1,
+    )
     app = create_app(settings, clock=FakeClock())
     with ThreadedServer(app) as s:
         s.run_in_loop(services_of(app).keys.set_tenant("broke", 1e-12))  # nothing
@@ -131,17 +143,16 @@ def exported(mock_server, redis_url):
         ask = {"message": "What is HBM3?", "model": "gpt-4o-mini"}
         assert httpx.post(s.url + "/chat", json=ask, headers=ok).status_code == 200
         assert httpx.post(s.url + "/chat", json=ask, headers=ok).json()["cache"] == "HIT"
-        with httpx.stream("POST", s.url + "/chat/stream", json={**ask, "model": "gpt-4o"},
-                          headers=ok) as r:
+        with httpx.stream(
+            "POST", s.url + "/chat/stream", json={**ask, "model": "gpt-4o"}, headers=ok
+        ) as r:
             r.read()
         broke = {"Authorization": "Bearer sk-broke-key-0123456789"}
         assert httpx.post(s.url + "/chat", json=ask, headers=broke).status_code == 429
         mock_server.state.fail_next(1, "500")
-        failed = httpx.post(s.url + "/chat", json={**ask, "message": "What is NVLink?"},
-                            headers=ok)
+        failed = httpx.post(s.url + "/chat", json={**ask, "message": "What is NVLink?"}, headers=ok)
         assert failed.status_code == 502  # and gpt-4o-mini's breaker opens
-        routed = httpx.post(s.url + "/chat/smart", json={"message": "What is DDR5?"},
-                            headers=ok)
+        routed = httpx.post(s.url + "/chat/smart", json={"message": "What is DDR5?"}, headers=ok)
         assert routed.json()["routing"]["fallback_from"] == "gpt-4o-mini"
         text = httpx.get(s.url + "/metrics").text
     mock_server.state.reset()
@@ -160,24 +171,41 @@ def test_every_panel_names_only_metrics_and_labels_the_service_exports(exported)
 def test_the_dashboard_covers_what_an_operator_watches(exported):
     dashboard = json.loads(DASHBOARD.read_text())
     metrics = {m for _, expr in queries(dashboard) for m, _, _ in used(expr)}
-    for needed in ("requests_total", "errors_total", "request_duration_seconds_bucket",
-                   "time_to_first_token_seconds_bucket", "overhead_seconds_bucket",
-                   "tokens_total", "cost_usd_total", "tenant_cost_usd_total",
-                   "tenant_tokens_total", "cache_requests_total", "cost_saved_usd_total",
-                   "breaker_state", "rate_limited_total", "in_flight_requests"):
+    for needed in (
+        "requests_total",
+        "errors_total",
+        "request_duration_seconds_bucket",
+        "time_to_first_token_seconds_bucket",
+        "overhead_seconds_bucket",
+        "tokens_total",
+        "cost_usd_total",
+        "tenant_cost_usd_total",
+        "tenant_tokens_total",
+        "cache_requests_total",
+        "cost_saved_usd_total",
+        "breaker_state",
+        "rate_limited_total",
+        "in_flight_requests",
+    ):
         assert f"llm_gateway_{needed}" in metrics, needed
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
-    assert all(t["datasource"]["uid"] == "prometheus" for p in dashboard["panels"]
-               for t in p.get("targets", []))
+    assert all(
+        t["datasource"]["uid"] == "prometheus"
+        for p in dashboard["panels"]
+        for t in p.get("targets", [])
+    )
 
 
-@pytest.mark.parametrize("broken,complaint", [
-    ("sum(rate(llm_gateway_request_total[1m]))", "not exported"),
-    ("sum by (tenant) (rate(llm_gateway_cost_usd_total[1m]))", "no label ['tenant']"),
-    ('sum(rate(llm_gateway_errors_total{kind="x"}[1m]))', "no label ['kind']"),
-    ("sum(rate(llm_gateway_errors_total[1m])", "not PromQL"),
-])
+@pytest.mark.parametrize(
+    "broken,complaint",
+    [
+        ("sum(rate(llm_gateway_request_total[1m]))", "not exported"),
+        ("sum by (tenant) (rate(llm_gateway_cost_usd_total[1m]))", "no label ['tenant']"),
+        ('sum(rate(llm_gateway_errors_total{kind="x"}[1m]))', "no label ['kind']"),
+        ("sum(rate(llm_gateway_errors_total[1m])", "not PromQL"),
+    ],
+)
 def test_a_broken_query_is_caught(exported, broken, complaint):
     dashboard = json.loads(DASHBOARD.read_text())
     dashboard["panels"][1]["targets"][0]["expr"] = broken
@@ -186,21 +214,27 @@ def test_a_broken_query_is_caught(exported, broken, complaint):
 
 
 def test_provisioning_and_the_monitoring_profile_fit_together():
-    datasource = yaml.safe_load((GRAFANA / "provisioning/datasources/prometheus.yml")
-                                .read_text())["datasources"][0]
+    datasource = yaml.safe_load((GRAFANA / "provisioning/datasources/prometheus.yml").read_text())[
+        "datasources"
+    ][0]
     dashboard = json.loads(DASHBOARD.read_text())
     assert datasource["uid"] == "prometheus" and datasource["type"] == "prometheus"
-    provider = yaml.safe_load((GRAFANA / "provisioning/dashboards/dashboards.yml")
-                              .read_text())["providers"][0]
+    provider = yaml.safe_load((GRAFANA / "provisioning/dashboards/dashboards.yml").read_text())[
+        "providers"
+    ][0]
     compose = yaml.safe_load(Path("docker-compose.yml").read_text())["services"]
     grafana, prometheus = compose["grafana"], compose["prometheus"]
     assert grafana["profiles"] == prometheus["profiles"] == ["monitoring"]
     assert "profiles" not in compose["gateway"]  # `docker compose up` stays as it was
     mounts = dict(v.rsplit(":", 1)[0].split(":") for v in grafana["volumes"])
-    assert Path(next(k for k, v in mounts.items() if v == provider["options"]["path"])) \
-        .resolve() == DASHBOARD.parent.resolve()
-    assert Path(next(k for k, v in mounts.items() if v == "/etc/grafana/provisioning")) \
-        .resolve() == (GRAFANA / "provisioning").resolve()
+    assert (
+        Path(next(k for k, v in mounts.items() if v == provider["options"]["path"])).resolve()
+        == DASHBOARD.parent.resolve()
+    )
+    assert (
+        Path(next(k for k, v in mounts.items() if v == "/etc/grafana/provisioning")).resolve()
+        == (GRAFANA / "provisioning").resolve()
+    )
     assert datasource["url"] == "http://prometheus:9090"
     scrape = yaml.safe_load(Path("deploy/prometheus/prometheus.yml").read_text())
     target = scrape["scrape_configs"][0]["static_configs"][0]["targets"][0]

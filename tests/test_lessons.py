@@ -41,8 +41,9 @@ def run_until_error(path: Path) -> tuple[int, str, str] | None:
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     with client.setup_kernel():
         for i, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
@@ -66,25 +67,33 @@ def generate_into_scratch(tmp_path: Path, source: Path) -> Path:
 def assert_stops_at_its_first_check(path: Path, tasks) -> None:
     first = tasks[0]
     stop = run_until_error(path)
-    assert stop is not None, (f"{path.name}: the student's copy ran to the end without an "
-                              f"error: its check cell cannot fail")
+    assert stop is not None, (
+        f"{path.name}: the student's copy ran to the end without an "
+        f"error: its check cell cannot fail"
+    )
     index, ename, evalue = stop
     assert index == first.check, (
         f"{path.name}: the first error should be in cell {first.check + 1} (the check after "
         f"the first task, cell {first.task + 1}); it was in cell {index + 1}: {ename}: {evalue}"
-        + (" (the copy runs from lessons/, not notebooks/: find the repository as "
-           "Path.cwd().parent)" if ename in ("FileNotFoundError", "ModuleNotFoundError") else ""))
+        + (
+            " (the copy runs from lessons/, not notebooks/: find the repository as "
+            "Path.cwd().parent)"
+            if ename in ("FileNotFoundError", "ModuleNotFoundError")
+            else ""
+        )
+    )
     assert ename == "NotImplementedError", (
         f"{path.name}: the check cell should fail with the task's NotImplementedError; "
-        f"got {ename}: {evalue}")
+        f"got {ename}: {evalue}"
+    )
 
 
 # -- the generator, on the fixture ---------------------------------------------------------------
 
+
 def test_the_fixture_has_two_tasks_with_their_regions():
     tasks = find_tasks(fixture(), FIXTURE.name)
-    assert [(t.heading, t.task, t.check, t.regions) for t in tasks] == [(2, 3, 4, 1),
-                                                                        (6, 7, 8, 2)]
+    assert [(t.heading, t.task, t.check, t.regions) for t in tasks] == [(2, 3, 4, 1), (6, 7, 8, 2)]
 
 
 def test_the_student_copy_has_todos_at_the_regions_indentation_and_no_outputs():
@@ -92,19 +101,23 @@ def test_the_student_copy_has_todos_at_the_regions_indentation_and_no_outputs():
     student = student_copy(solved, FIXTURE.name)
     assert student.cells[3].source == (
         'def circle_area(r):\n    """The area of a circle of radius r."""\n'
-        '    raise NotImplementedError("TODO: return pi times r squared")\n')
+        '    raise NotImplementedError("TODO: return pi times r squared")\n'
+    )
     assert student.cells[7].source == (
-        'class Backoff:\n    def __init__(self, base):\n        self.base = base\n\n'
-        '    def delay(self, attempt):\n'
+        "class Backoff:\n    def __init__(self, base):\n        self.base = base\n\n"
+        "    def delay(self, attempt):\n"
         '        raise NotImplementedError("TODO: base times 2 to the power attempt")\n\n'
-        '    def schedule(self, n):\n'
-        '        raise NotImplementedError("TODO: the first n delays")\n')
+        "    def schedule(self, n):\n"
+        '        raise NotImplementedError("TODO: the first n delays")\n'
+    )
     for i, (a, b) in enumerate(zip(solved.cells, student.cells, strict=True)):
         if i not in (3, 7):
             assert a.source == b.source, f"cell {i + 1} without markers changed"
         assert a.get("metadata", {}).get("tags") == b.get("metadata", {}).get("tags")
-    assert all(c.outputs == [] and c.execution_count is None and "execution" not in c.metadata
-               for c in code(student))
+    assert all(
+        c.outputs == [] and c.execution_count is None and "execution" not in c.metadata
+        for c in code(student)
+    )
     assert any(c.outputs for c in code(solved)), "the solved notebook is left as it was"
 
 
@@ -118,27 +131,45 @@ def set_tags(cell, tags):
     cell.metadata["tags"] = tags
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda c: set_tags(c[5], []) or c[5].update(source=c[5].source + "\n# BEGIN SOLUTION: x\n"
-                                                  "pass\n# END SOLUTION"),
-     "solution markers in a cell not tagged 'task'"),
-    (lambda c: c[3].update(source="def circle_area(r):\n    return 1"),
-     "a 'task' cell needs a region"),
-    (lambda c: c[2].update(source="## Now you"), "must come after a markdown cell beginning"),
-    (lambda c: set_tags(c[4], []), "must be tagged 'check'"),
-    (lambda c: set_tags(c[5], ["check"]), "must come right after a 'task' cell"),
-    (lambda c: c[3].update(source=c[3].source.replace("    # END SOLUTION", "")),
-     "never closed"),
-    (lambda c: c[3].update(source=c[3].source.replace("# END SOLUTION", "# END SOLUTIONS")),
-     "looks like a solution marker"),
-    (lambda c: set_tags(c[0], ["task"]), "only code cells can be tagged"),
-    (lambda c: set_tags(c[3], ["task", "check"]), "cannot be both"),
-    (lambda c: c.insert(5, nbformat.v4.new_markdown_cell("### Your turn: nothing")),
-     "must be followed by a code cell tagged 'task'"),
-    (lambda c: c[3].update(source="def circle_area(r):\n# BEGIN SOLUTION: x\n    return 1\n"
-                                  "# END SOLUTION"),
-     "not valid Python"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda c: (
+                set_tags(c[5], [])
+                or c[5].update(source=c[5].source + "\n# BEGIN SOLUTION: x\npass\n# END SOLUTION")
+            ),
+            "solution markers in a cell not tagged 'task'",
+        ),
+        (
+            lambda c: c[3].update(source="def circle_area(r):\n    return 1"),
+            "a 'task' cell needs a region",
+        ),
+        (lambda c: c[2].update(source="## Now you"), "must come after a markdown cell beginning"),
+        (lambda c: set_tags(c[4], []), "must be tagged 'check'"),
+        (lambda c: set_tags(c[5], ["check"]), "must come right after a 'task' cell"),
+        (
+            lambda c: c[3].update(source=c[3].source.replace("    # END SOLUTION", "")),
+            "never closed",
+        ),
+        (
+            lambda c: c[3].update(source=c[3].source.replace("# END SOLUTION", "# END SOLUTIONS")),
+            "looks like a solution marker",
+        ),
+        (lambda c: set_tags(c[0], ["task"]), "only code cells can be tagged"),
+        (lambda c: set_tags(c[3], ["task", "check"]), "cannot be both"),
+        (
+            lambda c: c.insert(5, nbformat.v4.new_markdown_cell("### Your turn: nothing")),
+            "must be followed by a code cell tagged 'task'",
+        ),
+        (
+            lambda c: c[3].update(
+                source="def circle_area(r):\n# BEGIN SOLUTION: x\n    return 1\n# END SOLUTION"
+            ),
+            "not valid Python",
+        ),
+    ],
+)
 def test_a_broken_convention_is_a_clear_error(change, message):
     with pytest.raises(MarkerError) as e:
         student_copy(broken(change), "99_x.ipynb")
@@ -174,6 +205,7 @@ def test_the_runner_stops_the_fixture_at_its_first_check(tmp_path):
 
 # -- the lessons -------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # a whole lesson up to its first check, in a kernel
 @pytest.mark.parametrize("source", WITH_TASKS, ids=[p.name for p in WITH_TASKS])
@@ -183,7 +215,9 @@ def test_the_student_copy_stops_at_its_first_check_with_not_implemented(tmp_path
 
 
 def test_every_lesson_01_to_07_has_a_task():
-    missing = [prefix for prefix in LESSONS
-               if not any(p.name.startswith(prefix) for p in WITH_TASKS)]
-    assert not missing, (f"lessons without a 'Your turn' task: {missing} (the convention: "
-                         f"tools/README.md)")
+    missing = [
+        prefix for prefix in LESSONS if not any(p.name.startswith(prefix) for p in WITH_TASKS)
+    ]
+    assert not missing, (
+        f"lessons without a 'Your turn' task: {missing} (the convention: tools/README.md)"
+    )

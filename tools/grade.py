@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-EXERCISES = {"1": ("streaming_client", "Exercise 1: streaming client"),
-             "2": ("cache_benchmark", "Exercise 2: cache benchmark"),
-             "3": ("hardening", "Exercise 3: production hardening")}
+EXERCISES = {
+    "1": ("streaming_client", "Exercise 1: streaming client"),
+    "2": ("cache_benchmark", "Exercise 2: cache benchmark"),
+    "3": ("hardening", "Exercise 3: production hardening"),
+}
 WIDTH = 200
 
 
@@ -41,11 +43,11 @@ def one_line(report) -> str:
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     line = lines[0] if lines else "failed"
     if line.startswith("AssertionError: "):
-        line = line[len("AssertionError: "):]
+        line = line[len("AssertionError: ") :]
     if line.startswith("NotImplementedError: "):
-        line = "not done yet: " + line[len("NotImplementedError: "):]
+        line = "not done yet: " + line[len("NotImplementedError: ") :]
     if line.startswith("Failed: "):
-        line = line[len("Failed: "):]
+        line = line[len("Failed: ") :]
     if len(line) <= WIDTH:
         return line
     # Keep both ends: a message says what was expected first and what was seen last, and
@@ -103,8 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [EXERCISES[a][0] if a in EXERCISES else a for a in argv]
     unknown = [c for c in chosen if c not in {m for m, _ in EXERCISES.values()}]
     if unknown:
-        print(f"unknown exercise {unknown}: use 1, 2, 3 or "
-              f"{', '.join(m for m, _ in EXERCISES.values())}", file=sys.stderr)
+        print(
+            f"unknown exercise {unknown}: use 1, 2, 3 or "
+            f"{', '.join(m for m, _ in EXERCISES.values())}",
+            file=sys.stderr,
+        )
         return 2
     if not (ROOT / "exercises").is_dir():
         print("no exercises/ yet: run `make exercises` first", file=sys.stderr)
@@ -114,13 +119,17 @@ def main(argv: list[str] | None = None) -> int:
     import pytest
 
     out = sys.stdout
-    print("grading exercises/ (a few minutes: the grader starts the fake LLM and the "
-          "service)...", file=out, flush=True)
+    print(
+        "grading exercises/ (a few minutes: the grader starts the fake LLM and the service)...",
+        file=out,
+        flush=True,
+    )
     collector = Collector(out)
     os.chdir(ROOT)
     with contextlib.redirect_stdout(io.StringIO()):
-        pytest.main([*paths, "--impl=exercises", "-p", "no:cacheprovider", "-q"],
-                    plugins=[collector])
+        pytest.main(
+            [*paths, "--impl=exercises", "-p", "no:cacheprovider", "-q"], plugins=[collector]
+        )
     checks = list(collector.checks.values())
     print("", file=out)
     for module, title in EXERCISES.values():
@@ -128,10 +137,16 @@ def main(argv: list[str] | None = None) -> int:
         if mine:
             print(f"{title}: {sum(c.ok for c in mine)} of {len(mine)} checks pass", file=out)
     passed = sum(c.ok for c in checks)
-    print(f"total: {passed} of {len(checks)} checks pass"
-          + ("" if passed == len(checks) else
-             ": each FIX line says what is expected; the exercise's README has the details "
-             "(exercises/*/README.md)"), file=out)
+    print(
+        f"total: {passed} of {len(checks)} checks pass"
+        + (
+            ""
+            if passed == len(checks)
+            else ": each FIX line says what is expected; the exercise's README has the details "
+            "(exercises/*/README.md)"
+        ),
+        file=out,
+    )
     return 0 if checks and passed == len(checks) else 1
 
 

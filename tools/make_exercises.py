@@ -37,7 +37,8 @@ def scaffold_text(path: Path, text: str) -> str:
     stripped, _ = strip_solutions(text, str(path))
     # The scaffold imports itself, never the reference solution.
     stripped = stripped.replace("solutions.", "exercises.").replace(
-        "python -m solutions", "python -m exercises")
+        "python -m solutions", "python -m exercises"
+    )
     compile(stripped, f"exercises/{path.name} (from {path})", "exec")  # still valid Python
     return stripped
 
@@ -65,8 +66,9 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def write(files: dict[Path, str], dest: Path, force: bool
-          ) -> tuple[list[Path], list[Path], list[Path]]:
+def write(
+    files: dict[Path, str], dest: Path, force: bool
+) -> tuple[list[Path], list[Path], list[Path]]:
     """Write `files` under `dest`; (written, kept because they existed, kept although their
     scaffold changed since they were written)."""
     hashes_path = dest / HASHES
@@ -90,12 +92,19 @@ def write(files: dict[Path, str], dest: Path, force: bool
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.make_exercises", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--force", action="store_true",
-                        help="overwrite files that exist (your edits in them are lost)")
-    parser.add_argument("--out", type=Path, default=ROOT,
-                        help="write OUT/exercises (default: the repository)")
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.make_exercises",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite files that exist (your edits in them are lost)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=ROOT, help="write OUT/exercises (default: the repository)"
+    )
     args = parser.parse_args(argv)
     try:
         files = scaffold()
@@ -105,12 +114,16 @@ def main(argv: list[str] | None = None) -> int:
     dest = args.out / "exercises"
     written, kept, stale = write(files, dest, args.force)
     where = dest if args.out != ROOT else Path("exercises")
-    print(f"{where}/: {len(written)} file(s) written, {len(kept)} kept as they were"
-          + (" (--force regenerates them)" if kept else ""))
+    print(
+        f"{where}/: {len(written)} file(s) written, {len(kept)} kept as they were"
+        + (" (--force regenerates them)" if kept else "")
+    )
     for rel in stale:
-        print(f"note: the scaffold of {where / rel} changed since yours was written; your file "
-              f"is kept. See the new one: python -m tools.make_exercises --out /tmp/new && "
-              f"diff {where / rel} /tmp/new/exercises/{rel}")
+        print(
+            f"note: the scaffold of {where / rel} changed since yours was written; your file "
+            f"is kept. See the new one: python -m tools.make_exercises --out /tmp/new && "
+            f"diff {where / rel} /tmp/new/exercises/{rel}"
+        )
     return 0
 
 

@@ -72,37 +72,55 @@ def find_tasks(nb, name: str) -> list[Task]:
         if cell.cell_type == "markdown" and cell.source.lstrip().startswith(HEADING):
             nxt = next((j for j in range(i + 1, len(cells)) if cells[j].cell_type == "code"), None)
             if nxt is None or TASK not in tags(cells[nxt]):
-                raise MarkerError(f"{_where(name, i)}: a '{HEADING}' heading must be followed "
-                                  f"by a code cell tagged '{TASK}'")
+                raise MarkerError(
+                    f"{_where(name, i)}: a '{HEADING}' heading must be followed "
+                    f"by a code cell tagged '{TASK}'"
+                )
         if cell.cell_type != "code":
             if TASK in cell_tags or CHECK in cell_tags:
-                raise MarkerError(f"{_where(name, i)}: only code cells can be tagged "
-                                  f"'{TASK}' or '{CHECK}'")
+                raise MarkerError(
+                    f"{_where(name, i)}: only code cells can be tagged '{TASK}' or '{CHECK}'"
+                )
             continue
         if TASK not in cell_tags:
             if has_markers(cell.source):
-                raise MarkerError(f"{_where(name, i)}: solution markers in a cell not tagged "
-                                  f"'{TASK}' (tag it, or the student would see the solution)")
+                raise MarkerError(
+                    f"{_where(name, i)}: solution markers in a cell not tagged "
+                    f"'{TASK}' (tag it, or the student would see the solution)"
+                )
             if CHECK in cell_tags and not (found and found[-1].check == i):
-                raise MarkerError(f"{_where(name, i)}: a '{CHECK}' cell must come right after "
-                                  f"a '{TASK}' cell")
+                raise MarkerError(
+                    f"{_where(name, i)}: a '{CHECK}' cell must come right after a '{TASK}' cell"
+                )
             continue
         if CHECK in cell_tags:
             raise MarkerError(f"{_where(name, i)}: a cell cannot be both '{TASK}' and '{CHECK}'")
         _, regions = strip_solutions(cell.source, _where(name, i))
         if regions == 0:
-            raise MarkerError(f"{_where(name, i)}: a '{TASK}' cell needs a region between "
-                              f"'# BEGIN SOLUTION: <hint>' and '# END SOLUTION'")
-        heading = next((j for j in range(i - 1, -1, -1) if cells[j].cell_type == "markdown"
-                        and cells[j].source.lstrip().startswith(HEADING)), None)
+            raise MarkerError(
+                f"{_where(name, i)}: a '{TASK}' cell needs a region between "
+                f"'# BEGIN SOLUTION: <hint>' and '# END SOLUTION'"
+            )
+        heading = next(
+            (
+                j
+                for j in range(i - 1, -1, -1)
+                if cells[j].cell_type == "markdown" and cells[j].source.lstrip().startswith(HEADING)
+            ),
+            None,
+        )
         previous_code = next((j for j in range(i - 1, -1, -1) if cells[j].cell_type == "code"), -1)
         if heading is None or heading < previous_code:
-            raise MarkerError(f"{_where(name, i)}: a '{TASK}' cell must come after a markdown "
-                              f"cell beginning '{HEADING}' (with no code cell in between)")
+            raise MarkerError(
+                f"{_where(name, i)}: a '{TASK}' cell must come after a markdown "
+                f"cell beginning '{HEADING}' (with no code cell in between)"
+            )
         check = next((j for j in range(i + 1, len(cells)) if cells[j].cell_type == "code"), None)
         if check is None or CHECK not in tags(cells[check]):
-            raise MarkerError(f"{_where(name, i)}: the next code cell after a '{TASK}' cell "
-                              f"must be tagged '{CHECK}' (it calls the task and asserts)")
+            raise MarkerError(
+                f"{_where(name, i)}: the next code cell after a '{TASK}' cell "
+                f"must be tagged '{CHECK}' (it calls the task and asserts)"
+            )
         found.append(Task(heading, i, check, regions))
     return found
 
@@ -119,9 +137,11 @@ def student_copy(nb, name: str):
         if TASK in tags(cell):
             cell.source, _ = strip_solutions(cell.source, _where(name, i))
             if not _compiles(cell.source):
-                raise MarkerError(f"{_where(name, i)}: the student's version is not valid "
-                                  f"Python: is '# BEGIN SOLUTION' indented like the code "
-                                  f"it replaces?")
+                raise MarkerError(
+                    f"{_where(name, i)}: the student's version is not valid "
+                    f"Python: is '# BEGIN SOLUTION' indented like the code "
+                    f"it replaces?"
+                )
     return out
 
 
@@ -134,14 +154,22 @@ def notebooks(source: Path = ROOT / "notebooks") -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.make_lessons", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--force", action="store_true",
-                        help="overwrite notebooks that exist (your work in them is lost)")
-    parser.add_argument("--out", type=Path, default=ROOT,
-                        help="write OUT/lessons (default: the repository)")
-    parser.add_argument("--check", action="store_true",
-                        help="check the tasks of every notebook; write nothing")
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.make_lessons",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite notebooks that exist (your work in them is lost)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=ROOT, help="write OUT/lessons (default: the repository)"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="check the tasks of every notebook; write nothing"
+    )
     args = parser.parse_args(argv)
     dest = args.out / "lessons"
     written, kept, tasks = 0, 0, 0
@@ -166,8 +194,11 @@ def main(argv: list[str] | None = None) -> int:
         nbformat.write(student, target)
         written += 1
     where = dest if args.out != ROOT else Path("lessons")
-    print(f"{where}/: {written} notebook(s) written, {kept} kept as they were"
-          + (" (--force regenerates them)" if kept else "") + f"; {tasks} tasks in all")
+    print(
+        f"{where}/: {written} notebook(s) written, {kept} kept as they were"
+        + (" (--force regenerates them)" if kept else "")
+        + f"; {tasks} tasks in all"
+    )
     return 0
 
 

@@ -42,24 +42,30 @@ def strip_solutions(text: str, source: str) -> tuple[str, int]:
         begin, end = BEGIN.match(bare), END.match(bare)
         if begin:
             if inside_since is not None:
-                raise MarkerError(f"{source}, line {n}: BEGIN SOLUTION inside the region "
-                                  f"opened on line {inside_since} (close it with # END SOLUTION)")
+                raise MarkerError(
+                    f"{source}, line {n}: BEGIN SOLUTION inside the region "
+                    f"opened on line {inside_since} (close it with # END SOLUTION)"
+                )
             inside_since, regions = n, regions + 1
             hint = (begin.group("hint") or DEFAULT_HINT).replace("\\", "\\\\").replace('"', "'")
-            newline = line[len(bare):] or "\n"
+            newline = line[len(bare) :] or "\n"
             out.append(f'{begin.group("indent")}raise NotImplementedError("TODO: {hint}"){newline}')
         elif end:
             if inside_since is None:
-                raise MarkerError(f"{source}, line {n}: # END SOLUTION without a "
-                                  f"# BEGIN SOLUTION before it")
+                raise MarkerError(
+                    f"{source}, line {n}: # END SOLUTION without a # BEGIN SOLUTION before it"
+                )
             inside_since = None
         elif MENTION.search(bare):
-            raise MarkerError(f"{source}, line {n}: {bare.strip()!r} looks like a solution "
-                              f"marker but is not one: write '# BEGIN SOLUTION: <hint>' or "
-                              f"'# END SOLUTION' on a line of its own")
+            raise MarkerError(
+                f"{source}, line {n}: {bare.strip()!r} looks like a solution "
+                f"marker but is not one: write '# BEGIN SOLUTION: <hint>' or "
+                f"'# END SOLUTION' on a line of its own"
+            )
         elif inside_since is None:
             out.append(line)
     if inside_since is not None:
-        raise MarkerError(f"{source}, line {inside_since}: # BEGIN SOLUTION is never closed "
-                          f"by # END SOLUTION")
+        raise MarkerError(
+            f"{source}, line {inside_since}: # BEGIN SOLUTION is never closed by # END SOLUTION"
+        )
     return "".join(out), regions

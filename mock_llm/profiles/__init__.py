@@ -13,8 +13,9 @@ from .ollama import OllamaProfile
 from .openai import OpenAIProfile
 from .vllm import VLLMProfile
 
-PROFILES: dict[str, UpstreamProfile] = {p.name: p for p in (
-    OpenAIProfile(), VLLMProfile(), OllamaProfile(), LlamaCppProfile())}
+PROFILES: dict[str, UpstreamProfile] = {
+    p.name: p for p in (OpenAIProfile(), VLLMProfile(), OllamaProfile(), LlamaCppProfile())
+}
 DEFAULT_PROFILE = "openai"
 
 
@@ -26,6 +27,16 @@ def get_profile(name: str) -> UpstreamProfile:
         raise ValueError(f"unknown profile {name!r}: use one of {', '.join(PROFILES)}") from None
 
 
-__all__ = ["DEFAULT_PROFILE", "PROFILES", "Completion", "Frame", "LlamaCppProfile",
-           "OllamaProfile", "OpenAIProfile", "Problem", "UpstreamProfile", "VLLMProfile",
-           "get_profile"]
+__all__ = [
+    "DEFAULT_PROFILE",
+    "PROFILES",
+    "Completion",
+    "Frame",
+    "LlamaCppProfile",
+    "OllamaProfile",
+    "OpenAIProfile",
+    "Problem",
+    "UpstreamProfile",
+    "VLLMProfile",
+    "get_profile",
+]

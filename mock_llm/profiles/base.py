@@ -33,8 +33,11 @@ class Completion:
         """The tool call as OpenAI writes it in a message."""
         assert self.tool_call is not None
         name, arguments = self.tool_call
-        return {"id": f"call_mock{self.number:06d}", "type": "function",
-                "function": {"name": name, "arguments": arguments}}
+        return {
+            "id": f"call_mock{self.number:06d}",
+            "type": "function",
+            "function": {"name": name, "arguments": arguments},
+        }
 
     @property
     def text(self) -> str:
@@ -70,8 +73,11 @@ class Problem:
 
 def simple_usage(c: Completion) -> dict[str, Any]:
     """The usage object most servers write: three counts."""
-    return {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
-            "total_tokens": c.total_tokens}
+    return {
+        "prompt_tokens": c.prompt_tokens,
+        "completion_tokens": c.completion_tokens,
+        "total_tokens": c.total_tokens,
+    }
 
 
 def retry_headers(retry_after: float | None) -> dict[str, str]:
@@ -103,8 +109,9 @@ class UpstreamProfile:
     def strong_model(self) -> str:
         return list(self.models())[-1]
 
-    def resolve_model(self, requested: str | None,
-                      served: Mapping[str, ModelProfile]) -> tuple[str, ModelProfile]:
+    def resolve_model(
+        self, requested: str | None, served: Mapping[str, ModelProfile]
+    ) -> tuple[str, ModelProfile]:
         """(the name the answer carries, the model's timing), or this server's
         unknown-model error."""
         if requested is None and not self.requires_model:
@@ -126,8 +133,15 @@ class UpstreamProfile:
         return self.model_card(name)
 
     # -- errors ------------------------------------------------------------------------
-    def error(self, status: int, message: str, *, param: str | None = None,
-              headers: dict[str, str] | None = None, outcome: str = "error") -> MockError:
+    def error(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+        outcome: str = "error",
+    ) -> MockError:
         """An error with this server's body for `status`."""
         raise NotImplementedError
 
@@ -152,15 +166,22 @@ class UpstreamProfile:
 
     def injected(self, status: int, retry_after: float | None) -> MockError:
         """An injected `status` fault (X-Mock-Fault or the schedule)."""
-        return self.error(status, f"Injected fault: HTTP {status}.",
-                          headers=retry_headers(retry_after), outcome="fault")
+        return self.error(
+            status,
+            f"Injected fault: HTTP {status}.",
+            headers=retry_headers(retry_after),
+            outcome="fault",
+        )
 
-    def admit_prompt(self, prompt_tokens: int, max_tokens: int | None,
-                     context_length: int) -> int:
+    def admit_prompt(self, prompt_tokens: int, max_tokens: int | None, context_length: int) -> int:
         """The prompt tokens this server will count, or its context-length error."""
         if prompt_tokens >= context_length:
-            raise self.error(400, f"The prompt ({prompt_tokens} tokens) is longer than the "
-                                  f"context ({context_length} tokens).", param="messages")
+            raise self.error(
+                400,
+                f"The prompt ({prompt_tokens} tokens) is longer than the "
+                f"context ({context_length} tokens).",
+                param="messages",
+            )
         return prompt_tokens
 
     # -- answers -----------------------------------------------------------------------
@@ -178,6 +199,11 @@ class UpstreamProfile:
         return {"x-mock-model": c.model}
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "summary": self.summary, "moderations": self.has_moderations,
-                "context_length": self.context_length, "cheap_model": self.cheap_model,
-                "strong_model": self.strong_model}
+        return {
+            "name": self.name,
+            "summary": self.summary,
+            "moderations": self.has_moderations,
+            "context_length": self.context_length,
+            "cheap_model": self.cheap_model,
+            "strong_model": self.strong_model,
+        }

@@ -51,11 +51,14 @@ class OllamaProfile(UpstreamProfile):
     context_length = 4096  # OLLAMA_CONTEXT_LENGTH's default
 
     def models(self) -> dict[str, ModelProfile]:
-        return {"llama3.2:3b": ModelProfile(ttft_ms=200, tokens_per_s=90, detailed=False),
-                "llama3.1:8b": ModelProfile(ttft_ms=400, tokens_per_s=45, detailed=True)}
+        return {
+            "llama3.2:3b": ModelProfile(ttft_ms=200, tokens_per_s=90, detailed=False),
+            "llama3.1:8b": ModelProfile(ttft_ms=400, tokens_per_s=45, detailed=True),
+        }
 
-    def resolve_model(self, requested: str | None,
-                      served: Mapping[str, ModelProfile]) -> tuple[str, ModelProfile]:
+    def resolve_model(
+        self, requested: str | None, served: Mapping[str, ModelProfile]
+    ) -> tuple[str, ModelProfile]:
         full = canonical(requested or "")
         if requested and full in served:
             return requested, served[full]  # the answer carries the name as asked
@@ -70,21 +73,36 @@ class OllamaProfile(UpstreamProfile):
             raise self.unknown_model(name)
         return self.model_card(name)
 
-    def error(self, status: int, message: str, *, param: str | None = None,
-              headers: dict[str, str] | None = None, outcome: str = "error") -> MockError:
-        body: dict[str, Any] = {"error": {"message": message, "type": _TYPES.get(status, "api_error"),
-                          "param": None, "code": None}}
+    def error(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+        outcome: str = "error",
+    ) -> MockError:
+        body: dict[str, Any] = {
+            "error": {
+                "message": message,
+                "type": _TYPES.get(status, "api_error"),
+                "param": None,
+                "code": None,
+            }
+        }
         return MockError(status, body, headers=headers, outcome=outcome)
 
     def invalid_json(self, raw: bytes, exc: ValueError) -> MockError:
         pos = getattr(exc, "pos", 0)
-        found = raw[pos:pos + 1].decode("utf-8", "replace") or "EOF"
+        found = raw[pos : pos + 1].decode("utf-8", "replace") or "EOF"
         return self.error(400, f"invalid character {found!r} looking for beginning of value")
 
     def invalid_request(self, problem: Problem) -> MockError:
-        words = {"model_missing": "model is required",
-                 "messages_empty": "[] is too short - 'messages'",
-                 "messages_missing": "[] is too short - 'messages'"}
+        words = {
+            "model_missing": "model is required",
+            "messages_empty": "[] is too short - 'messages'",
+            "messages_missing": "[] is too short - 'messages'",
+        }
         return self.error(400, words.get(problem.reason, problem.message))
 
     def unknown_model(self, name: str) -> MockError:
@@ -94,11 +112,13 @@ class OllamaProfile(UpstreamProfile):
         return MockError(404, "404 page not found")
 
     def overloaded(self) -> MockError:
-        return self.error(503, "server busy, please try again.  maximum pending requests "
-                               "exceeded", outcome="fault")
+        return self.error(
+            503,
+            "server busy, please try again.  maximum pending requests exceeded",
+            outcome="fault",
+        )
 
-    def admit_prompt(self, prompt_tokens: int, max_tokens: int | None,
-                     context_length: int) -> int:
+    def admit_prompt(self, prompt_tokens: int, max_tokens: int | None, context_length: int) -> int:
         if prompt_tokens > context_length:
             return context_length // 2 + 2  # the front was dropped; no error
         return prompt_tokens
@@ -107,18 +127,38 @@ class OllamaProfile(UpstreamProfile):
         return f"chatcmpl-{number % 999}"
 
     def completion_body(self, c: Completion) -> dict[str, Any]:
-        return {"id": self.completion_id(c.number), "object": "chat.completion",
-                "created": c.created, "model": c.model, "system_fingerprint": "fp_ollama",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": c.text},
-                             "finish_reason": c.finish}],
-                "usage": simple_usage(c)}
+        return {
+            "id": self.completion_id(c.number),
+            "object": "chat.completion",
+            "created": c.created,
+            "model": c.model,
+            "system_fingerprint": "fp_ollama",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": c.text},
+                    "finish_reason": c.finish,
+                }
+            ],
+            "usage": simple_usage(c),
+        }
 
     def stream_frames(self, c: Completion, include_usage: bool) -> list[Frame]:
         def chunk(content: str, finish: str | None = None) -> dict[str, Any]:
-            return {"id": self.completion_id(c.number), "object": "chat.completion.chunk",
-                    "created": c.created, "model": c.model, "system_fingerprint": "fp_ollama",
-                    "choices": [{"index": 0, "delta": {"role": "assistant", "content": content},
-                                 "finish_reason": finish}]}
+            return {
+                "id": self.completion_id(c.number),
+                "object": "chat.completion.chunk",
+                "created": c.created,
+                "model": c.model,
+                "system_fingerprint": "fp_ollama",
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"role": "assistant", "content": content},
+                        "finish_reason": finish,
+                    }
+                ],
+            }
 
         frames = [Frame(chunk(p), token=i) for i, p in enumerate(c.pieces)]
         last = chunk("", c.finish)

@@ -38,8 +38,13 @@ from ..errors import MockError
 from ..timing import ModelProfile
 from .base import Completion, Frame, Problem, UpstreamProfile, simple_usage
 
-_TYPES = {400: "BadRequestError", 404: "NotFoundError", 500: "InternalServerError",
-          501: "NotImplementedError", 503: "ServiceUnavailableError"}
+_TYPES = {
+    400: "BadRequestError",
+    404: "NotFoundError",
+    500: "InternalServerError",
+    501: "NotImplementedError",
+    503: "ServiceUnavailableError",
+}
 
 
 class VLLMProfile(UpstreamProfile):
@@ -49,26 +54,60 @@ class VLLMProfile(UpstreamProfile):
     context_length = 8192  # as started with --max-model-len 8192
 
     def models(self) -> dict[str, ModelProfile]:
-        return {"meta-llama/Llama-3.2-3B-Instruct":
-                    ModelProfile(ttft_ms=150, tokens_per_s=120, detailed=False),
-                "meta-llama/Llama-3.1-8B-Instruct":
-                    ModelProfile(ttft_ms=300, tokens_per_s=60, detailed=True)}
+        return {
+            "meta-llama/Llama-3.2-3B-Instruct": ModelProfile(
+                ttft_ms=150, tokens_per_s=120, detailed=False
+            ),
+            "meta-llama/Llama-3.1-8B-Instruct": ModelProfile(
+                ttft_ms=300, tokens_per_s=60, detailed=True
+            ),
+        }
 
     def model_card(self, name: str) -> dict[str, Any]:
-        return {"id": name, "object": "model", "created": 1735689600, "owned_by": "vllm",
-                "root": name, "parent": None, "max_model_len": self.context_length,
-                "permission": [{
-                    "id": "modelperm-mock", "object": "model_permission", "created": 1735689600,
-                    "allow_create_engine": False, "allow_sampling": True,
-                    "allow_logprobs": True, "allow_search_indices": False, "allow_view": True,
-                    "allow_fine_tuning": False, "organization": "*", "group": None,
-                    "is_blocking": False}]}
+        return {
+            "id": name,
+            "object": "model",
+            "created": 1735689600,
+            "owned_by": "vllm",
+            "root": name,
+            "parent": None,
+            "max_model_len": self.context_length,
+            "permission": [
+                {
+                    "id": "modelperm-mock",
+                    "object": "model_permission",
+                    "created": 1735689600,
+                    "allow_create_engine": False,
+                    "allow_sampling": True,
+                    "allow_logprobs": True,
+                    "allow_search_indices": False,
+                    "allow_view": True,
+                    "allow_fine_tuning": False,
+                    "organization": "*",
+                    "group": None,
+                    "is_blocking": False,
+                }
+            ],
+        }
 
-    def error(self, status: int, message: str, *, param: str | None = None,
-              headers: dict[str, str] | None = None, outcome: str = "error",
-              err_type: str | None = None) -> MockError:
-        body: dict[str, Any] = {"error": {"message": message, "type": err_type or _TYPES.get(status, "Error"),
-                          "param": param, "code": status}}
+    def error(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+        outcome: str = "error",
+        err_type: str | None = None,
+    ) -> MockError:
+        body: dict[str, Any] = {
+            "error": {
+                "message": message,
+                "type": err_type or _TYPES.get(status, "Error"),
+                "param": param,
+                "code": status,
+            }
+        }
         return MockError(status, body, headers=headers, outcome=outcome)
 
     def invalid_json(self, raw: bytes, exc: ValueError) -> MockError:
@@ -84,14 +123,21 @@ class VLLMProfile(UpstreamProfile):
 
     def extra_problem(self, body: dict[str, Any]) -> Problem | None:
         if body.get("stream_options") and not body.get("stream"):
-            return Problem("stream_options", "Value error, Stream options can only be defined "
-                                             "when `stream=True`.", "stream_options")
+            return Problem(
+                "stream_options",
+                "Value error, Stream options can only be defined when `stream=True`.",
+                "stream_options",
+            )
         return None
 
     def _validation(self, kind: str, param: str, msg: str) -> MockError:
         loc = tuple(param.split("."))
-        return self.error(400, f"1 validation error:\n  {{'type': '{kind}', 'loc': {loc!r}, "
-                               f"'msg': {msg!r}}}", param=param, err_type="Bad Request")
+        return self.error(
+            400,
+            f"1 validation error:\n  {{'type': '{kind}', 'loc': {loc!r}, 'msg': {msg!r}}}",
+            param=param,
+            err_type="Bad Request",
+        )
 
     def unknown_model(self, name: str) -> MockError:
         return self.error(404, f"The model `{name}` does not exist.", param="model")
@@ -100,41 +146,73 @@ class VLLMProfile(UpstreamProfile):
         return self.error(404, "Not Found", err_type="Not Found")
 
     def overloaded(self) -> MockError:
-        return self.error(503, "Request rejected: the queue is full (--max-num-queued-reqs).",
-                          outcome="fault")
+        return self.error(
+            503, "Request rejected: the queue is full (--max-num-queued-reqs).", outcome="fault"
+        )
 
-    def admit_prompt(self, prompt_tokens: int, max_tokens: int | None,
-                     context_length: int) -> int:
+    def admit_prompt(self, prompt_tokens: int, max_tokens: int | None, context_length: int) -> int:
         if prompt_tokens >= context_length:
-            raise self.error(400, f"This model's maximum context length is {context_length} "
-                                  f"tokens. However, your request has {prompt_tokens} input "
-                                  "tokens. Please reduce the length of the input messages.",
-                             param="input_tokens")
+            raise self.error(
+                400,
+                f"This model's maximum context length is {context_length} "
+                f"tokens. However, your request has {prompt_tokens} input "
+                "tokens. Please reduce the length of the input messages.",
+                param="input_tokens",
+            )
         if max_tokens is not None and prompt_tokens + max_tokens > context_length:
-            raise self.error(400, "'max_tokens' or 'max_completion_tokens' is too large: "
-                                  f"{max_tokens}. This model's maximum context length is "
-                                  f"{context_length} tokens and your request has {prompt_tokens}"
-                                  f" input tokens ({max_tokens} > {context_length} - "
-                                  f"{prompt_tokens}).", param="max_tokens")
+            raise self.error(
+                400,
+                "'max_tokens' or 'max_completion_tokens' is too large: "
+                f"{max_tokens}. This model's maximum context length is "
+                f"{context_length} tokens and your request has {prompt_tokens}"
+                f" input tokens ({max_tokens} > {context_length} - "
+                f"{prompt_tokens}).",
+                param="max_tokens",
+            )
         return prompt_tokens
 
     def completion_body(self, c: Completion) -> dict[str, Any]:
         message: dict[str, Any] = {
-            "role": "assistant", "content": c.text, "refusal": None, "annotations": None,
-                   "audio": None, "function_call": None, "tool_calls": [],
-                   "reasoning_content": None}
-        return {"id": self.completion_id(c.number), "object": "chat.completion",
-                "created": c.created, "model": c.model,
-                "choices": [{"index": 0, "message": message, "logprobs": None,
-                             "finish_reason": c.finish, "stop_reason": None}],
-                "service_tier": None, "system_fingerprint": None,
-                "usage": {**simple_usage(c), "prompt_tokens_details": None},
-                "prompt_logprobs": None, "kv_transfer_params": None}
+            "role": "assistant",
+            "content": c.text,
+            "refusal": None,
+            "annotations": None,
+            "audio": None,
+            "function_call": None,
+            "tool_calls": [],
+            "reasoning_content": None,
+        }
+        return {
+            "id": self.completion_id(c.number),
+            "object": "chat.completion",
+            "created": c.created,
+            "model": c.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": c.finish,
+                    "stop_reason": None,
+                }
+            ],
+            "service_tier": None,
+            "system_fingerprint": None,
+            "usage": {**simple_usage(c), "prompt_tokens_details": None},
+            "prompt_logprobs": None,
+            "kv_transfer_params": None,
+        }
 
     def stream_frames(self, c: Completion, include_usage: bool) -> list[Frame]:
         def chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-            return {"id": self.completion_id(c.number), "object": "chat.completion.chunk",
-                    "created": c.created, "model": c.model, "choices": choices, **extra}
+            return {
+                "id": self.completion_id(c.number),
+                "object": "chat.completion.chunk",
+                "created": c.created,
+                "model": c.model,
+                "choices": choices,
+                **extra,
+            }
 
         def choice(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
             return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
@@ -145,11 +223,16 @@ class VLLMProfile(UpstreamProfile):
             if i < last:
                 frames.append(Frame(chunk([choice({"content": piece})]), token=i))
             else:  # the finish reason rides on the last token
-                frames.append(Frame(chunk([{**choice({"content": piece}, c.finish),
-                                            "stop_reason": None}]), token=i))
+                frames.append(
+                    Frame(
+                        chunk([{**choice({"content": piece}, c.finish), "stop_reason": None}]),
+                        token=i,
+                    )
+                )
         if not c.pieces:
-            frames.append(Frame(chunk([{**choice({"content": ""}, c.finish),
-                                        "stop_reason": None}])))
+            frames.append(
+                Frame(chunk([{**choice({"content": ""}, c.finish), "stop_reason": None}]))
+            )
         if include_usage:
             frames.append(Frame(chunk([], usage=simple_usage(c))))
         return frames

@@ -26,21 +26,31 @@ def is_admin(request: Request, settings: Settings) -> bool:
     """Does this request carry the admin token? (False when no ADMIN_TOKEN is set.)"""
     token = settings.admin_token
     given = _bearer(request)
-    return bool(token and given and hmac.compare_digest(
-        given.encode(), token.get_secret_value().encode()))
+    return bool(
+        token and given and hmac.compare_digest(given.encode(), token.get_secret_value().encode())
+    )
 
 
 async def require_admin(request: Request, settings: SettingsDep) -> None:
     if not _bearer(request):
-        raise Unauthorized("Admin endpoints need `Authorization: Bearer <ADMIN_TOKEN>`.",
-                           headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthorized(
+            "Admin endpoints need `Authorization: Bearer <ADMIN_TOKEN>`.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     if not is_admin(request, settings):
         raise Forbidden("Wrong admin token.")
 
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)],
-                   responses={401: error_doc("no bearer token"), 403: error_doc("wrong token"),
-                              404: error_doc("the cache is disabled (CACHE_ENABLED=false)")})
+router = APIRouter(
+    prefix="/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],
+    responses={
+        401: error_doc("no bearer token"),
+        403: error_doc("wrong token"),
+        404: error_doc("the cache is disabled (CACHE_ENABLED=false)"),
+    },
+)
 
 
 def _cache(services: ServicesDep) -> Any:

@@ -27,9 +27,16 @@ from ..usage import report, to_csv
 from .admin import require_admin
 
 page = APIRouter(tags=["admin"])
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)],
-                   responses={401: error_doc("no bearer token"), 403: error_doc("wrong token"),
-                              404: error_doc("class mode is off (CLASS_MODE=false)")})
+router = APIRouter(
+    prefix="/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],
+    responses={
+        401: error_doc("no bearer token"),
+        403: error_doc("wrong token"),
+        404: error_doc("class mode is off (CLASS_MODE=false)"),
+    },
+)
 
 
 class ClassModeOff(ServiceError):
@@ -46,28 +53,42 @@ async def admin_page() -> HTMLResponse:
     return HTMLResponse(_admin_html())
 
 
-@router.get("/usage", responses={200: {"content": {"application/json": {}, "text/csv": {}},
-                                       "description": "usage per key and tenant"}})
-async def usage(services: ServicesDep, clock: ClockDep, metrics: MetricsDep,
-                format: Literal["json", "csv"] = "json", by: Literal["key", "tenant"] = "key",
-                tenant: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None) -> Response:
+@router.get(
+    "/usage",
+    responses={
+        200: {
+            "content": {"application/json": {}, "text/csv": {}},
+            "description": "usage per key and tenant",
+        }
+    },
+)
+async def usage(
+    services: ServicesDep,
+    clock: ClockDep,
+    metrics: MetricsDep,
+    format: Literal["json", "csv"] = "json",
+    by: Literal["key", "tenant"] = "key",
+    tenant: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
+) -> Response:
     """Per key and per tenant: requests, tokens, cost, saved by the cache, refusals by kind,
     last seen, and the current period's budget; `totals`, and `live` (requests in flight,
     breaker states). `?format=csv` gives one line per key (or per tenant with `by=tenant`)."""
     if services.keys is None:
         raise ClassModeOff("Usage is recorded in class mode only (CLASS_MODE=true).")
     try:
-        data = await report(services.redis, clock.time(), services.settings.budget_timezone,
-                            tenant)
+        data = await report(services.redis, clock.time(), services.settings.budget_timezone, tenant)
     except RedisError:
-        raise KeyStoreUnavailable("Usage cannot be read right now (Redis is unreachable); "
-                                  "retry shortly.", retry_after=5) from None
+        raise KeyStoreUnavailable(
+            "Usage cannot be read right now (Redis is unreachable); retry shortly.", retry_after=5
+        ) from None
     if format == "csv":
         rows = data["keys"] if by == "key" else data["tenants"]
-        return Response(to_csv(rows, by=by), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="usage-{by}.csv"'})
-    data["live"] = {"in_flight": _in_flight(metrics),
-                    "breakers": services.breakers.states()}
+        return Response(
+            to_csv(rows, by=by),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="usage-{by}.csv"'},
+        )
+    data["live"] = {"in_flight": _in_flight(metrics), "breakers": services.breakers.states()}
     for row in (*data["keys"], *data["tenants"]):
         row.pop("last_seen_unix", None)
     return JSONResponse(data)

@@ -26,8 +26,13 @@ CacheControl = Annotated[str, Header()]
 
 
 @router.post("/chat", response_model=ChatResponse)
-async def chat(body: ChatRequest, services: ServicesDep, ctx: ContextDep, client: ClientDep,
-               cache_control: CacheControl = "") -> ChatResponse:
+async def chat(
+    body: ChatRequest,
+    services: ServicesDep,
+    ctx: ContextDep,
+    client: ClientDep,
+    cache_control: CacheControl = "",
+) -> ChatResponse:
     """Answer one message (with optional earlier turns) in one piece, on the requested
     model (default DEFAULT_MODEL; `"auto"` lets the router choose)."""
     call = services.calls.from_chat(body, ctx.request_id, client, cache_control)
@@ -35,8 +40,13 @@ async def chat(body: ChatRequest, services: ServicesDep, ctx: ContextDep, client
 
 
 @router.post("/chat/smart", response_model=ChatResponse)
-async def chat_smart(body: ChatRequest, services: ServicesDep, ctx: ContextDep,
-                     client: ClientDep, cache_control: CacheControl = "") -> ChatResponse:
+async def chat_smart(
+    body: ChatRequest,
+    services: ServicesDep,
+    ctx: ContextDep,
+    client: ClientDep,
+    cache_control: CacheControl = "",
+) -> ChatResponse:
     """The lecture's routed endpoint: the router picks the cheap or the strong model by the
     message's complexity (`model` in the body is not used, as in the lecture). The choice is
     in `model_used`, `routing` and the `X-Model` header."""
@@ -45,8 +55,13 @@ async def chat_smart(body: ChatRequest, services: ServicesDep, ctx: ContextDep,
 
 
 @router.post("/chat/safe", response_model=ChatResponse)
-async def chat_safe(body: ChatRequest, services: ServicesDep, ctx: ContextDep,
-                    client: ClientDep, cache_control: CacheControl = "") -> ChatResponse:
+async def chat_safe(
+    body: ChatRequest,
+    services: ServicesDep,
+    ctx: ContextDep,
+    client: ClientDep,
+    cache_control: CacheControl = "",
+) -> ChatResponse:
     """The lecture's guarded endpoint: always moderated and PII-masked, whatever
     SAFETY_GUARDS says (which puts the same guards on every chat endpoint).
 
@@ -58,12 +73,16 @@ async def chat_safe(body: ChatRequest, services: ServicesDep, ctx: ContextDep,
 
 
 @router.post("/chat/limited", response_model=ChatResponse)
-async def chat_limited(body: ChatRequest, services: ServicesDep, ctx: ContextDep,
-                       client: ClientDep,
-                       x_client_id: Annotated[str | None, Header(
-                           pattern=CLIENT_ID_PATTERN,
-                           description='default: the client "anonymous"')] = None,
-                       cache_control: CacheControl = "") -> ChatResponse:
+async def chat_limited(
+    body: ChatRequest,
+    services: ServicesDep,
+    ctx: ContextDep,
+    client: ClientDep,
+    x_client_id: Annotated[
+        str | None, Header(pattern=CLIENT_ID_PATTERN, description='default: the client "anonymous"')
+    ] = None,
+    cache_control: CacheControl = "",
+) -> ChatResponse:
     """The lecture's rate-limited endpoint: at most LIMITED_RPM (30) requests in any 60 s
     per `X-Client-ID` (client "anonymous" without it; with API_KEYS, per key), exact across
     workers; over it, 429 with Retry-After."""
@@ -72,19 +91,33 @@ async def chat_limited(body: ChatRequest, services: ServicesDep, ctx: ContextDep
     return await _answer(services, ctx, call, body)
 
 
-async def _answer(services: Services, ctx: RequestContext, call: ChatCall,
-                  body: ChatRequest) -> ChatResponse:
+async def _answer(
+    services: Services, ctx: RequestContext, call: ChatCall, body: ChatRequest
+) -> ChatResponse:
     ctx.call = call
     result = await services.pipeline.complete(call)
     route = call.route
     assert route is not None
     return ChatResponse(
-        session_id=body.session_id, answer=result.text, model_used=result.model,
-        latency_ms=round(result.latency_ms, 1), tokens_used=result.total_tokens,
-        response=result.text, model=result.model,
-        routing=Routing(reason=route.reason, router=route.router, score=route.score,
-                        fallback_from=route.fallback_from),
-        request_id=ctx.request_id, cache=result.cache,
-        usage=Usage(prompt_tokens=result.prompt_tokens,
-                    completion_tokens=result.completion_tokens, total_tokens=result.total_tokens),
-        finish_reason=result.finish_reason)
+        session_id=body.session_id,
+        answer=result.text,
+        model_used=result.model,
+        latency_ms=round(result.latency_ms, 1),
+        tokens_used=result.total_tokens,
+        response=result.text,
+        model=result.model,
+        routing=Routing(
+            reason=route.reason,
+            router=route.router,
+            score=route.score,
+            fallback_from=route.fallback_from,
+        ),
+        request_id=ctx.request_id,
+        cache=result.cache,
+        usage=Usage(
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            total_tokens=result.total_tokens,
+        ),
+        finish_reason=result.finish_reason,
+    )

@@ -48,17 +48,20 @@ async def livez() -> dict[str, bool]:
 
 
 _NOT_READY: dict[int | str, dict[str, Any]] = {
-    503: {"description": "starting or draining (with Retry-After)"}}
+    503: {"description": "starting or draining (with Retry-After)"}
+}
 
 
 def _not_ready(lifecycle: Lifecycle, body: dict[str, Any]) -> JSONResponse:
-    return JSONResponse(body, status_code=503,
-                        headers={"Retry-After": str(lifecycle.retry_after_s)})
+    return JSONResponse(
+        body, status_code=503, headers={"Retry-After": str(lifecycle.retry_after_s)}
+    )
 
 
 @router.get("/ready", responses=_NOT_READY, openapi_extra=PROBE)
-async def ready(request: Request, lifecycle: LifecycleDep,
-                services: OptionalServicesDep) -> JSONResponse:
+async def ready(
+    request: Request, lifecycle: LifecycleDep, services: OptionalServicesDep
+) -> JSONResponse:
     """Readiness, the lecture's form: `{"status": "ready"}`, or 503 "Service not ready"."""
     if lifecycle.ready:
         body: dict[str, Any] = {"status": "ready"}
@@ -94,24 +97,39 @@ async def _check(coro: Awaitable[Any]) -> dict[str, Any]:
     return out
 
 
-@router.get("/health/detailed", openapi_extra=PROBE, responses={503: {"description": "degraded: a dependency is "
-                                                                  "down, or not ready"}})
-async def detailed(request: Request, lifecycle: LifecycleDep, settings: SettingsDep,
-                   services: OptionalServicesDep) -> JSONResponse:
+@router.get(
+    "/health/detailed",
+    openapi_extra=PROBE,
+    responses={503: {"description": "degraded: a dependency is down, or not ready"}},
+)
+async def detailed(
+    request: Request, lifecycle: LifecycleDep, settings: SettingsDep, services: OptionalServicesDep
+) -> JSONResponse:
     """Each dependency as a boolean (the lecture's names first); 503 when any is false."""
     cache: dict[str, Any] = {"ok": False}
     models: dict[str, Any] = {"ok": False}
     moderation: dict[str, Any] = {"ok": False}
     if services is not None:
         cache, models, moderation = await asyncio.gather(
-            _check(_ping(services)), _check(_models(services)), _check(_moderation(services)))
-    checks = {"api_client": services is not None, "ready": lifecycle.ready,
-              "cache": cache["ok"], "upstream": models["ok"], "moderation": moderation["ok"]}
+            _check(_ping(services)), _check(_models(services)), _check(_moderation(services))
+        )
+    checks = {
+        "api_client": services is not None,
+        "ready": lifecycle.ready,
+        "cache": cache["ok"],
+        "upstream": models["ok"],
+        "moderation": moderation["ok"],
+    }
     healthy = all(checks.values())
     body: dict[str, Any] = {"status": "ok" if healthy else "degraded", "checks": checks}
     if is_admin(request, settings):
-        body["details"] = {"cache": cache, "upstream": models, "moderation": moderation,
-                           "draining": lifecycle.draining, "inflight": lifecycle.inflight}
+        body["details"] = {
+            "cache": cache,
+            "upstream": models,
+            "moderation": moderation,
+            "draining": lifecycle.draining,
+            "inflight": lifecycle.inflight,
+        }
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 

@@ -10,8 +10,12 @@ from ..lifecycle import PROBE
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/metrics", response_class=Response, openapi_extra=PROBE,
-            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    openapi_extra=PROBE,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
+)
 async def metrics(m: MetricsDep, services: OptionalServicesDep) -> Response:
     """Requests, latency, gateway overhead, time to first token, tokens and cost by model,
     cache, routing, rate limiting, safety, breaker state, requests in flight."""

@@ -24,34 +24,56 @@ from ..streaming import EventChannel, chat_events, sse_response
 
 router = APIRouter(tags=["chat"], responses=CHAT_ERRORS)
 
-_SSE_DOC: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}},
-                  "description": "token events, then (if asked) usage, then done; or error"}}
+_SSE_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"text/event-stream": {}},
+        "description": "token events, then (if asked) usage, then done; or error",
+    }
+}
 
 
-async def _stream(body: ChatRequest, services: Services, lifecycle: Lifecycle,
-                  ctx: RequestContext, client: Client, cache_control: str = "") -> Response:
+async def _stream(
+    body: ChatRequest,
+    services: Services,
+    lifecycle: Lifecycle,
+    ctx: RequestContext,
+    client: Client,
+    cache_control: str = "",
+) -> Response:
     call = services.calls.from_chat(body, ctx.request_id, client, cache_control)
     ctx.call = call
     channel = EventChannel(services.pipeline.stream(call), lifecycle)
     first = await channel.first()  # routed and admitted by now: its headers are known
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    return sse_response(chat_events(channel.rest(first), call, include_usage=include_usage,
-                                    session_id=body.session_id),
-                        services.settings.sse_ping_s)
+    return sse_response(
+        chat_events(
+            channel.rest(first), call, include_usage=include_usage, session_id=body.session_id
+        ),
+        services.settings.sse_ping_s,
+    )
 
 
 @router.post("/chat/stream", responses=_SSE_DOC)
-async def chat_stream(body: ChatRequest, services: ServicesDep, lifecycle: LifecycleDep,
-                      ctx: ContextDep, client: ClientDep,
-                      cache_control: Annotated[str, Header()] = "") -> Response:
+async def chat_stream(
+    body: ChatRequest,
+    services: ServicesDep,
+    lifecycle: LifecycleDep,
+    ctx: ContextDep,
+    client: ClientDep,
+    cache_control: Annotated[str, Header()] = "",
+) -> Response:
     """Stream the answer to one message as SSE events."""
     return await _stream(body, services, lifecycle, ctx, client, cache_control)
 
 
 @router.get("/chat/stream", responses=_SSE_DOC)
-async def chat_stream_get(query: Annotated[StreamQuery, Query()], services: ServicesDep,
-                          lifecycle: LifecycleDep, ctx: ContextDep,
-                          client: ClientDep) -> Response:
+async def chat_stream_get(
+    query: Annotated[StreamQuery, Query()],
+    services: ServicesDep,
+    lifecycle: LifecycleDep,
+    ctx: ContextDep,
+    client: ClientDep,
+) -> Response:
     """The same stream for `EventSource` (GET only): `/chat/stream?message=...`.
 
     Cache-Control is not read here: every browser's EventSource sends `no-cache` on its

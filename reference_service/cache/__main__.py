@@ -32,21 +32,28 @@ if TYPE_CHECKING:
     from .embedder import Embedder
 
 
+# long: one argparse tree and its dispatch, read top to bottom
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m reference_service.cache",
-                                     description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m reference_service.cache",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("command", choices=["eval", "train", "replay"])
     parser.add_argument("--pairs", type=Path)
-    parser.add_argument("--threshold", type=float,
-                        default=Settings(_env_file=None).cache_similarity_threshold)
+    parser.add_argument(
+        "--threshold", type=float, default=Settings(_env_file=None).cache_similarity_threshold
+    )
     parser.add_argument("--split", help="only pairs of this split (train or test)")
     parser.add_argument("--sweep", action="store_true")
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--compare-model", action="store_true")
-    parser.add_argument("--lecture", action="store_true",
-                        help="eval: the lecture's rule instead (typed questions, cosine >= 0.95)")
+    parser.add_argument(
+        "--lecture",
+        action="store_true",
+        help="eval: the lecture's rule instead (typed questions, cosine >= 0.95)",
+    )
     parser.add_argument("--workload", default="lab", choices=["lab", "lab-train", "qqp"])
     parser.add_argument("--questions", type=int, default=2000)
     parser.add_argument("--hours", type=float, default=8.0)
@@ -69,24 +76,31 @@ def main() -> None:
         _lecture(args, Embedder())
         return
 
-    report = evaluate_file(args.pairs, args.threshold, args.split, args.sweep or bool(args.plot),
-                           Embedder())
+    report = evaluate_file(
+        args.pairs, args.threshold, args.split, args.sweep or bool(args.plot), Embedder()
+    )
     if args.json:
         print(json.dumps(report))
     else:
-        print(f"{args.pairs} ({args.split or 'all'}): {report['n_pairs']} pairs, "
-              f"{report['positives']} answerable; threshold {args.threshold:g} (cosine)")
-        print(f"  precision {report['precision']}  recall {report['recall']}  "
-              f"false-hit rate {report['false_hit_rate']}  hits {report['hits']}")
+        print(
+            f"{args.pairs} ({args.split or 'all'}): {report['n_pairs']} pairs, "
+            f"{report['positives']} answerable; threshold {args.threshold:g} (cosine)"
+        )
+        print(
+            f"  precision {report['precision']}  recall {report['recall']}  "
+            f"false-hit rate {report['false_hit_rate']}  hits {report['hits']}"
+        )
         for kind, k in report.get("by_kind", {}).items():
             print(f"    {kind:<16} label {k['label']}  hits {k['hits']}/{k['n']}")
         if "curve" in report:
             print("\n  threshold  precision  recall  false-hit | cosine only: precision recall")
             for c in report["curve"]:
                 co = c["cosine_only"]
-                print(f"  {c['threshold']:>9.2f}  {c['precision'] or 0:>9.3f}  {c['recall']:>6.3f}"
-                      f"  {c['false_hit_rate']:>9.3f} | {co['precision'] or 0:>9.3f} "
-                      f"{co['recall']:>6.3f}")
+                print(
+                    f"  {c['threshold']:>9.2f}  {c['precision'] or 0:>9.3f}  {c['recall']:>6.3f}"
+                    f"  {c['false_hit_rate']:>9.3f} | {co['precision'] or 0:>9.3f} "
+                    f"{co['recall']:>6.3f}"
+                )
     if args.plot:
         plot_curve({args.pairs.stem: report["curve"]}, args.plot, args.threshold)
         print(f"wrote {args.plot}")
@@ -98,31 +112,46 @@ def _train(embedder: Embedder, compare_model: bool) -> None:
     rows = train.build_rows(train.load_training_pairs(), embedder)
     point = train.operating_point(rows)
     train.write(point)
-    print(f"similarity threshold {point['similarity_threshold']} (precision targets "
-          f"{train.TARGET_PRECISION}); wrote {train.OPERATING_POINT.name}")
+    print(
+        f"similarity threshold {point['similarity_threshold']} (precision targets "
+        f"{train.TARGET_PRECISION}); wrote {train.OPERATING_POINT.name}"
+    )
     for s, r in (point["on_training_data"] or {}).items():
-        print(f"  {s}: precision {r['precision']} recall {r['recall']} "
-              f"false-hit rate {r['false_hit_rate']} ({r['pairs']} pairs)")
+        print(
+            f"  {s}: precision {r['precision']} recall {r['recall']} "
+            f"false-hit rate {r['false_hit_rate']} ({r['pairs']} pairs)"
+        )
     print("  cross-validation (threshold chosen on 4 folds, judged on the 5th):")
     for f in point["cross_validation"]["per_fold"]:
-        print(f"    fold {f['fold']}: threshold {f['threshold']}  " + "  ".join(
-            f"{s} P {f[s]['precision']} R {f[s]['recall']}" for s in ("lab", "qqp") if s in f))
+        print(
+            f"    fold {f['fold']}: threshold {f['threshold']}  "
+            + "  ".join(
+                f"{s} P {f[s]['precision']} R {f[s]['recall']}" for s in ("lab", "qqp") if s in f
+            )
+        )
     if compare_model:
         print("\n  learned verifier (logistic regression, out of fold) vs the threshold:")
         for line in train.compare_model(rows):
-            print(f"    p >= {line['model_probability_at_least']:<5} " + "  ".join(
-                f"{s} P {line[s]['precision']} R {line[s]['recall']}" for s in ("lab", "qqp")))
+            print(
+                f"    p >= {line['model_probability_at_least']:<5} "
+                + "  ".join(
+                    f"{s} P {line[s]['precision']} R {line[s]['recall']}" for s in ("lab", "qqp")
+                )
+            )
         for t in (0.88, 0.90, 0.92, 0.93, 0.95):
-            print(f"    cos >= {t:<4}  " + "  ".join(
-                f"{s} P {train.rates(rows, t, s)['precision']} R {train.rates(rows, t, s)['recall']}"
-                for s in ("lab", "qqp")))
+            print(
+                f"    cos >= {t:<4}  "
+                + "  ".join(
+                    f"{s} P {train.rates(rows, t, s)['precision']} R {train.rates(rows, t, s)['recall']}"
+                    for s in ("lab", "qqp")
+                )
+            )
 
 
 def _replay(args: argparse.Namespace, embedder: Embedder) -> None:
     from .replay import format_report, plot_replay, replay
 
-    report = replay(args.workload, args.questions, args.hours, args.seed, args.threshold,
-                    embedder)
+    report = replay(args.workload, args.questions, args.hours, args.seed, args.threshold, embedder)
     if args.json:
         print(json.dumps({k: v for k, v in report.items() if k != "curves"}))
     else:
@@ -132,16 +161,16 @@ def _replay(args: argparse.Namespace, embedder: Embedder) -> None:
         print(f"wrote {args.plot}")
 
 
-
 def _lecture(args: argparse.Namespace, embedder: Embedder) -> None:
     from .evaluate import lecture_rule, load_pairs
 
     pairs = load_pairs(args.pairs, args.split)
     r = lecture_rule(pairs, embedder)
-    print(f"{args.pairs} ({args.split or 'all'}): the lecture's rule (cosine >= 0.95 of the "
-          f"questions as typed): precision {r['precision']}  recall {r['recall']}  "
-          f"false-hit rate {r['false_hit_rate']}  hits {r['hits']} of {r['n_pairs']} pairs")
-
+    print(
+        f"{args.pairs} ({args.split or 'all'}): the lecture's rule (cosine >= 0.95 of the "
+        f"questions as typed): precision {r['precision']}  recall {r['recall']}  "
+        f"false-hit rate {r['false_hit_rate']}  hits {r['hits']} of {r['n_pairs']} pairs"
+    )
 
 
 if __name__ == "__main__":

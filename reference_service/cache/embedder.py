@@ -20,8 +20,17 @@ import numpy as np
 from ..errors import EmbedderError
 
 # EmbedderError lives in errors.py; lecture/cache.py imports it from here.
-__all__ = ["DIM", "MODEL_SHA256", "BatchEmbedder", "Embedder", "EmbedderError", "QuestionEmbedder",
-           "TextEmbedder", "model_dir", "sha256_of"]
+__all__ = [
+    "DIM",
+    "MODEL_SHA256",
+    "BatchEmbedder",
+    "Embedder",
+    "EmbedderError",
+    "QuestionEmbedder",
+    "TextEmbedder",
+    "model_dir",
+    "sha256_of",
+]
 
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 DIM = 384
@@ -72,21 +81,29 @@ class Embedder:
             raise EmbedderError(f"no model weights at {weights}")
         digest = sha256_of(weights)
         if digest != expected_sha256:
-            raise EmbedderError(f"model weights at {weights} have sha256 {digest}, "
-                                f"expected {expected_sha256}")
+            raise EmbedderError(
+                f"model weights at {weights} have sha256 {digest}, expected {expected_sha256}"
+            )
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # unannotated upstream
         self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-        dim = getattr(self._model, "get_embedding_dimension", None) or \
-            self._model.get_sentence_embedding_dimension
+        dim = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
         self.dim = dim()
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """(len(texts), 384) float32, each row of unit length. Batched: one forward pass."""
-        vectors: np.ndarray = self._model.encode(texts, batch_size=64, normalize_embeddings=True,
-                                                 convert_to_numpy=True, show_progress_bar=False)
+        vectors: np.ndarray = self._model.encode(
+            texts,
+            batch_size=64,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return vectors.astype(np.float32)
 
     def embed_one(self, text: str) -> np.ndarray:

@@ -42,8 +42,7 @@ def load_pairs(path: Path, split: str | None = None) -> list[Pair]:
         r = json.loads(line)
         if split and r.get("split") not in (split, None):
             continue
-        pairs.append(Pair(r["text_a"], r["text_b"], int(r["label"]), r.get("kind"),
-                          r.get("split")))
+        pairs.append(Pair(r["text_a"], r["text_b"], int(r["label"]), r.get("kind"), r.get("split")))
     return pairs
 
 
@@ -70,15 +69,19 @@ class Outcome:
     verified: bool
 
 
-async def run_pairs(pairs: list[Pair], embedder: TextEmbedder, threshold: float,
-                    verify: bool = True) -> list[Outcome]:
+async def run_pairs(
+    pairs: list[Pair], embedder: TextEmbedder, threshold: float, verify: bool = True
+) -> list[Outcome]:
     import fakeredis
 
     redis = fakeredis.FakeAsyncRedis()
     emb = PrecomputedEmbedder(embedder, [t for p in pairs for t in (p.a, p.b)])
-    cache = SemanticCache(redis, emb, SystemClock(),
-                          CacheConfig(similarity_threshold=threshold, verify=verify,
-                                      candidates=1))
+    cache = SemanticCache(
+        redis,
+        emb,
+        SystemClock(),
+        CacheConfig(similarity_threshold=threshold, verify=verify, candidates=1),
+    )
     outcomes = []
     for i, p in enumerate(pairs):
         scope = f"eval{i}"  # a fresh cache per pair
@@ -95,26 +98,34 @@ def score(outcomes: list[Outcome]) -> dict[str, Any]:
     fp = sum(o.hit and o.pair.label == 0 for o in outcomes)
     pos = sum(o.pair.label == 1 for o in outcomes)
     neg = len(outcomes) - pos
-    return {"precision": round(tp / (tp + fp), 4) if tp + fp else None,
-            "recall": round(tp / pos, 4) if pos else None,
-            "false_hit_rate": round(fp / neg, 4) if neg else None,
-            "hits": tp + fp, "n_pairs": len(outcomes), "positives": pos}
+    return {
+        "precision": round(tp / (tp + fp), 4) if tp + fp else None,
+        "recall": round(tp / pos, 4) if pos else None,
+        "false_hit_rate": round(fp / neg, 4) if neg else None,
+        "hits": tp + fp,
+        "n_pairs": len(outcomes),
+        "positives": pos,
+    }
 
 
-def lecture_rule(pairs: list[Pair], embedder: BatchEmbedder, threshold: float = 0.95
-                 ) -> dict[str, Any]:
+def lecture_rule(
+    pairs: list[Pair], embedder: BatchEmbedder, threshold: float = 0.95
+) -> dict[str, Any]:
     """The lecture's rule on each pair: the questions as typed, embedded (normalized), and
     a hit when their dot product is >= `threshold` (0.95): no exact tier, no rewriting of the
     question's form, no verifier (its SemanticCache.get, for one stored entry)."""
     a = embedder.embed([p.a for p in pairs])
     b = embedder.embed([p.b for p in pairs])
-    outs = [Outcome(p, float(x @ y) >= threshold, None, float(x @ y), False)
-            for p, x, y in zip(pairs, a, b, strict=True)]
+    outs = [
+        Outcome(p, float(x @ y) >= threshold, None, float(x @ y), False)
+        for p, x, y in zip(pairs, a, b, strict=True)
+    ]
     return {"threshold": threshold, **score(outs)}
 
 
-async def sweep(pairs: list[Pair], embedder: TextEmbedder, thresholds: list[float]
-                ) -> list[dict[str, Any]]:
+async def sweep(
+    pairs: list[Pair], embedder: TextEmbedder, thresholds: list[float]
+) -> list[dict[str, Any]]:
     """The curve, from one run that records each pair's similarity and verdict.
 
     With one stored entry per fresh cache, b hits at threshold t exactly when it hits the
@@ -124,8 +135,9 @@ async def sweep(pairs: list[Pair], embedder: TextEmbedder, thresholds: list[floa
 
     redis = fakeredis.FakeAsyncRedis()
     emb = PrecomputedEmbedder(embedder, [t for p in pairs for t in (p.a, p.b)])
-    cache = SemanticCache(redis, emb, SystemClock(),
-                          CacheConfig(similarity_threshold=-1.0, candidates=1))
+    cache = SemanticCache(
+        redis, emb, SystemClock(), CacheConfig(similarity_threshold=-1.0, candidates=1)
+    )
     sims: list[float] = []
     verified, exact, aligned = [], [], []
     for i, p in enumerate(pairs):
@@ -141,18 +153,31 @@ async def sweep(pairs: list[Pair], embedder: TextEmbedder, thresholds: list[floa
     await redis.aclose()
     curve = []
     for t in thresholds:
-        outs = [Outcome(p, e or al or (v and s >= t), None, s, v)
-                for p, s, v, e, al in zip(pairs, sims, verified, exact, aligned, strict=True)]
-        cos_only = [Outcome(p, e or s >= t, None, s, True)
-                    for p, s, e in zip(pairs, sims, exact, strict=True)]
-        curve.append({"threshold": t, **score(outs),
-                      "cosine_only": {k: v for k, v in score(cos_only).items()
-                                      if k in ("precision", "recall", "false_hit_rate")}})
+        outs = [
+            Outcome(p, e or al or (v and s >= t), None, s, v)
+            for p, s, v, e, al in zip(pairs, sims, verified, exact, aligned, strict=True)
+        ]
+        cos_only = [
+            Outcome(p, e or s >= t, None, s, True)
+            for p, s, e in zip(pairs, sims, exact, strict=True)
+        ]
+        curve.append(
+            {
+                "threshold": t,
+                **score(outs),
+                "cosine_only": {
+                    k: v
+                    for k, v in score(cos_only).items()
+                    if k in ("precision", "recall", "false_hit_rate")
+                },
+            }
+        )
     return curve
 
 
 def plot_curve(curves: dict[str, list[dict[str, Any]]], path: Path, default: float) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -180,8 +205,9 @@ def plot_curve(curves: dict[str, list[dict[str, Any]]], path: Path, default: flo
     plt.close(fig)
 
 
-def evaluate_file(path: Path, threshold: float, split: str | None, do_sweep: bool,
-                  embedder: TextEmbedder) -> dict[str, Any]:
+def evaluate_file(
+    path: Path, threshold: float, split: str | None, do_sweep: bool, embedder: TextEmbedder
+) -> dict[str, Any]:
     pairs = load_pairs(path, split)
     outcomes = asyncio.run(run_pairs(pairs, embedder, threshold))
     report = {"pairs": str(path), "split": split, "threshold": threshold, **score(outcomes)}
@@ -190,9 +216,12 @@ def evaluate_file(path: Path, threshold: float, split: str | None, do_sweep: boo
         if o.pair.kind:
             by_kind.setdefault(o.pair.kind, []).append(o)
     if by_kind:
-        report["by_kind"] = {k: {"label": v[0].pair.label, "n": len(v),
-                                 "hits": sum(o.hit for o in v)} for k, v in sorted(by_kind.items())}
+        report["by_kind"] = {
+            k: {"label": v[0].pair.label, "n": len(v), "hits": sum(o.hit for o in v)}
+            for k, v in sorted(by_kind.items())
+        }
     if do_sweep:
-        report["curve"] = asyncio.run(sweep(pairs, embedder,
-                                            [round(0.70 + 0.01 * i, 2) for i in range(30)]))
+        report["curve"] = asyncio.run(
+            sweep(pairs, embedder, [round(0.70 + 0.01 * i, 2) for i in range(30)])
+        )
     return report

@@ -16,11 +16,39 @@ import math
 from .normalize import align_texts
 from .verifier import _FILLER, _WORD, _content, _names, _roles_swapped, _singular
 
-FEATURES = ["cosine", "jaccard", "query_only", "cached_only", "acronym", "names",
-            "roles", "question_word", "length_ratio"]
+FEATURES = [
+    "cosine",
+    "jaccard",
+    "query_only",
+    "cached_only",
+    "acronym",
+    "names",
+    "roles",
+    "question_word",
+    "length_ratio",
+]
 
-_QWORDS = {"what", "how", "why", "when", "where", "which", "who", "whom", "whose", "can",
-           "could", "is", "are", "do", "does", "did", "should", "will", "would"}
+_QWORDS = {
+    "what",
+    "how",
+    "why",
+    "when",
+    "where",
+    "which",
+    "who",
+    "whom",
+    "whose",
+    "can",
+    "could",
+    "is",
+    "are",
+    "do",
+    "does",
+    "did",
+    "should",
+    "will",
+    "would",
+}
 
 
 def align_acronyms(a: list[str], b: list[str]) -> tuple[list[str], list[str], int]:
@@ -42,12 +70,14 @@ def pair_features(query: str, cached: str, cosine: float) -> list[float]:
     qb = next((w.lower() for w in wb if w.lower() in _QWORDS), "")
     na = len([w for w in wa if w.lower() not in _FILLER])
     nb = len([w for w in wb if w.lower() not in _FILLER])
-    return [cosine,
-            len(ca & cb) / len(union) if union else 1.0,
-            len(ca - cb) / len(ca) if ca else 0.0,
-            len(cb - ca) / len(cb) if cb else 0.0,
-            float(acronyms > 0),
-            float(names),
-            float(_roles_swapped(ta, tb)),
-            float(qa != qb),
-            abs(math.log((1 + na) / (1 + nb)))]
+    return [
+        cosine,
+        len(ca & cb) / len(union) if union else 1.0,
+        len(ca - cb) / len(ca) if ca else 0.0,
+        len(cb - ca) / len(cb) if cb else 0.0,
+        float(acronyms > 0),
+        float(names),
+        float(_roles_swapped(ta, tb)),
+        float(qa != qb),
+        abs(math.log((1 + na) / (1 + nb))),
+    ]

@@ -11,35 +11,66 @@ import re
 import unicodedata
 
 GLOSSARY: dict[str, str] = {
-    "cxl": "compute express link", "hbm": "high bandwidth memory",
-    "ecc": "error correcting code", "pcie": "pci express", "nvme": "non-volatile memory express",
-    "dram": "dynamic random access memory", "sram": "static random access memory",
-    "ddr": "double data rate", "gpu": "graphics processing unit",
-    "cpu": "central processing unit", "tdp": "thermal design power",
-    "fpga": "field programmable gate array", "asic": "application specific integrated circuit",
-    "rdma": "remote direct memory access", "roce": "rdma over converged ethernet",
-    "nic": "network interface card", "ssd": "solid state drive", "hdd": "hard disk drive",
-    "dimm": "dual inline memory module", "serdes": "serializer deserializer",
-    "pam4": "pulse amplitude modulation 4", "nrz": "non return to zero",
-    "numa": "non uniform memory access", "mig": "multi instance gpu",
-    "bmc": "baseboard management controller", "bios": "basic input output system",
-    "uefi": "unified extensible firmware interface", "psu": "power supply unit",
-    "mtbf": "mean time between failures", "rma": "return merchandise authorization",
-    "eks": "elastic kubernetes service", "s3": "simple storage service",
-    "ec2": "elastic compute cloud", "tlb": "translation lookaside buffer",
-    "iommu": "input output memory management unit", "sku": "stock keeping unit",
-    "llm": "large language model", "tco": "total cost of ownership",
-    "ucie": "universal chiplet interconnect express", "fec": "forward error correction",
-    "mmu": "memory management unit", "os": "operating system",
+    "cxl": "compute express link",
+    "hbm": "high bandwidth memory",
+    "ecc": "error correcting code",
+    "pcie": "pci express",
+    "nvme": "non-volatile memory express",
+    "dram": "dynamic random access memory",
+    "sram": "static random access memory",
+    "ddr": "double data rate",
+    "gpu": "graphics processing unit",
+    "cpu": "central processing unit",
+    "tdp": "thermal design power",
+    "fpga": "field programmable gate array",
+    "asic": "application specific integrated circuit",
+    "rdma": "remote direct memory access",
+    "roce": "rdma over converged ethernet",
+    "nic": "network interface card",
+    "ssd": "solid state drive",
+    "hdd": "hard disk drive",
+    "dimm": "dual inline memory module",
+    "serdes": "serializer deserializer",
+    "pam4": "pulse amplitude modulation 4",
+    "nrz": "non return to zero",
+    "numa": "non uniform memory access",
+    "mig": "multi instance gpu",
+    "bmc": "baseboard management controller",
+    "bios": "basic input output system",
+    "uefi": "unified extensible firmware interface",
+    "psu": "power supply unit",
+    "mtbf": "mean time between failures",
+    "rma": "return merchandise authorization",
+    "eks": "elastic kubernetes service",
+    "s3": "simple storage service",
+    "ec2": "elastic compute cloud",
+    "tlb": "translation lookaside buffer",
+    "iommu": "input output memory management unit",
+    "sku": "stock keeping unit",
+    "llm": "large language model",
+    "tco": "total cost of ownership",
+    "ucie": "universal chiplet interconnect express",
+    "fec": "forward error correction",
+    "mmu": "memory management unit",
+    "os": "operating system",
 }
 # How an acronym is written when it replaces its expansion (default: upper case).
-DISPLAY = {"pcie": "PCIe", "nvme": "NVMe", "serdes": "SerDes", "roce": "RoCE", "ucie": "UCIe",
-           "mtbf": "MTBF", "os": "OS"}
-_EXPANSIONS = sorted(((exp.replace("-", " "), acr) for acr, exp in GLOSSARY.items()),
-                     key=lambda x: -len(x[0]))
+DISPLAY = {
+    "pcie": "PCIe",
+    "nvme": "NVMe",
+    "serdes": "SerDes",
+    "roce": "RoCE",
+    "ucie": "UCIe",
+    "mtbf": "MTBF",
+    "os": "OS",
+}
+_EXPANSIONS = sorted(
+    ((exp.replace("-", " "), acr) for acr, exp in GLOSSARY.items()), key=lambda x: -len(x[0])
+)
 _EXPANSION_RE = re.compile(
     r"\b(" + "|".join(re.escape(e).replace(r"\ ", r"[\s-]+") for e, _ in _EXPANSIONS) + r")\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _ACRONYM_OF = {e: a for e, a in _EXPANSIONS}
 # "(CXL)" right after its expansion would become "CXL (CXL)"
 _DOUBLED = re.compile(r"\b(\w+)\s*\(\s*\1\s*\)", re.IGNORECASE)
@@ -53,7 +84,8 @@ def canonical(text: str) -> str:
     """NFKC, single spaces, glossary expansions replaced by their acronyms (case kept)."""
     text = unicodedata.normalize("NFKC", text)
     text = _EXPANSION_RE.sub(
-        lambda m: _display(_ACRONYM_OF[re.sub(r"[\s-]+", " ", m.group(0).lower())]), text)
+        lambda m: _display(_ACRONYM_OF[re.sub(r"[\s-]+", " ", m.group(0).lower())]), text
+    )
     text = _DOUBLED.sub(r"\1", text)
     return " ".join(text.split())
 
@@ -73,16 +105,22 @@ def exact_key_text(text: str) -> str:
 # them together. Only whole-question templates are rewritten, so "How does X work?" or
 # "What is X used for in Y?" keep their words.
 _ART = r"(?:an?\s+|the\s+)?"
-_DEFINITIONAL = [re.compile(p, re.IGNORECASE) for p in (
-    r"^(?:please\s+)?(?:can|could|would)\s+you\s+(?:please\s+)?(?:explain|describe|tell\s+me)\s+"
-    r"(?:what\s+)?" + _ART + r"(?P<x>.+?)(?:\s+(?:is|are|means?|does|do))?$",
-    r"^(?:please\s+)?(?:explain|describe|define)\s+(?:what\s+)?" + _ART +
-    r"(?P<x>.+?)(?:\s+(?:is|are|means?))?$",
-    r"^(?:tell\s+me\s+about|give\s+me\s+an\s+overview\s+of)\s+" + _ART + r"(?P<x>.+)$",
-    r"^what(?:'s|\s+is|\s+are)\s+meant\s+by\s+" + _ART + r"(?P<x>.+)$",
-    r"^what\s+(?:does|do)\s+" + _ART + r"(?P<x>.+?)\s+(?:do|mean|stand\s+for)(?P<y>\s+(?:on|in|for)\s+.+)?$",
-    r"^what(?:'s|\s+is|\s+are)\s+" + _ART + r"(?P<x>.+?)(?:\s+used\s+for|\s+for)?$",
-)]
+_DEFINITIONAL = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"^(?:please\s+)?(?:can|could|would)\s+you\s+(?:please\s+)?(?:explain|describe|tell\s+me)\s+"
+        r"(?:what\s+)?" + _ART + r"(?P<x>.+?)(?:\s+(?:is|are|means?|does|do))?$",
+        r"^(?:please\s+)?(?:explain|describe|define)\s+(?:what\s+)?"
+        + _ART
+        + r"(?P<x>.+?)(?:\s+(?:is|are|means?))?$",
+        r"^(?:tell\s+me\s+about|give\s+me\s+an\s+overview\s+of)\s+" + _ART + r"(?P<x>.+)$",
+        r"^what(?:'s|\s+is|\s+are)\s+meant\s+by\s+" + _ART + r"(?P<x>.+)$",
+        r"^what\s+(?:does|do)\s+"
+        + _ART
+        + r"(?P<x>.+?)\s+(?:do|mean|stand\s+for)(?P<y>\s+(?:on|in|for)\s+.+)?$",
+        r"^what(?:'s|\s+is|\s+are)\s+" + _ART + r"(?P<x>.+?)(?:\s+used\s+for|\s+for)?$",
+    )
+]
 
 
 def question_form(text: str) -> str:
@@ -155,7 +193,7 @@ def _long_form(acronym: str, text: str) -> tuple[int, int] | None:
     starts = [i for i, w in enumerate(plain) if w[:1] == letters[:1]]
     for n in range(min(len(letters) + 3, 8), 1, -1):  # the longest long form first
         for i in starts:
-            if i + n <= len(words) and _spells(letters, words[i:i + n], plain[i:i + n]):
+            if i + n <= len(words) and _spells(letters, words[i : i + n], plain[i : i + n]):
                 return spans[i][0], spans[i + n - 1][1]
     return None
 
@@ -176,6 +214,6 @@ def align_texts(a: str, b: str) -> tuple[str, str, int]:
                 continue
             span = _long_form(acr, texts[dst])
             if span is not None:
-                texts[dst] = texts[dst][:span[0]] + acr + texts[dst][span[1]:]
+                texts[dst] = texts[dst][: span[0]] + acr + texts[dst][span[1] :]
                 found += 1
     return texts[0], texts[1], found

@@ -55,10 +55,14 @@ from .store import CacheConfig, SemanticCache, scope_of
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKLOADS: dict[str, list[tuple[Path, str | None]]] = {
-    "lab": [(ROOT / "data" / "cache_pairs_topics.jsonl", "test"),
-            (ROOT / "data" / "cache_pairs.jsonl", "test")],
-    "lab-train": [(ROOT / "data" / "cache_pairs_topics.jsonl", "train"),
-                  (ROOT / "data" / "cache_pairs.jsonl", "train")],
+    "lab": [
+        (ROOT / "data" / "cache_pairs_topics.jsonl", "test"),
+        (ROOT / "data" / "cache_pairs.jsonl", "test"),
+    ],
+    "lab-train": [
+        (ROOT / "data" / "cache_pairs_topics.jsonl", "train"),
+        (ROOT / "data" / "cache_pairs.jsonl", "train"),
+    ],
     "qqp": [(ROOT / "data" / "qqp_heldout.jsonl", None)],
 }
 LECTURE_THRESHOLD = 0.95  # the lecture's similarity_threshold
@@ -81,8 +85,9 @@ class Question:
     intent: int
 
 
-def load_intents(sources: list[tuple[Path, str | None]]
-                 ) -> tuple[list[list[str]], set[frozenset[int]]]:
+def load_intents(
+    sources: list[tuple[Path, str | None]],
+) -> tuple[list[list[str]], set[frozenset[int]]]:
     """The workload's intents, each a list of its wordings (first seen first), and the
     pairs of intents a label-0 pair says are different questions."""
     parent: dict[str, str] = {}
@@ -108,8 +113,11 @@ def load_intents(sources: list[tuple[Path, str | None]]
     for text in parent:
         groups.setdefault(find(text), []).append(text)
     index = {root: i for i, root in enumerate(groups)}
-    different = {frozenset((index[find(a)], index[find(b)])) for a, b, label in pairs
-                 if label == 0 and find(a) != find(b)}
+    different = {
+        frozenset((index[find(a)], index[find(b)]))
+        for a, b, label in pairs
+        if label == 0 and find(a) != find(b)
+    }
     return list(groups.values()), different
 
 
@@ -177,6 +185,7 @@ class LectureRule:
 @dataclass
 class Tally:
     """What one cache did over the replay."""
+
     name: str
     different: set[frozenset[int]]  # intents labelled different questions
     hits: int = 0
@@ -188,8 +197,9 @@ class Tally:
     possible: int = 0  # questions a perfect cache with this expiry would have answered
     curve: list[tuple[int, int]] = field(default_factory=list)  # (hits, wrong) after each
 
-    def add(self, served: int | None, intent: int, usd: float, possible: bool,
-            verbatim: bool) -> None:
+    def add(
+        self, served: int | None, intent: int, usd: float, possible: bool, verbatim: bool
+    ) -> None:
         self.usd_total += usd
         self.possible += possible
         if served is not None:
@@ -204,18 +214,29 @@ class Tally:
         self.curve.append((self.hits, self.wrong))
 
     def summary(self, n: int) -> dict[str, Any]:
-        return {"cache": self.name, "questions": n, "llm_calls": n - self.hits,
-                "calls_saved": self.hits, "calls_saved_pct": round(100 * self.hits / n, 1),
-                "reworded_hits": self.reworded_hits,
-                "wrong_answers": self.wrong,
-                "wrong_pct_of_hits": round(100 * self.wrong / self.hits, 1) if self.hits else 0.0,
-                "unlabelled_answers": self.unlabelled,
-                "usd_saved": round(self.usd_saved, 4), "usd_without_cache": round(self.usd_total, 4),
-                "perfect_cache_saves_pct": round(100 * self.possible / n, 1)}
+        return {
+            "cache": self.name,
+            "questions": n,
+            "llm_calls": n - self.hits,
+            "calls_saved": self.hits,
+            "calls_saved_pct": round(100 * self.hits / n, 1),
+            "reworded_hits": self.reworded_hits,
+            "wrong_answers": self.wrong,
+            "wrong_pct_of_hits": round(100 * self.wrong / self.hits, 1) if self.hits else 0.0,
+            "unlabelled_answers": self.unlabelled,
+            "usd_saved": round(self.usd_saved, 4),
+            "usd_without_cache": round(self.usd_total, 4),
+            "perfect_cache_saves_pct": round(100 * self.possible / n, 1),
+        }
 
 
-async def _replay(questions: list[Question], embedder: ReplayEmbedder, threshold: float,
-                  different: set[frozenset[int]]) -> list[Tally]:
+# long: one replay loop, the lecture's cache and the lab's side by side in it
+async def _replay(
+    questions: list[Question],
+    embedder: ReplayEmbedder,
+    threshold: float,
+    different: set[frozenset[int]],
+) -> list[Tally]:
     import fakeredis
 
     from ..config import Settings
@@ -234,18 +255,23 @@ async def _replay(questions: list[Question], embedder: ReplayEmbedder, threshold
     clock = ReplayClock()
     redis = fakeredis.FakeAsyncRedis()
     lecture = LectureRule()
-    labs = {ttl: SemanticCache(redis, Vectors(), clock,
-                               CacheConfig(similarity_threshold=threshold, ttl_s=ttl))
-            for ttl in (CacheConfig().ttl_s, LECTURE_TTL_S)}
+    labs = {
+        ttl: SemanticCache(
+            redis, Vectors(), clock, CacheConfig(similarity_threshold=threshold, ttl_s=ttl)
+        )
+        for ttl in (CacheConfig().ttl_s, LECTURE_TTL_S)
+    }
     tallies = [Tally(f"lecture (cosine >= {LECTURE_THRESHOLD:g}, 1 h expiry)", different)] + [
         Tally(f"lab (verifier, threshold {threshold:g}, {ttl / 3600:g} h expiry)", different)
-        for ttl in labs]
+        for ttl in labs
+    ]
     answered: dict[int, list[float]] = {}  # intent -> when it was asked before
     typed: set[str] = set()  # wordings asked before, as typed
     for q in questions:
         clock.now = q.t
-        prompt = count_chat_tokens([{"role": "system", "content": system_prompt},
-                                    {"role": "user", "content": q.text}])
+        prompt = count_chat_tokens(
+            [{"role": "system", "content": system_prompt}, {"role": "user", "content": q.text}]
+        )
         usd = PriceTable().cost_usd(MODEL, prompt, ANSWER_TOKENS)  # MODEL_PRICES' defaults
         before = answered.setdefault(q.intent, [])
         verbatim = q.text in typed
@@ -254,8 +280,9 @@ async def _replay(questions: list[Question], embedder: ReplayEmbedder, threshold
         served = lecture.get(by_text[q.text], q.t)
         if served is None:
             lecture.set(by_text[q.text], q.intent, q.t)
-        tallies[0].add(served, q.intent, usd, any(q.t - t < LECTURE_TTL_S for t in before),
-                       verbatim)
+        tallies[0].add(
+            served, q.intent, usd, any(q.t - t < LECTURE_TTL_S for t in before), verbatim
+        )
 
         for (ttl, lab), tally in zip(labs.items(), tallies[1:], strict=True):
             scope = scope_of(tenant="app", model=MODEL, system=system_prompt, ttl=ttl)
@@ -263,27 +290,43 @@ async def _replay(questions: list[Question], embedder: ReplayEmbedder, threshold
             hit = found.entry if found.status == "HIT" else None
             served = int(hit.answer) if hit is not None else None
             if served is None:
-                await lab.store(scope, q.text, str(q.intent), model=MODEL,
-                                prompt_tokens=prompt, completion_tokens=ANSWER_TOKENS,
-                                vector=found.vector)
+                await lab.store(
+                    scope,
+                    q.text,
+                    str(q.intent),
+                    model=MODEL,
+                    prompt_tokens=prompt,
+                    completion_tokens=ANSWER_TOKENS,
+                    vector=found.vector,
+                )
             tally.add(served, q.intent, usd, any(q.t - t < ttl for t in before), verbatim)
         before.append(q.t)
     await redis.aclose()
     return tallies
 
 
-def replay(workload: str | list[tuple[Path, str | None]] = "lab", n: int = 2000,
-           hours: float = 8.0, seed: int = 0, threshold: float | None = None,
-           embedder: ReplayEmbedder | None = None) -> dict[str, Any]:
+def replay(
+    workload: str | list[tuple[Path, str | None]] = "lab",
+    n: int = 2000,
+    hours: float = 8.0,
+    seed: int = 0,
+    threshold: float | None = None,
+    embedder: ReplayEmbedder | None = None,
+) -> dict[str, Any]:
     """Replay `n` questions of `workload` (a name in WORKLOADS, or (pairs file, split)
     sources) through the caches; a JSON-able report (`curves`: (hits, wrong) after each
     question, per cache). From a running event loop (a notebook), await `areplay`."""
     return asyncio.run(areplay(workload, n, hours, seed, threshold, embedder))
 
 
-async def areplay(workload: str | list[tuple[Path, str | None]] = "lab", n: int = 2000,
-                  hours: float = 8.0, seed: int = 0, threshold: float | None = None,
-                  embedder: ReplayEmbedder | None = None) -> dict[str, Any]:
+async def areplay(
+    workload: str | list[tuple[Path, str | None]] = "lab",
+    n: int = 2000,
+    hours: float = 8.0,
+    seed: int = 0,
+    threshold: float | None = None,
+    embedder: ReplayEmbedder | None = None,
+) -> dict[str, Any]:
     """`replay`, awaitable."""
     from ..config import Settings
 
@@ -291,39 +334,49 @@ async def areplay(workload: str | list[tuple[Path, str | None]] = "lab", n: int 
         threshold = Settings(_env_file=None).cache_similarity_threshold
     if embedder is None:
         from .embedder import Embedder
+
         embedder = Embedder()
     sources = WORKLOADS[workload] if isinstance(workload, str) else workload
     intents, different = load_intents(sources)
     questions = make_questions(intents, n, hours, seed)
     tallies = await _replay(questions, embedder, threshold, different)
-    return {"workload": workload if isinstance(workload, str) else "custom",
-            "intents": len(intents),
-            "distinct_intents_asked": len({q.intent for q in questions}),
-            "distinct_wordings_asked": len({q.text for q in questions}),
-            "questions": n, "hours": hours, "seed": seed,
-            "results": [t.summary(n) for t in tallies],
-            "curves": {t.name: t.curve for t in tallies}}
+    return {
+        "workload": workload if isinstance(workload, str) else "custom",
+        "intents": len(intents),
+        "distinct_intents_asked": len({q.intent for q in questions}),
+        "distinct_wordings_asked": len({q.text for q in questions}),
+        "questions": n,
+        "hours": hours,
+        "seed": seed,
+        "results": [t.summary(n) for t in tallies],
+        "curves": {t.name: t.curve for t in tallies},
+    }
 
 
 def format_report(report: dict[str, Any]) -> str:
     """The report as the command prints it."""
-    lines = [f"replay: {report['questions']} questions over {report['hours']:g} h, "
-             f"{report['distinct_intents_asked']} intents asked "
-             f"({report['distinct_wordings_asked']} wordings), workload {report['workload']}"]
+    lines = [
+        f"replay: {report['questions']} questions over {report['hours']:g} h, "
+        f"{report['distinct_intents_asked']} intents asked "
+        f"({report['distinct_wordings_asked']} wordings), workload {report['workload']}"
+    ]
     for r in report["results"]:
-        lines += [f"  {r['cache']}",
-                  f"    LLM calls saved {r['calls_saved']} ({r['calls_saved_pct']}%; a perfect "
-                  f"cache with this expiry: {r['perfect_cache_saves_pct']}%); "
-                  f"{r['reworded_hits']} of the hits on a wording not asked before",
-                  f"    wrong answers served {r['wrong_answers']} ({r['wrong_pct_of_hits']}% of "
-                  f"hits), another intent's answer never labelled {r['unlabelled_answers']}",
-                  f"    cost saved ${r['usd_saved']} of ${r['usd_without_cache']}"]
+        lines += [
+            f"  {r['cache']}",
+            f"    LLM calls saved {r['calls_saved']} ({r['calls_saved_pct']}%; a perfect "
+            f"cache with this expiry: {r['perfect_cache_saves_pct']}%); "
+            f"{r['reworded_hits']} of the hits on a wording not asked before",
+            f"    wrong answers served {r['wrong_answers']} ({r['wrong_pct_of_hits']}% of "
+            f"hits), another intent's answer never labelled {r['unlabelled_answers']}",
+            f"    cost saved ${r['usd_saved']} of ${r['usd_without_cache']}",
+        ]
     return "\n".join(lines)
 
 
 def plot_replay(report: dict[str, Any], path: Path) -> None:
     """Two panels over the replay: share of LLM calls saved, wrong answers served."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -343,8 +396,11 @@ def plot_replay(report: dict[str, Any], path: Path) -> None:
     right.set_xlabel("questions replayed")
     right.set_ylabel("wrong answers served (labelled different)")
     right.legend(fontsize=7, loc="upper left")
-    fig.suptitle(f"Replay: {report['questions']} questions, {report['distinct_intents_asked']} "
-                 f"intents ({report['workload']} workload), {report['hours']:g} h", fontsize=10)
+    fig.suptitle(
+        f"Replay: {report['questions']} questions, {report['distinct_intents_asked']} "
+        f"intents ({report['workload']} workload), {report['hours']:g} h",
+        fontsize=10,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

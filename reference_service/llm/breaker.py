@@ -115,7 +115,8 @@ class CircuitBreaker:
         cfg = self._r.config
         try:
             verdict, retry_ms, state, *failures = await self._r.allow_script(
-                keys=[self.key], args=[self._r.clock.time(), cfg.cooldown_s, cfg.probe_lease_s])
+                keys=[self.key], args=[self._r.clock.time(), cfg.cooldown_s, cfg.probe_lease_s]
+            )
         except RedisError:
             self._r.outages.failed()
             return Ticket(probe=False, clean=False)
@@ -124,8 +125,11 @@ class CircuitBreaker:
         if int(verdict) >= 0:
             return Ticket(probe=int(verdict) == 1, clean=bool(failures) and int(failures[0]) == 0)
         wait = max(1, math.ceil(int(retry_ms) / 1000))
-        raise CircuitOpen(f"The upstream for {self.name} is failing; calls are paused "
-                          f"for {wait} s (circuit breaker open).", retry_after=wait)
+        raise CircuitOpen(
+            f"The upstream for {self.name} is failing; calls are paused "
+            f"for {wait} s (circuit breaker open).",
+            retry_after=wait,
+        )
 
     async def record_success(self, probe: bool = False, clean: bool = False) -> None:
         """A call succeeded. `clean`: the breaker was closed with no failure counted when
@@ -147,8 +151,14 @@ class CircuitBreaker:
     async def _record(self, outcome: str, probe: bool) -> None:
         try:
             state = await self._r.record_script(
-                keys=[self.key], args=[self._r.clock.time(), outcome, "1" if probe else "0",
-                                       self._r.config.failure_threshold])
+                keys=[self.key],
+                args=[
+                    self._r.clock.time(),
+                    outcome,
+                    "1" if probe else "0",
+                    self._r.config.failure_threshold,
+                ],
+            )
         except RedisError:
             self._r.outages.failed()
             return

@@ -46,14 +46,20 @@ class Delta:
     completion_tokens: int | None = None
 
 
-def build_openai_client(base_url: str, api_key: str, timeout_s: float,
-                        connect_timeout_s: float) -> AsyncOpenAI:
+def build_openai_client(
+    base_url: str, api_key: str, timeout_s: float, connect_timeout_s: float
+) -> AsyncOpenAI:
     """The SDK with no retries of its own (ours are the only layer) on the SDK's aiohttp
     transport (`openai[aiohttp]`, `DefaultAioHttpClient`): measured to cost less CPU per
     request than its default httpx transport (docs/BENCHMARKS.md, "Gateway overhead")."""
     timeout = openai.Timeout(timeout_s, connect=connect_timeout_s)
-    return AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0,
-                       http_client=openai.DefaultAioHttpClient(timeout=timeout))
+    return AsyncOpenAI(
+        base_url=base_url,
+        api_key=api_key,
+        timeout=timeout,
+        max_retries=0,
+        http_client=openai.DefaultAioHttpClient(timeout=timeout),
+    )
 
 
 def _retry_after(exc: openai.APIStatusError) -> int | None:
@@ -71,8 +77,9 @@ def map_error(exc: Exception) -> ServiceError:
     """The service error that stands for an SDK exception."""
     # The aiohttp transport reports a refused connection as a connect *timeout*; either
     # way nothing reached the upstream: "could not reach" (502), not "no answer" (504).
-    if (isinstance(exc, openai.APITimeoutError)
-            and not isinstance(exc.__cause__, httpx2.ConnectTimeout)):
+    if isinstance(exc, openai.APITimeoutError) and not isinstance(
+        exc.__cause__, httpx2.ConnectTimeout
+    ):
         return UpstreamTimeout("The LLM upstream did not answer in time.")
     if isinstance(exc, (openai.APIConnectionError, httpx2.TransportError)):
         return UpstreamError("Could not reach the LLM upstream, or it closed the connection.")
@@ -83,13 +90,17 @@ def map_error(exc: Exception) -> ServiceError:
         if status == 413:
             return RequestTooLarge("The LLM upstream says the request is too large.")
         if status in (401, 403, 404):  # our configuration (key, model name): retry won't help
-            return UpstreamError(f"The LLM upstream refused this service (HTTP {status}); "
-                                 "check its key and model names.", retryable=False)
+            return UpstreamError(
+                f"The LLM upstream refused this service (HTTP {status}); "
+                "check its key and model names.",
+                retryable=False,
+            )
         if status == 408:
             return UpstreamTimeout("The LLM upstream timed out.")
         if status in (429, 503, 529):
-            return UpstreamUnavailable(f"The LLM upstream is busy (HTTP {status}).",
-                                       retry_after=_retry_after(exc) or 1)
+            return UpstreamUnavailable(
+                f"The LLM upstream is busy (HTTP {status}).", retry_after=_retry_after(exc) or 1
+            )
         if 400 <= status < 500 and status != 409:  # other client errors: not transient
             return UpstreamError(f"The LLM upstream failed (HTTP {status}).", retryable=False)
         return UpstreamError(f"The LLM upstream failed (HTTP {status}).")
@@ -115,8 +126,13 @@ class UpstreamClient:
     # half of the gateway's CPU per request (py-spy; docs/BENCHMARKS.md, "Gateway overhead").
     # Same HTTP, same errors, same retries setting.
 
-    async def complete(self, messages: list[dict[str, Any]], model: str,
-                       params: dict[str, Any], extra: dict[str, Any] | None = None) -> Completion:
+    async def complete(
+        self,
+        messages: list[dict[str, Any]],
+        model: str,
+        params: dict[str, Any],
+        extra: dict[str, Any] | None = None,
+    ) -> Completion:
         """One answer. `extra`: request fields the gateway does not interpret, sent as given."""
         body = {**(extra or {}), "model": model, "messages": messages, **params}
         try:
@@ -131,22 +147,41 @@ class UpstreamClient:
         except (TypeError, KeyError, IndexError):
             raise UpstreamError("The LLM upstream sent an answer with no choices.") from None
         usage = reply.get("usage") or {}
-        return Completion(text=message.get("content") or "", model=reply.get("model") or model,
-                          finish_reason=choice.get("finish_reason"),
-                          prompt_tokens=usage.get("prompt_tokens"),
-                          completion_tokens=usage.get("completion_tokens"),
-                          tool_calls=message.get("tool_calls") or None)
+        return Completion(
+            text=message.get("content") or "",
+            model=reply.get("model") or model,
+            finish_reason=choice.get("finish_reason"),
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+            tool_calls=message.get("tool_calls") or None,
+        )
 
-    async def stream(self, messages: list[dict[str, Any]], model: str, params: dict[str, Any],
-                     extra: dict[str, Any] | None = None) -> AsyncGenerator[Delta, None]:
+    async def stream(
+        self,
+        messages: list[dict[str, Any]],
+        model: str,
+        params: dict[str, Any],
+        extra: dict[str, Any] | None = None,
+    ) -> AsyncGenerator[Delta, None]:
         """Yield text (or tool-call) deltas, then one final Delta with finish reason and
         usage. A stream that ends without a finish reason is an error, not an answer."""
         final = Delta()
-        body = {**(extra or {}), "model": model, "messages": messages, **params,
-                "stream": True, "stream_options": {"include_usage": True}}
+        body = {
+            **(extra or {}),
+            "model": model,
+            "messages": messages,
+            **params,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         try:
-            stream = await self._client.post("/chat/completions", body=body, cast_to=object,
-                                             stream=True, stream_cls=AsyncStream[object])
+            stream = await self._client.post(
+                "/chat/completions",
+                body=body,
+                cast_to=object,
+                stream=True,
+                stream_cls=AsyncStream[object],
+            )
             async with stream:
                 async for chunk in stream:
                     if not isinstance(chunk, dict):
@@ -166,8 +201,10 @@ class UpstreamClient:
         except _SDK_ERRORS as exc:
             raise map_error(exc) from exc
         if final.finish_reason is None:  # closed cleanly, but before the answer was finished
-            raise UpstreamError("The LLM upstream ended the stream before the answer was "
-                                "complete (no finish reason).")
+            raise UpstreamError(
+                "The LLM upstream ended the stream before the answer was "
+                "complete (no finish reason)."
+            )
         yield final
 
     async def moderate(self, texts: list[str], model: str) -> list[list[str]]:
@@ -181,16 +218,19 @@ class UpstreamClient:
         flagged = []
         for r in resp.results:
             cats = r.categories.model_dump(by_alias=True) if r.flagged else {}
-            flagged.append(sorted(k for k, v in cats.items() if v) or (["unspecified"]
-                                                                       if r.flagged else []))
+            flagged.append(
+                sorted(k for k, v in cats.items() if v) or (["unspecified"] if r.flagged else [])
+            )
         return flagged
 
-    async def probe_moderations(self, model: str, timeout_s: float
-                                ) -> Literal["ok", "missing", "unreachable"]:
+    async def probe_moderations(
+        self, model: str, timeout_s: float
+    ) -> Literal["ok", "missing", "unreachable"]:
         """Does this server have a working /v1/moderations? One small call."""
         try:
             await self._client.with_options(timeout=timeout_s).moderations.create(
-                model=model, input=["ping"])
+                model=model, input=["ping"]
+            )
         except openai.APIStatusError as exc:
             return "missing" if exc.status_code in (404, 405, 501) else "unreachable"
         except _SDK_ERRORS:
@@ -202,8 +242,11 @@ class UpstreamClient:
         try:
             return await self.list_models(timeout_s)
         except UpstreamError as exc:
-            if isinstance(exc.__cause__, openai.APIStatusError) and \
-                    exc.__cause__.status_code in (404, 405, 501):
+            if isinstance(exc.__cause__, openai.APIStatusError) and exc.__cause__.status_code in (
+                404,
+                405,
+                501,
+            ):
                 return None
             raise
 

@@ -61,22 +61,23 @@ class Slot:
 
 
 class ResilientUpstream:
-    def __init__(self, upstream: UpstreamClient, clock: Clock, retry: RetryPolicy,
-                 breakers: BreakerRegistry) -> None:
+    def __init__(
+        self, upstream: UpstreamClient, clock: Clock, retry: RetryPolicy, breakers: BreakerRegistry
+    ) -> None:
         self.upstream = upstream
         self.clock = clock
         self.retry = retry
         self.breakers = breakers
 
-    async def _attempt(self, model: str, deadline: Deadline,
-                       call: Callable[[], Awaitable[T]]) -> T:
+    async def _attempt(self, model: str, deadline: Deadline, call: Callable[[], Awaitable[T]]) -> T:
         """One call through the model's breaker, its verdict recorded."""
         slot, result = await self._attempt_open(model, deadline, call)
         await slot.record(Verdict.SUCCESS)
         return result
 
-    async def _attempt_open(self, model: str, deadline: Deadline,
-                            call: Callable[[], Awaitable[T]]) -> tuple[Slot, T]:
+    async def _attempt_open(
+        self, model: str, deadline: Deadline, call: Callable[[], Awaitable[T]]
+    ) -> tuple[Slot, T]:
         """One call through the model's breaker; a success is not recorded yet (a stream is
         judged when it ends): the caller records it on the slot."""
         breaker = self.breakers.for_model(model)
@@ -89,30 +90,47 @@ class ResilientUpstream:
                 return slot, await call()
         except TimeoutError as exc:
             await slot.record(Verdict.FAILURE)
-            raise UpstreamTimeout(f"No answer within the request's {deadline.seconds:g} s "
-                                  "deadline.", retryable=False) from exc
+            raise UpstreamTimeout(
+                f"No answer within the request's {deadline.seconds:g} s deadline.", retryable=False
+            ) from exc
         except BaseException as exc:  # cancelled included: the slot must not stay taken
             await slot.record(Verdict.of(exc))
             raise
 
-    async def complete(self, messages: list[Message], model: str, params: dict[str, Any],
-                       deadline: Deadline, extra: dict[str, Any] | None = None) -> Completion:
+    async def complete(
+        self,
+        messages: list[Message],
+        model: str,
+        params: dict[str, Any],
+        deadline: Deadline,
+        extra: dict[str, Any] | None = None,
+    ) -> Completion:
         return await with_retries(
-            lambda: self._attempt(model, deadline,
-                                  lambda: self.upstream.complete(messages, model, params, extra)),
-            self.retry, deadline, self.clock)
+            lambda: self._attempt(
+                model, deadline, lambda: self.upstream.complete(messages, model, params, extra)
+            ),
+            self.retry,
+            deadline,
+            self.clock,
+        )
 
-    async def moderate(self, texts: list[str], model: str,
-                       deadline: Deadline) -> list[list[str]]:
+    async def moderate(self, texts: list[str], model: str, deadline: Deadline) -> list[list[str]]:
         """Moderation under the same rules as chat: retries, deadline, its own breaker."""
         return await with_retries(
-            lambda: self._attempt(model, deadline,
-                                  lambda: self.upstream.moderate(texts, model)),
-            self.retry, deadline, self.clock)
+            lambda: self._attempt(model, deadline, lambda: self.upstream.moderate(texts, model)),
+            self.retry,
+            deadline,
+            self.clock,
+        )
 
-    async def open_stream(self, messages: list[Message], model: str, params: dict[str, Any],
-                          deadline: Deadline, extra: dict[str, Any] | None = None
-                          ) -> tuple[Delta, AsyncGenerator[Delta, None]]:
+    async def open_stream(
+        self,
+        messages: list[Message],
+        model: str,
+        params: dict[str, Any],
+        deadline: Deadline,
+        extra: dict[str, Any] | None = None,
+    ) -> tuple[Delta, AsyncGenerator[Delta, None]]:
         """The first delta and the rest of the stream; retried until the first delta."""
 
         async def first_delta() -> tuple[Delta, AsyncGenerator[Delta, None]]:
@@ -125,12 +143,14 @@ class ResilientUpstream:
 
         slot, (first, deltas) = await with_retries(
             lambda: self._attempt_open(model, deadline, first_delta),
-            self.retry, deadline, self.clock)
+            self.retry,
+            deadline,
+            self.clock,
+        )
         return first, self._rest(deltas, slot)
 
     @staticmethod
-    async def _rest(deltas: AsyncGenerator[Delta, None], slot: Slot
-                    ) -> AsyncGenerator[Delta, None]:
+    async def _rest(deltas: AsyncGenerator[Delta, None], slot: Slot) -> AsyncGenerator[Delta, None]:
         """The rest of a stream; tells the breaker how the stream ended."""
         verdict = Verdict.NONE  # the client went away, unless it ends otherwise
         try:

@@ -55,8 +55,9 @@ def is_retryable(exc: BaseException) -> bool:
     return bool(getattr(exc, "retryable", False))
 
 
-async def with_retries(attempt: Callable[[], Awaitable[T]], policy: RetryPolicy,
-                       deadline: Deadline, clock: Clock) -> T:
+async def with_retries(
+    attempt: Callable[[], Awaitable[T]], policy: RetryPolicy, deadline: Deadline, clock: Clock
+) -> T:
     """Run `attempt` until it succeeds or the policy gives up; re-raise the last error.
 
     The first attempt runs on its own, and tenacity takes over only after a retryable

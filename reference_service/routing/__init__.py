@@ -45,8 +45,15 @@ class RouteDecision:
 # any of these ten signals (searched in the lower-cased text) is complex; else more than
 # 50 words is complex; else simple.
 COMPLEXITY_SIGNALS = (
-    r"\bcompare\b", r"\bdifference\b", r"\bwhy\b", r"\bexplain\b", r"\banalyze\b",
-    r"\bimplement\b", r"\bdesign\b", r"\barchitecture\b", r"\btradeoff\b",
+    r"\bcompare\b",
+    r"\bdifference\b",
+    r"\bwhy\b",
+    r"\bexplain\b",
+    r"\banalyze\b",
+    r"\bimplement\b",
+    r"\bdesign\b",
+    r"\barchitecture\b",
+    r"\btradeoff\b",
     r"\bpros and cons\b",
 )
 _SIGNALS = tuple(re.compile(p) for p in COMPLEXITY_SIGNALS)
@@ -98,8 +105,9 @@ class WeightedRouter:
 @lru_cache(maxsize=1)
 def default_weights() -> dict[str, float]:
     """The weights shipped with the package (made by `... routing train`)."""
-    weights: dict[str, float] = json.loads(
-        files(__package__).joinpath("weights.json").read_text())["weights"]
+    weights: dict[str, float] = json.loads(files(__package__).joinpath("weights.json").read_text())[
+        "weights"
+    ]
     return weights
 
 

@@ -53,8 +53,9 @@ def load(path: Path) -> list[Example]:
     return [Example(r["query"], r["label"] == "strong", r["split"]) for r in rows]
 
 
-def train(examples: list[Example], l2: float = 0.05, steps: int = 4000, lr: float = 0.5
-          ) -> dict[str, Any]:
+def train(
+    examples: list[Example], l2: float = 0.05, steps: int = 4000, lr: float = 0.5
+) -> dict[str, Any]:
     """Logistic regression by gradient descent (numpy), on the train split only."""
     import numpy as np
 
@@ -67,26 +68,30 @@ def train(examples: list[Example], l2: float = 0.05, steps: int = 4000, lr: floa
         grad = X.T @ (p - y) / len(y)
         grad[1:] += l2 * w[1:]
         w -= lr * grad
-    return {"weights": {n: round(float(v), 4) for n, v in zip(FEATURE_NAMES, w, strict=True)},
-            "trained_on": f"{len(train_set)} train queries of data/routing_queries.jsonl",
-            "l2": l2, "steps": steps}
+    return {
+        "weights": {n: round(float(v), 4) for n, v in zip(FEATURE_NAMES, w, strict=True)},
+        "trained_on": f"{len(train_set)} train queries of data/routing_queries.jsonl",
+        "l2": l2,
+        "steps": steps,
+    }
 
 
 def _cost(query: str, strong: bool, system_prompt: str) -> float:
-    prompt = count_chat_tokens([{"role": "system", "content": system_prompt},
-                                {"role": "user", "content": query}])
+    prompt = count_chat_tokens(
+        [{"role": "system", "content": system_prompt}, {"role": "user", "content": query}]
+    )
     return LIST_PRICES.cost_usd(STRONG if strong else CHEAP, prompt, OUTPUT_TOKENS)
 
 
-def metrics(examples: list[Example], decisions: list[bool], system_prompt: str
-            ) -> dict[str, float]:
+def metrics(examples: list[Example], decisions: list[bool], system_prompt: str) -> dict[str, float]:
     n = len(examples)
     return {
         "accuracy": sum(d == e.strong for d, e in zip(decisions, examples, strict=True)) / n,
         "quality": sum(d or not e.strong for d, e in zip(decisions, examples, strict=True)) / n,
         "strong_share": sum(decisions) / n,
-        "usd_per_1k": 1000 * sum(_cost(e.query, d, system_prompt)
-                                 for d, e in zip(decisions, examples, strict=True)) / n,
+        "usd_per_1k": 1000
+        * sum(_cost(e.query, d, system_prompt) for d, e in zip(decisions, examples, strict=True))
+        / n,
     }
 
 
@@ -109,8 +114,13 @@ def same_share_threshold(scores: list[float], n_strong: int) -> float:
     return ranked[n_strong - 1] if n_strong else 1.0 + 1e-9
 
 
-def evaluate(examples: list[Example], router: WeightedRouter, threshold: float,
-             split: str = "test", seed: int = 0) -> dict[str, Any]:
+def evaluate(
+    examples: list[Example],
+    router: WeightedRouter,
+    threshold: float,
+    split: str = "test",
+    seed: int = 0,
+) -> dict[str, Any]:
     """Every baseline and router on one split, plus the weighted router's threshold curve.
 
     Rows: always_cheap, always_strong, random_50, lecture (its estimate_complexity),
@@ -137,15 +147,25 @@ def evaluate(examples: list[Example], router: WeightedRouter, threshold: float,
     strong_usd = rows["always_strong"]["usd_per_1k"]
     for r in rows.values():
         r["saving"] = strong_usd / r["usd_per_1k"]
-    curve = [{"threshold": t / 100, **metrics(ex, [s >= t / 100 for s in scores], system_prompt)}
-             for t in range(0, 101, 5)]
-    return {"split": split, "n": len(ex), "strong_needed": sum(e.strong for e in ex) / len(ex),
-            "threshold": threshold, "same_share_threshold": same, "word_cut": cut,
-            "rows": rows, "curve": curve}
+    curve = [
+        {"threshold": t / 100, **metrics(ex, [s >= t / 100 for s in scores], system_prompt)}
+        for t in range(0, 101, 5)
+    ]
+    return {
+        "split": split,
+        "n": len(ex),
+        "strong_needed": sum(e.strong for e in ex) / len(ex),
+        "threshold": threshold,
+        "same_share_threshold": same,
+        "word_cut": cut,
+        "rows": rows,
+        "curve": curve,
+    }
 
 
-def mistakes(examples: list[Example], router: Router, threshold: float,
-             split: str = "test") -> list[tuple[str, str, float]]:
+def mistakes(
+    examples: list[Example], router: Router, threshold: float, split: str = "test"
+) -> list[tuple[str, str, float]]:
     """(query, labelled model, score) of each misrouted query."""
     out = []
     for e in examples:
@@ -157,35 +177,66 @@ def mistakes(examples: list[Example], router: Router, threshold: float,
     return out
 
 
+# long: one figure, drawn panel by panel
 def plot(report: dict[str, Any], path: Path) -> None:
     """Quality against the share of queries sent to the strong model, every router and
     reference point of the report; the top axis reads the share as a saving."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = report["rows"]
     fig, ax = plt.subplots(figsize=(7.2, 5.0), dpi=120)
     curve = report["curve"]
-    ax.plot([c["strong_share"] for c in curve], [c["quality"] for c in curve], "o-",
-            label="weighted router, threshold 0 to 1", color="tab:blue", markersize=3)
+    ax.plot(
+        [c["strong_share"] for c in curve],
+        [c["quality"] for c in curve],
+        "o-",
+        label="weighted router, threshold 0 to 1",
+        color="tab:blue",
+        markersize=3,
+    )
     q0 = 1 - report["strong_needed"]
     ax.plot([0, 1], [q0, 1], "--", color="gray", label="random routing")
 
     def mark(name: str, label: str, marker: str, color: str, size: float = 8, **kw: Any) -> None:
         r = rows[name]
-        ax.plot(r["strong_share"], r["quality"], marker, color=color, markersize=size,
-                label=f"{label}: ${r['usd_per_1k']:.2f}/1k, {r['saving']:.1f}x cheaper", **kw)
+        ax.plot(
+            r["strong_share"],
+            r["quality"],
+            marker,
+            color=color,
+            markersize=size,
+            label=f"{label}: ${r['usd_per_1k']:.2f}/1k, {r['saving']:.1f}x cheaper",
+            **kw,
+        )
 
     mark("always_cheap", "always gpt-4o-mini", "s", "tab:green")
     mark("always_strong", "always gpt-4o", "s", "tab:red")
     mark("lecture", "lecture's estimate_complexity", "D", "tab:orange")
-    mark(f"weighted@{report['threshold']:g}", f"weighted router @{report['threshold']:g}",
-         "*", "tab:blue", 14)
+    mark(
+        f"weighted@{report['threshold']:g}",
+        f"weighted router @{report['threshold']:g}",
+        "*",
+        "tab:blue",
+        14,
+    )
     same = f"weighted@{report['same_share_threshold']:.3f}"
-    mark(same, f"weighted router @{report['same_share_threshold']:.3f} (lecture's share)", "o", "tab:blue", 14, fillstyle="none")
-    mark(f"words>={report['word_cut']}", f"{report['word_cut']}+ words (no keywords)", "^",
-         "tab:purple")
+    mark(
+        same,
+        f"weighted router @{report['same_share_threshold']:.3f} (lecture's share)",
+        "o",
+        "tab:blue",
+        14,
+        fillstyle="none",
+    )
+    mark(
+        f"words>={report['word_cut']}",
+        f"{report['word_cut']}+ words (no keywords)",
+        "^",
+        "tab:purple",
+    )
     mark("labels", "the labels (a perfect router)", "P", "black")
 
     _saving_axis(ax, rows["always_cheap"]["usd_per_1k"], rows["always_strong"]["usd_per_1k"])
@@ -213,11 +264,18 @@ def _saving_axis(ax: Axes, cheap: float, strong: float) -> None:
         return strong / (cheap + (strong - cheap) * np.clip(share, -0.02, None))
 
     top = ax.secondary_xaxis(
-        "top", functions=(saving_at, lambda f: share_at(np.clip(f, 1e-9, None))))
+        "top", functions=(saving_at, lambda f: share_at(np.clip(f, 1e-9, None)))
+    )
     ticks = [t for t in (10, 5, 3, 2, 1.5, 1) if t <= strong / cheap]
     top.set_xticks(ticks)
     top.set_xticklabels([f"{t:g}x" for t in ticks])
     top.set_xlabel("about this many times cheaper than always gpt-4o", fontsize=9)
     if strong / cheap >= 10:
-        ax.axvspan(-0.03, float(share_at(10)), color="tab:orange", alpha=0.15, lw=0,
-                   label="10x cheaper or more (the lecture's 10-20x)")
+        ax.axvspan(
+            -0.03,
+            float(share_at(10)),
+            color="tab:orange",
+            alpha=0.15,
+            lw=0,
+            label="10x cheaper or more (the lecture's 10-20x)",
+        )

@@ -54,10 +54,17 @@ class SafetyReport:
 
 
 class SafetyGuard:
-    def __init__(self, redactor: PiiRedactor | None, moderator: Moderator,
-                 *, moderate_input: bool = True, moderate_output: bool = True,
-                 fail_open: bool = False, stream_window_chars: int = 120,
-                 trusted_texts: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        redactor: PiiRedactor | None,
+        moderator: Moderator,
+        *,
+        moderate_input: bool = True,
+        moderate_output: bool = True,
+        fail_open: bool = False,
+        stream_window_chars: int = 120,
+        trusted_texts: frozenset[str] = frozenset(),
+    ) -> None:
         self.redactor = redactor
         self.moderator = moderator
         off = moderator.mode == "off"
@@ -66,28 +73,34 @@ class SafetyGuard:
         self.fail_open = fail_open
         self.stream_window_chars = stream_window_chars
         self.trusted_texts = trusted_texts  # the configured system prompt: not user data
-        self._outage = OutageLog("safety", "requests pass unmoderated (fail-open)",
-                                 dependency="moderation")
+        self._outage = OutageLog(
+            "safety", "requests pass unmoderated (fail-open)", dependency="moderation"
+        )
 
-    async def redact(self, messages: list[dict[str, Any]], report: SafetyReport
-                     ) -> tuple[list[dict[str, Any]], Placeholders]:
+    async def redact(
+        self, messages: list[dict[str, Any]], report: SafetyReport
+    ) -> tuple[list[dict[str, Any]], Placeholders]:
         """Messages with PII replaced by placeholders, and the request's placeholder map."""
         if self.redactor is None:
             return messages, Placeholders()
         try:
             redacted, placeholders, counts = await asyncio.to_thread(
-                self.redactor.redact, messages, self.trusted_texts)
+                self.redactor.redact, messages, self.trusted_texts
+            )
         except PiiBlocked:
             raise
         except Exception:
             log.exception("PII analyzer failed; request refused")
-            raise SafetyUnavailable("The personal-data check failed, so the request was not "
-                                    "sent. Retry later.", retry_after=1) from None
+            raise SafetyUnavailable(
+                "The personal-data check failed, so the request was not sent. Retry later.",
+                retry_after=1,
+            ) from None
         report.pii.update(counts)
         return redacted, placeholders
 
-    async def check_input(self, messages: list[Message], deadline: Deadline,
-                          report: SafetyReport) -> None:
+    async def check_input(
+        self, messages: list[Message], deadline: Deadline, report: SafetyReport
+    ) -> None:
         """Moderate everything the client wrote: every message of every role (a client can
         forge history, a system prompt or a tool result), every text field of it; only the
         service's own system prompt is trusted."""
@@ -101,16 +114,20 @@ class SafetyGuard:
         flagged = sorted({c for cats in verdicts for c in cats})
         if flagged:
             report.input_flagged = flagged
-            raise ContentFlagged("Input flagged by content moderation: "
-                                 f"{', '.join(flagged)}.", details={"categories": flagged})
+            raise ContentFlagged(
+                f"Input flagged by content moderation: {', '.join(flagged)}.",
+                details={"categories": flagged},
+            )
 
     def _trusted(self, message: Message) -> bool:
         content = message.get("content")
-        return (message.get("role") == "system" and isinstance(content, str)
-                and content in self.trusted_texts)
+        return (
+            message.get("role") == "system"
+            and isinstance(content, str)
+            and content in self.trusted_texts
+        )
 
-    async def check_output(self, text: str, deadline: Deadline,
-                           report: SafetyReport) -> list[str]:
+    async def check_output(self, text: str, deadline: Deadline, report: SafetyReport) -> list[str]:
         """The answer's flagged categories (empty: fine to send)."""
         if not self.moderate_output or not text.strip():
             return []
@@ -118,14 +135,17 @@ class SafetyGuard:
         report.output_flagged = verdicts[0]
         return verdicts[0]
 
-    async def _moderate(self, texts: list[str], deadline: Deadline,
-                        report: SafetyReport) -> list[list[str]]:
+    async def _moderate(
+        self, texts: list[str], deadline: Deadline, report: SafetyReport
+    ) -> list[list[str]]:
         try:
             verdicts = await self.moderator.moderate(texts, deadline)
         except ServiceError:  # upstream failed, timed out, or its breaker is open
             if not self.fail_open:
-                raise SafetyUnavailable("Moderation is unavailable, so the request was "
-                                        "refused. Retry later.", retry_after=1) from None
+                raise SafetyUnavailable(
+                    "Moderation is unavailable, so the request was refused. Retry later.",
+                    retry_after=1,
+                ) from None
             self._outage.failed()
             report.moderation_skipped = True
             return [[] for _ in texts]

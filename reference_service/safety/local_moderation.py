@@ -20,39 +20,66 @@ import zlib
 from typing import Any
 
 CATEGORIES: tuple[str, ...] = (
-    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit",
-    "illicit/violent", "self-harm", "self-harm/intent", "self-harm/instructions", "sexual",
-    "sexual/minors", "violence", "violence/graphic",
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "hate/threatening",
+    "illicit",
+    "illicit/violent",
+    "self-harm",
+    "self-harm/intent",
+    "self-harm/instructions",
+    "sexual",
+    "sexual/minors",
+    "violence",
+    "violence/graphic",
 )
 
 _PEOPLE = r"(?:him|her|them|you|people|someone|somebody|everyone|my (?:boss|neighbou?r|family|wife|husband))"
 RULES: dict[str, tuple[str, ...]] = {
-    "harassment": (r"\byou(?:'re| are) (?:an? )?(?:idiot|moron|worthless|pathetic)\b",
-                   r"\bnobody (?:likes|wants) you\b"),
-    "harassment/threatening": (r"\bi(?:'ll| will) (?:find|hurt|get) you\b",
-                               r"\byou(?:'ll| will) regret (?:this|it)\b"),
-    "hate": (r"\b(?:all|those) (?:immigrants|foreigners) (?:are|should) (?:vermin|animals|subhuman)\b",),
+    "harassment": (
+        r"\byou(?:'re| are) (?:an? )?(?:idiot|moron|worthless|pathetic)\b",
+        r"\bnobody (?:likes|wants) you\b",
+    ),
+    "harassment/threatening": (
+        r"\bi(?:'ll| will) (?:find|hurt|get) you\b",
+        r"\byou(?:'ll| will) regret (?:this|it)\b",
+    ),
+    "hate": (
+        r"\b(?:all|those) (?:immigrants|foreigners) (?:are|should) (?:vermin|animals|subhuman)\b",
+    ),
     "hate/threatening": (r"\b(?:exterminate|wipe out) (?:all|every) (?:immigrants|foreigners)\b",),
-    "illicit": (r"\b(?:make|cook|synthesi[sz]e) (?:meth|methamphetamine)\b",
-                r"\bsteal (?:a |someone'?s )?credit card",
-                r"\bhack into (?:my|a|an|the|someone'?s) (?:ex|neighbou?r|school|bank|account)"),
+    "illicit": (
+        r"\b(?:make|cook|synthesi[sz]e) (?:meth|methamphetamine)\b",
+        r"\bsteal (?:a |someone'?s )?credit card",
+        r"\bhack into (?:my|a|an|the|someone'?s) (?:ex|neighbou?r|school|bank|account)",
+    ),
     "illicit/violent": (r"\b(?:build|make) (?:a |an )?(?:bomb|pipe bomb|explosive device)\b",),
     "self-harm": (r"\b(?:kill|hurt|harm) myself\b", r"\bsuicide\b"),
     "self-harm/intent": (r"\bi (?:want|plan|am going) to (?:kill|hurt|harm) myself\b",),
-    "self-harm/instructions": (r"\bhow (?:do i|to|can i) (?:kill|hurt|harm) (?:myself|yourself)\b",),
+    "self-harm/instructions": (
+        r"\bhow (?:do i|to|can i) (?:kill|hurt|harm) (?:myself|yourself)\b",
+    ),
     "sexual": (r"\b(?:explicit|graphic) sex(?:ual)? (?:story|scene|content)\b",),
     "sexual/minors": (r"\bsexual (?:content|story) (?:with|about) (?:a )?(?:child|minor)s?\b",),
-    "violence": (rf"\b(?:kill|murder|stab|shoot|strangle) {_PEOPLE}\b",
-                 r"\bi(?:'ll| will| want to) (?:beat|punch) (?:him|her|them|you)\b"),
+    "violence": (
+        rf"\b(?:kill|murder|stab|shoot|strangle) {_PEOPLE}\b",
+        r"\bi(?:'ll| will| want to) (?:beat|punch) (?:him|her|them|you)\b",
+    ),
     "violence/graphic": (r"\b(?:dismember|disembowel)(?:ed|ing)?\b",),
 }
 _COMPILED = {cat: [re.compile(p, re.IGNORECASE) for p in pats] for cat, pats in RULES.items()}
 _TRIGGER = re.compile(r"MODERATION_TEST_FLAG:([a-z/-]+)")
 # A more specific category implies its parent, as in OpenAI's classifier.
-_PARENT = {"harassment/threatening": "harassment", "hate/threatening": "hate",
-           "illicit/violent": "illicit", "self-harm/intent": "self-harm",
-           "self-harm/instructions": "self-harm", "sexual/minors": "sexual",
-           "violence/graphic": "violence"}
+_PARENT = {
+    "harassment/threatening": "harassment",
+    "hate/threatening": "hate",
+    "illicit/violent": "illicit",
+    "self-harm/intent": "self-harm",
+    "self-harm/instructions": "self-harm",
+    "sexual/minors": "sexual",
+    "violence/graphic": "violence",
+}
 FLAG_SCORE = 0.97
 
 

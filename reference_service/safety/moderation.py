@@ -76,13 +76,16 @@ class NoModerator:
         return True
 
 
-async def choose(mode: str, client: UpstreamClient, upstream: ResilientUpstream,
-                 model: str, timeout_s: float) -> Moderator:
+async def choose(
+    mode: str, client: UpstreamClient, upstream: ResilientUpstream, model: str, timeout_s: float
+) -> Moderator:
     """The moderator MODERATION_MODE asks for, after probing the endpoint when it matters;
     one log line says which and why."""
     if mode == "off":
-        log.warning("moderation: off (MODERATION_MODE=off); /chat/safe and guarded paths "
-                    "mask personal data but moderate nothing")
+        log.warning(
+            "moderation: off (MODERATION_MODE=off); /chat/safe and guarded paths "
+            "mask personal data but moderate nothing"
+        )
         return NoModerator()
     if mode == "local":
         log.info("moderation: the local phrase classifier (MODERATION_MODE=local)")
@@ -93,15 +96,21 @@ async def choose(mode: str, client: UpstreamClient, upstream: ResilientUpstream,
         raise ModerationUnsupported(
             f"MODERATION_MODE=upstream, but {where} has no /v1/moderations. Set "
             "MODERATION_BASE_URL (and MODERATION_API_KEY) to a server that has one, e.g. "
-            "https://api.openai.com/v1, or MODERATION_MODE=local or off.")
+            "https://api.openai.com/v1, or MODERATION_MODE=local or off."
+        )
     if probe == "missing":
-        log.warning("moderation: %s has no /v1/moderations; using the local phrase classifier "
-                    "(set MODERATION_BASE_URL to a moderation API, or MODERATION_MODE=off)",
-                    where)
+        log.warning(
+            "moderation: %s has no /v1/moderations; using the local phrase classifier "
+            "(set MODERATION_BASE_URL to a moderation API, or MODERATION_MODE=off)",
+            where,
+        )
         return LocalModerator()
     if probe == "unreachable":
-        log.warning("moderation: %s did not answer the start-up probe; guarded requests "
-                    "fail closed until it does (MODERATION_FAIL_OPEN lets them through)", where)
+        log.warning(
+            "moderation: %s did not answer the start-up probe; guarded requests "
+            "fail closed until it does (MODERATION_FAIL_OPEN lets them through)",
+            where,
+        )
     else:
         log.info("moderation: %s (model %s)", where, model)
     return UpstreamModerator(client, upstream, model)

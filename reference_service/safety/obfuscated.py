@@ -39,9 +39,12 @@ _GROUP = re.compile(r"(?<![^\W_])[0-9]+(?![^\W_])")
 # underscores; up to three of them (" - ", "\r\n").
 _SEPARATOR = re.compile(r"[ \t\r\n.\-/_]{1,3}")
 _SSN_CONTEXT = re.compile(r"\b(?:ssn|ssns|social\s+security|social)\b", re.IGNORECASE)
-_CARD_CONTEXT = re.compile(r"\b(?:cards?|credit|debit|visa|mastercard|amex|american\s+express|"
-                           r"discover|jcb|diners|maestro|unionpay|cc|pan|pay|paid|charged?|"
-                           r"billing)\b", re.IGNORECASE)
+_CARD_CONTEXT = re.compile(
+    r"\b(?:cards?|credit|debit|visa|mastercard|amex|american\s+express|"
+    r"discover|jcb|diners|maestro|unionpay|cc|pan|pay|paid|charged?|"
+    r"billing)\b",
+    re.IGNORECASE,
+)
 
 
 def digit_runs(text: str) -> list[list[tuple[int, int]]]:
@@ -92,27 +95,38 @@ def _grouped_like_a_card(sizes: list[int]) -> bool:
 
 
 def _is_card(number: str, sizes: list[int]) -> bool:
-    return (_card_prefix_fits(number) and len(set(number)) > 1 and _grouped_like_a_card(sizes)
-            and luhn_valid(number))
+    return (
+        _card_prefix_fits(number)
+        and len(set(number)) > 1
+        and _grouped_like_a_card(sizes)
+        and luhn_valid(number)
+    )
 
 
 def _is_ssn(number: str) -> bool:
     area, group, serial = number[:3], number[3:5], number[5:]
-    return (len(number) == 9 and area not in ("000", "666") and area[0] != "9"
-            and group != "00" and serial != "0000" and len(set(number)) > 1)
+    return (
+        len(number) == 9
+        and area not in ("000", "666")
+        and area[0] != "9"
+        and group != "00"
+        and serial != "0000"
+        and len(set(number)) > 1
+    )
 
 
 Accept = Callable[[int, int, str, list[int]], bool]
 
 
-def _windows(text: str, run: list[tuple[int, int]], max_digits: int,
-             accept: Accept) -> list[tuple[int, int]]:
+def _windows(
+    text: str, run: list[tuple[int, int]], max_digits: int, accept: Accept
+) -> list[tuple[int, int]]:
     """Spans of consecutive groups of a run that `accept(i, j, digits, sizes)` takes,
     longest first, not overlapping. `sizes` are the group sizes; where only a line break
     splits two groups, also with those two counted as one (a number wrapped mid-group:
     "4111 11\n11 1111 ...")."""
     groups = [text[s:e] for s, e in run]
-    wrapped = [text[a[1]:b[0]] in ("\n", "\r\n") for a, b in pairwise(run)]
+    wrapped = [text[a[1] : b[0]] in ("\n", "\r\n") for a, b in pairwise(run)]
     found: list[tuple[int, int, int]] = []  # (digits, i, j)
     for i in range(len(run)):
         number = ""
@@ -127,14 +141,13 @@ def _windows(text: str, run: list[tuple[int, int]], max_digits: int,
                 joined[-1] += len(groups[j])
             else:
                 joined.append(len(groups[j]))
-            if accept(i, j, number, sizes) or (joined != sizes
-                                                and accept(i, j, number, joined)):
+            if accept(i, j, number, sizes) or (joined != sizes and accept(i, j, number, joined)):
                 found.append((len(number), i, j))
     taken = [False] * len(run)
     chosen: list[tuple[int, int]] = []
     for _, i, j in sorted(found, key=lambda f: (-f[0], f[1])):
-        if not any(taken[i:j + 1]):
-            taken[i:j + 1] = [True] * (j + 1 - i)
+        if not any(taken[i : j + 1]):
+            taken[i : j + 1] = [True] * (j + 1 - i)
             chosen.append((i, j))
     return [(run[i][0], run[j][1]) for i, j in sorted(chosen)]
 
@@ -143,8 +156,12 @@ def _is_nanp_phone(number: str, sizes: list[int]) -> bool:
     """A North American number, 3-3-4 (after an optional 1) or one digit at a time."""
     if number.startswith("1") and sizes[:1] == [1] and len(number) == 11:
         number, sizes = number[1:], sizes[1:]
-    return (len(number) == 10 and number[0] in "23456789" and number[3] in "23456789"
-            and (sizes == [3, 3, 4] or sizes == [1] * 10))
+    return (
+        len(number) == 10
+        and number[0] in "23456789"
+        and number[3] in "23456789"
+        and (sizes == [3, 3, 4] or sizes == [1] * 10)
+    )
 
 
 class SeparatedDigitsRecognizer(EntityRecognizer):
@@ -153,25 +170,32 @@ class SeparatedDigitsRecognizer(EntityRecognizer):
     `recognizers.keep` (a phone shape or a context word), as Presidio's own finds do."""
 
     def __init__(self) -> None:
-        super().__init__(supported_entities=["CREDIT_CARD", "US_SSN", "PHONE_NUMBER"],
-                         name="SeparatedDigits")
+        super().__init__(
+            supported_entities=["CREDIT_CARD", "US_SSN", "PHONE_NUMBER"], name="SeparatedDigits"
+        )
 
     def load(self) -> None:
         pass
 
-    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-                ) -> list[RecognizerResult]:
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
         results: list[RecognizerResult] = []
         for run in digit_runs(text):
             if "CREDIT_CARD" in entities:
-                results += [RecognizerResult("CREDIT_CARD", s, e, 0.9)
-                            for s, e in _windows(text, run, 19, self._card(text, run))]
+                results += [
+                    RecognizerResult("CREDIT_CARD", s, e, 0.9)
+                    for s, e in _windows(text, run, 19, self._card(text, run))
+                ]
             if "US_SSN" in entities:
-                results += [RecognizerResult("US_SSN", s, e, 0.6)
-                            for s, e in _windows(text, run, 9, self._ssn(text, run))]
+                results += [
+                    RecognizerResult("US_SSN", s, e, 0.6)
+                    for s, e in _windows(text, run, 9, self._ssn(text, run))
+                ]
             if "PHONE_NUMBER" in entities:
-                results += [RecognizerResult("PHONE_NUMBER", s, e, 0.5)
-                            for s, e in self._phones(text, run)]
+                results += [
+                    RecognizerResult("PHONE_NUMBER", s, e, 0.5) for s, e in self._phones(text, run)
+                ]
         return results
 
     # A number that is only part of a run of numbers ("sizes 2048 4096 8192 16384 32768")
@@ -181,8 +205,10 @@ class SeparatedDigitsRecognizer(EntityRecognizer):
     @staticmethod
     def _card(text: str, run: list[tuple[int, int]]) -> Accept:
         def accept(i: int, j: int, number: str, sizes: list[int]) -> bool:
-            return (_is_card(number, sizes)
-                    and (_whole(i, j, run) or _said(_CARD_CONTEXT, text, run[i][0])))
+            return _is_card(number, sizes) and (
+                _whole(i, j, run) or _said(_CARD_CONTEXT, text, run[i][0])
+            )
+
         return accept
 
     @staticmethod
@@ -196,20 +222,22 @@ class SeparatedDigitsRecognizer(EntityRecognizer):
             # Nine digits one by one are nine digits in a row: as for "536221984", only when
             # the text says just before that it is an SSN.
             return sizes == [1] * 9 and said
+
         return accept
 
     @staticmethod
     def _phones(text: str, run: list[tuple[int, int]]) -> list[tuple[int, int]]:
         # "+" and a country code: the whole run is the number (8 to 15 digits, E.164).
-        if re.search(r"\+\s*\Z", text[max(0, run[0][0] - 3):run[0][0]]):
+        if re.search(r"\+\s*\Z", text[max(0, run[0][0] - 3) : run[0][0]]):
             digits = sum(e - s for s, e in run)
             if 8 <= digits <= 15:
                 plus = text.rindex("+", 0, run[0][0])
                 return [(plus, run[-1][1])]
         # Otherwise a North American number that is the whole run: "256 512 1024" inside
         # "batch sizes 32 64 128 256 512 1024" is a list, not a phone.
-        return _windows(text, run, 11, lambda i, j, n, sizes: _whole(i, j, run)
-                        and _is_nanp_phone(n, sizes))
+        return _windows(
+            text, run, 11, lambda i, j, n, sizes: _whole(i, j, run) and _is_nanp_phone(n, sizes)
+        )
 
 
 def _whole(i: int, j: int, run: list[tuple[int, int]]) -> bool:
@@ -229,8 +257,9 @@ _AT = re.compile(rf"\s*{_OPEN}\s*(?:at|@)\s*{_CLOSE}\s*|\s*@\s*|\s+at\s+", re.IG
 _SPELLED_DOT = rf"\s*{_OPEN}\s*(?:dot|\.)\s*{_CLOSE}\s*|\s+dot\s+"
 _DOT = re.compile(rf"(?:{_SPELLED_DOT}|\.|\s+\.\s+)", re.IGNORECASE)
 _LABEL = r"[^\W_](?:[\w%+\-]*[^\W_])?"
-_LOCAL = re.compile(rf"(?<![\w.%+\-])(?:{_LABEL})(?:(?:{_SPELLED_DOT}|\.)(?:{_LABEL}))*\Z",
-                    re.IGNORECASE)
+_LOCAL = re.compile(
+    rf"(?<![\w.%+\-])(?:{_LABEL})(?:(?:{_SPELLED_DOT}|\.)(?:{_LABEL}))*\Z", re.IGNORECASE
+)
 _DOMAIN_LABEL = re.compile(r"[^\W_](?:[\w\-]*[^\W_])?")
 _HANDLE_MARK = re.compile(r"[0-9._+%\-]")
 _MAX_LOCAL, _MAX_DOMAIN = 64, 253
@@ -252,8 +281,9 @@ class SpelledEmailRecognizer(EntityRecognizer):
     def load(self) -> None:
         pass
 
-    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-                ) -> list[RecognizerResult]:
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
         if "EMAIL_ADDRESS" not in entities:
             return []
         results: list[RecognizerResult] = []
@@ -276,9 +306,10 @@ class SpelledEmailRecognizer(EntityRecognizer):
             return None
         word = at.group().strip()
         if word.lower() == "at" and word != "AT":
-            spelled = re.search(_SPELLED_DOT, text[at.end():domain_end], re.IGNORECASE)
-            if not spelled and not _HANDLE_MARK.search(re.sub(_SPELLED_DOT, ".", local.group(),
-                                                             flags=re.IGNORECASE)):
+            spelled = re.search(_SPELLED_DOT, text[at.end() : domain_end], re.IGNORECASE)
+            if not spelled and not _HANDLE_MARK.search(
+                re.sub(_SPELLED_DOT, ".", local.group(), flags=re.IGNORECASE)
+            ):
                 return None
         return local.start(), domain_end
 

@@ -102,8 +102,12 @@ class StreamRestorer:
 class PiiRedactor:
     """Detect PII with a Presidio analyzer and apply the policy of each entity type."""
 
-    def __init__(self, analyzer: AnalyzerEngine, policy: dict[str, Action] | None = None,
-                 score_threshold: float = 0.4) -> None:
+    def __init__(
+        self,
+        analyzer: AnalyzerEngine,
+        policy: dict[str, Action] | None = None,
+        score_threshold: float = 0.4,
+    ) -> None:
         self.analyzer = analyzer
         self.policy: dict[str, Action] = {e: "mask" for e in ENTITIES}
         self.policy.update(policy or {})
@@ -117,11 +121,15 @@ class PiiRedactor:
         # Detect on the canonical form (full-width digits, odd spaces, zero-width characters
         # folded); mask the span of the client's own text it came from.
         norm = normalize(text)
-        results = self.analyzer.analyze(norm.text, language="en", entities=self.entities,
-                                        score_threshold=self.score_threshold)
+        results = self.analyzer.analyze(
+            norm.text, language="en", entities=self.entities, score_threshold=self.score_threshold
+        )
         hw = hardware_spans(norm.text)
-        found = [Finding(r.entity_type, *norm.span_in_original(r.start, r.end), r.score)
-                 for r in results if keep(norm.text, r.entity_type, r.start, r.end, hw)]
+        found = [
+            Finding(r.entity_type, *norm.span_in_original(r.start, r.end), r.score)
+            for r in results
+            if keep(norm.text, r.entity_type, r.start, r.end, hw)
+        ]
         found.sort(key=lambda f: (f.start, -(f.end - f.start), -f.score))
         chosen: list[Finding] = []
         for f in found:
@@ -134,19 +142,22 @@ class PiiRedactor:
         findings = self.find(text)
         blocked = sorted({f.entity_type for f in findings if self.policy[f.entity_type] == "block"})
         if blocked:
-            raise PiiBlocked("The message contains personal data that this service does not "
-                             f"accept: {', '.join(blocked)}. Remove it and retry.",
-                             details={"entities": blocked})
+            raise PiiBlocked(
+                "The message contains personal data that this service does not "
+                f"accept: {', '.join(blocked)}. Remove it and retry.",
+                details={"entities": blocked},
+            )
         out, last = [], 0
         for f in findings:
-            out.append(text[last:f.start])
-            out.append(placeholders.token_for(f.entity_type, text[f.start:f.end]))
+            out.append(text[last : f.start])
+            out.append(placeholders.token_for(f.entity_type, text[f.start : f.end]))
             last = f.end
         out.append(text[last:])
         return "".join(out), findings
 
-    def redact(self, messages: list[Message], trusted: frozenset[str] = frozenset()
-               ) -> tuple[list[Message], Placeholders, Counter[str]]:
+    def redact(
+        self, messages: list[Message], trusted: frozenset[str] = frozenset()
+    ) -> tuple[list[Message], Placeholders, Counter[str]]:
         """Messages with every masked value replaced, in every text field (content, parts,
         name, tool-call arguments, extra keys); the request's map; counts by type. Texts in
         `trusted` (the service's own system prompt) are not analyzed."""

@@ -62,29 +62,50 @@ HARDWARE_TERMS = re.compile(
     # of tool output ("Node GUID: 0xa088...", ibstat)
     r"Node|Nodes|Rack|Host|Server|Cluster|Switch|Chassis|Port|Slot|Socket|Card|Board|Fabric|"
     r"GUID|UUID"
-    r")\b")
+    r")\b"
+)
 
 # A dotted quad after one of these words is a version, not an IP address.
 _VERSION = r"(?:version|driver|firmware|fw|bios|release|build|cuda|kernel|vbios|tag)"
 VERSION_BEFORE = re.compile(r"(?:\bv|\b" + _VERSION + r")\s*[:=]?\s*$", re.IGNORECASE)
 VERSION_AFTER = re.compile(r"^\s*" + _VERSION + r"\b", re.IGNORECASE)
-CONTACT_VERBS = {"email", "e-mail", "ping", "call", "text", "ask", "send", "contact",
-                 "message", "forward", "cc", "mail", "phone", "reach", "tell"}
+CONTACT_VERBS = {
+    "email",
+    "e-mail",
+    "ping",
+    "call",
+    "text",
+    "ask",
+    "send",
+    "contact",
+    "message",
+    "forward",
+    "cc",
+    "mail",
+    "phone",
+    "reach",
+    "tell",
+}
 _NAME_WORD = re.compile(r"[A-Z][\w'\-]*")
 
 PHONE_SHAPE = re.compile(
-    r"^\+\d|"                                   # +1 415 ..., +44 20 ...
-    r"\(\d{2,4}\)|"                             # (415) 555-0132
+    r"^\+\d|"  # +1 415 ..., +44 20 ...
+    r"\(\d{2,4}\)|"  # (415) 555-0132
     r"^(?:1[\s.-])?\d{3}[\s.-]\d{3}[\s.-]\d{4}$|"  # 415-555-0132, 1-800-555-0199
-    r"^\d{2,5}(?:\s\d{2,5}){2,4}$")             # 020 7946 0958, 030 1234 5678
-PHONE_CONTEXT = re.compile(r"\b(?:phone|call|cell|mobile|tel|telephone|text me|reach me|"
-                           r"number|whatsapp|fax|dial)\b", re.IGNORECASE)
+    r"^\d{2,5}(?:\s\d{2,5}){2,4}$"
+)  # 020 7946 0958, 030 1234 5678
+PHONE_CONTEXT = re.compile(
+    r"\b(?:phone|call|cell|mobile|tel|telephone|text me|reach me|"
+    r"number|whatsapp|fax|dial)\b",
+    re.IGNORECASE,
+)
 
 
 @functools.lru_cache(maxsize=1)
 def _offline_suffixes() -> TLDExtract:
     """tldextract on the public suffix list snapshot it bundles: never a download."""
     import tldextract
+
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
 
 
@@ -116,21 +137,47 @@ def build_analyzer() -> AnalyzerEngine:
         UsSsnRecognizer,
     )
 
-    nlp = NlpEngineProvider(nlp_configuration={
-        "nlp_engine_name": "spacy",
-        "models": [{"lang_code": "en", "model_name": SPACY_MODEL}],
-        # spaCy's other entity labels are not needed: only PERSON goes to Presidio.
-        "ner_model_configuration": {"labels_to_ignore": [
-            "CARDINAL", "DATE", "EVENT", "FAC", "GPE", "LANGUAGE", "LAW", "LOC", "MONEY",
-            "NORP", "ORDINAL", "ORG", "PERCENT", "PRODUCT", "QUANTITY", "TIME", "WORK_OF_ART"]},
-    }).create_engine()
+    nlp = NlpEngineProvider(
+        nlp_configuration={
+            "nlp_engine_name": "spacy",
+            "models": [{"lang_code": "en", "model_name": SPACY_MODEL}],
+            # spaCy's other entity labels are not needed: only PERSON goes to Presidio.
+            "ner_model_configuration": {
+                "labels_to_ignore": [
+                    "CARDINAL",
+                    "DATE",
+                    "EVENT",
+                    "FAC",
+                    "GPE",
+                    "LANGUAGE",
+                    "LAW",
+                    "LOC",
+                    "MONEY",
+                    "NORP",
+                    "ORDINAL",
+                    "ORG",
+                    "PERCENT",
+                    "PRODUCT",
+                    "QUANTITY",
+                    "TIME",
+                    "WORK_OF_ART",
+                ]
+            },
+        }
+    ).create_engine()
     from .obfuscated import SeparatedDigitsRecognizer, SpelledEmailRecognizer
 
     registry = RecognizerRegistry(supported_languages=["en"])
-    for recognizer in (CreditCardRecognizer(), UsSsnRecognizer(), IpRecognizer(),
-                       PhoneRecognizer(), _offline_email_recognizer(),
-                       SeparatedDigitsRecognizer(), SpelledEmailRecognizer(is_domain),
-                       SpacyRecognizer(supported_entities=["PERSON"])):
+    for recognizer in (
+        CreditCardRecognizer(),
+        UsSsnRecognizer(),
+        IpRecognizer(),
+        PhoneRecognizer(),
+        _offline_email_recognizer(),
+        SeparatedDigitsRecognizer(),
+        SpelledEmailRecognizer(is_domain),
+        SpacyRecognizer(supported_entities=["PERSON"]),
+    ):
         registry.add_recognizer(recognizer)
     return AnalyzerEngine(nlp_engine=nlp, registry=registry, supported_languages=["en"])
 
@@ -155,18 +202,21 @@ def shared_analyzer() -> AnalyzerEngine:
     return analyzer
 
 
-def keep(text: str, entity_type: str, start: int, end: int,
-         hardware_spans: Iterable[tuple[int, int]]) -> bool:
+def keep(
+    text: str, entity_type: str, start: int, end: int, hardware_spans: Iterable[tuple[int, int]]
+) -> bool:
     """Whether a detection survives the domain rules above."""
     if any(s <= start and end <= e for s, e in hardware_spans):
         return False
     value = text[start:end]
     if entity_type == "PHONE_NUMBER":
-        before = text[max(0, start - 40):start]
+        before = text[max(0, start - 40) : start]
         return bool(PHONE_SHAPE.search(value.strip()) or PHONE_CONTEXT.search(before))
     if entity_type == "IP_ADDRESS":
-        return not (VERSION_BEFORE.search(text[max(0, start - 20):start])
-                    or VERSION_AFTER.search(text[end:end + 20]))
+        return not (
+            VERSION_BEFORE.search(text[max(0, start - 20) : start])
+            or VERSION_AFTER.search(text[end : end + 20])
+        )
     if entity_type == "PERSON":
         if any(ch.isdigit() for ch in value):
             return False

@@ -25,8 +25,13 @@ Moderate = Callable[[str], Awaitable[list[str]]]  # text so far -> flagged categ
 class StreamRelease:
     """Feed it the upstream's deltas; send what it returns."""
 
-    def __init__(self, placeholders: Placeholders, moderate: Moderate | None, window: int,
-                 mode: Literal["hold", "release"] = "hold") -> None:
+    def __init__(
+        self,
+        placeholders: Placeholders,
+        moderate: Moderate | None,
+        window: int,
+        mode: Literal["hold", "release"] = "hold",
+    ) -> None:
         self._restorer = StreamRestorer(placeholders)
         self._moderate = moderate if window > 0 else None
         self._window = window
@@ -79,11 +84,16 @@ class StreamRelease:
         if self.sent == 0:
             self.refused = True
             return False
-        unsent = ("; the flagged part was not sent" if self._mode == "hold"
-                  else "; some of it may have been sent before the check")
-        raise OutputFlagged(f"Moderation stopped the answer ({', '.join(flagged)}) after "
-                            f"{self.sent} characters{unsent}.",
-                            details={"categories": flagged, "characters_sent": self.sent})
+        unsent = (
+            "; the flagged part was not sent"
+            if self._mode == "hold"
+            else "; some of it may have been sent before the check"
+        )
+        raise OutputFlagged(
+            f"Moderation stopped the answer ({', '.join(flagged)}) after "
+            f"{self.sent} characters{unsent}.",
+            details={"categories": flagged, "characters_sent": self.sent},
+        )
 
     def _out(self, text: str) -> str:
         self.sent += len(text)

@@ -13,5 +13,15 @@ from .bench import (
 )
 from .store import InMemoryRedis
 
-__all__ = ["QUERIES", "InMemoryRedis", "PairResult", "Report", "StaleCache", "latency_groups",
-           "plot", "run_lecture_benchmark", "run_service_benchmark", "summarize"]
+__all__ = [
+    "QUERIES",
+    "InMemoryRedis",
+    "PairResult",
+    "Report",
+    "StaleCache",
+    "latency_groups",
+    "plot",
+    "run_lecture_benchmark",
+    "run_service_benchmark",
+    "summarize",
+]

@@ -49,34 +49,51 @@ def f(x: float, unit: str = "") -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cache_benchmark", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="cache_benchmark",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("path", choices=["lecture", "service"])
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--admin-token", help="the service's ADMIN_TOKEN: empty its cache first")
     parser.add_argument("--plot", type=Path, help="the PNG to write (default: beside this code)")
     args = parser.parse_args(argv)
     try:
-        results = run_lecture() if args.path == "lecture" else \
-            run_service_benchmark(args.url, admin_token=args.admin_token)
+        results = (
+            run_lecture()
+            if args.path == "lecture"
+            else run_service_benchmark(args.url, admin_token=args.admin_token)
+        )
     except StaleCache as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"\n{'question (miss)':>16} {'paraphrase':>12}")
     for r in results:
-        verdict = ("hit" if r.same_answer else "WRONG hit") if r.paraphrase_cache == "HIT" \
-            else "miss"
+        verdict = (
+            ("hit" if r.same_answer else "WRONG hit") if r.paraphrase_cache == "HIT" else "miss"
+        )
         print(f"{r.miss_ms:13.1f} ms {r.paraphrase_ms:9.1f} ms  {verdict:<9} {r.paraphrase}")
     s = summarize(results)
-    print(f"\n{len(QUERIES) * 2} queries, {s.pairs} pairs: hit rate {s.hit_rate:.0%} "
-          f"({s.hits} right hits, {s.wrong_hits} wrong hits)")
-    print(f"median miss {f(s.miss_p50_ms, ' ms')} (n={s.pairs}), "
-          f"median hit {f(s.hit_p50_ms, ' ms')} (n={s.hits})")
-    print(f"speedup: mean of per-pair ratios {f(s.speedup_mean, 'x')}, "
-          f"ratio of medians {f(s.speedup_of_medians, 'x')}")
+    print(
+        f"\n{len(QUERIES) * 2} queries, {s.pairs} pairs: hit rate {s.hit_rate:.0%} "
+        f"({s.hits} right hits, {s.wrong_hits} wrong hits)"
+    )
+    print(
+        f"median miss {f(s.miss_p50_ms, ' ms')} (n={s.pairs}), "
+        f"median hit {f(s.hit_p50_ms, ' ms')} (n={s.hits})"
+    )
+    print(
+        f"speedup: mean of per-pair ratios {f(s.speedup_mean, 'x')}, "
+        f"ratio of medians {f(s.speedup_of_medians, 'x')}"
+    )
     path = args.plot or HERE / f"{args.path}.png"
-    plot(results, path, title=f"{args.path} path: hit rate {s.hit_rate:.0%}, "
-                              f"speedup {f(s.speedup_mean, 'x')} (mean of ratios)")
+    plot(
+        results,
+        path,
+        title=f"{args.path} path: hit rate {s.hit_rate:.0%}, "
+        f"speedup {f(s.speedup_mean, 'x')} (mean of ratios)",
+    )
     print(f"plot: {path}")
     return 0
 

@@ -27,8 +27,10 @@ QUERIES: list[tuple[str, str]] = [
     ("How do I enable ECC in the BIOS?", "In the BIOS, how do I enable ECC?"),
     ("What is NVLink?", "Can you explain NVLink?"),
     ("What does the BMC do?", "What does the baseboard management controller do?"),
-    ("Where can I download the latest GPU driver?",
-     "The latest GPU driver, where can I download it?"),
+    (
+        "Where can I download the latest GPU driver?",
+        "The latest GPU driver, where can I download it?",
+    ),
     ("What is the TDP of the H100 SXM5?", "What is the thermal design power of the H100 SXM5?"),
     ("How long does shipping to Canada take?", "How long does shipping to Canada usually take?"),
     ("What is a chiplet?", "What are chiplets?"),
@@ -63,8 +65,7 @@ class Report:
     speedup_of_medians: float  # miss_p50_ms / hit_p50_ms (nan if no hit)
 
 
-async def run_lecture_benchmark(cache: SemanticCache, client, queries=QUERIES
-                                ) -> list[PairResult]:
+async def run_lecture_benchmark(cache: SemanticCache, client, queries=QUERIES) -> list[PairResult]:
     """Each question then its paraphrase through the lecture's `cached_chat`, timed.
 
     `cache` is the lecture's SemanticCache (on your InMemoryRedis), `client` an
@@ -81,22 +82,35 @@ async def run_lecture_benchmark(cache: SemanticCache, client, queries=QUERIES
         start = time.perf_counter()
         second, second_from_cache = await cached_chat(paraphrase, cache=cache, client=client)
         paraphrase_ms = (time.perf_counter() - start) * 1000
-        results.append(PairResult(question, paraphrase, miss_ms, paraphrase_ms,
-                                  "HIT" if second_from_cache else "MISS", second == answer))
+        results.append(
+            PairResult(
+                question,
+                paraphrase,
+                miss_ms,
+                paraphrase_ms,
+                "HIT" if second_from_cache else "MISS",
+                second == answer,
+            )
+        )
     return results
     # END SOLUTION
 
 
-def run_service_benchmark(base_url: str, queries=QUERIES, client: httpx.Client | None = None,
-                          admin_token: str | None = None) -> list[PairResult]:
+def run_service_benchmark(
+    base_url: str,
+    queries=QUERIES,
+    client: httpx.Client | None = None,
+    admin_token: str | None = None,
+) -> list[PairResult]:
     """Each question then its paraphrase through the service's POST /chat, timed at the
     client. With `admin_token`, the service's cache is emptied first (DELETE /admin/cache).
     Raises StaleCache if a question was already cached (a rerun on the same service)."""
     http = client or httpx.Client(base_url=base_url, timeout=60)
     try:
         if admin_token:
-            http.delete("/admin/cache", headers={"Authorization": f"Bearer {admin_token}"}
-                        ).raise_for_status()
+            http.delete(
+                "/admin/cache", headers={"Authorization": f"Bearer {admin_token}"}
+            ).raise_for_status()
         # BEGIN SOLUTION: POST {"message", "model"} to /chat for each; time it; X-Cache, "answer"
         results = []
         for question, paraphrase in queries:
@@ -107,15 +121,22 @@ def run_service_benchmark(base_url: str, queries=QUERIES, client: httpx.Client |
             if first.headers.get("x-cache") != "MISS":
                 raise StaleCache(
                     f"{question!r} was not a cache miss (X-Cache: {first.headers.get('x-cache')}):"
-                    f" restart the service, or give it ADMIN_TOKEN and pass --admin-token")
+                    f" restart the service, or give it ADMIN_TOKEN and pass --admin-token"
+                )
             start = time.perf_counter()
             second = http.post("/chat", json={"message": paraphrase, "model": SERVICE_MODEL})
             paraphrase_ms = (time.perf_counter() - start) * 1000
             second.raise_for_status()
-            results.append(PairResult(
-                question, paraphrase, miss_ms, paraphrase_ms,
-                "HIT" if second.headers.get("x-cache") == "HIT" else "MISS",
-                second.json()["answer"] == first.json()["answer"]))
+            results.append(
+                PairResult(
+                    question,
+                    paraphrase,
+                    miss_ms,
+                    paraphrase_ms,
+                    "HIT" if second.headers.get("x-cache") == "HIT" else "MISS",
+                    second.json()["answer"] == first.json()["answer"],
+                )
+            )
         return results
         # END SOLUTION
     finally:
@@ -129,9 +150,10 @@ def latency_groups(results: list[PairResult]) -> dict[str, list[float]]:
     "hit": the paraphrase's time of each pair answered from the cache with the right answer.
     A wrong hit, or a paraphrase the cache did not serve, is in neither group."""
     # BEGIN SOLUTION: miss = every miss_ms; hit = paraphrase_ms where HIT and same_answer
-    return {"miss": [r.miss_ms for r in results],
-            "hit": [r.paraphrase_ms for r in results
-                    if r.paraphrase_cache == "HIT" and r.same_answer]}
+    return {
+        "miss": [r.miss_ms for r in results],
+        "hit": [r.paraphrase_ms for r in results if r.paraphrase_cache == "HIT" and r.same_answer],
+    }
     # END SOLUTION
 
 
@@ -145,11 +167,15 @@ def summarize(results: list[PairResult]) -> Report:
     miss_p50 = statistics.median(groups["miss"]) if groups["miss"] else nan
     hit_p50 = statistics.median(groups["hit"]) if groups["hit"] else nan
     return Report(
-        pairs=len(results), hits=len(right), wrong_hits=len(wrong),
+        pairs=len(results),
+        hits=len(right),
+        wrong_hits=len(wrong),
         hit_rate=len(right) / len(results) if results else 0.0,
-        miss_p50_ms=miss_p50, hit_p50_ms=hit_p50,
+        miss_p50_ms=miss_p50,
+        hit_p50_ms=hit_p50,
         speedup_mean=statistics.mean(r.miss_ms / r.paraphrase_ms for r in right) if right else nan,
-        speedup_of_medians=miss_p50 / hit_p50 if right else nan)
+        speedup_of_medians=miss_p50 / hit_p50 if right else nan,
+    )
     # END SOLUTION
 
 
@@ -158,13 +184,16 @@ def plot(results: list[PairResult], path: Path, title: str = "") -> dict[str, li
     groups (log scale), each point shown; returns the groups it drew (they must be
     latency_groups(results))."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     # BEGIN SOLUTION: one box (and its points) per group, log x axis; make path's folder; save
     groups = latency_groups(results)
-    labels = [f"miss: question (n={len(groups['miss'])})",
-              f"hit: paraphrase, right answer (n={len(groups['hit'])})"]
+    labels = [
+        f"miss: question (n={len(groups['miss'])})",
+        f"hit: paraphrase, right answer (n={len(groups['hit'])})",
+    ]
     fig, ax = plt.subplots(figsize=(8, 3.2), dpi=110)
     data = [groups["miss"] or [float("nan")], groups["hit"] or [float("nan")]]
     ax.boxplot(data, orientation="horizontal", widths=0.5)

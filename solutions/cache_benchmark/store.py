@@ -72,7 +72,7 @@ class InMemoryRedis:
             start = max(n + start, 0)
         if end < 0:
             end = n + end
-        return items[start:end + 1] if end >= start else []
+        return items[start : end + 1] if end >= start else []
         # END SOLUTION
 
     def llen(self, name: str) -> int:

@@ -23,8 +23,10 @@ from fastapi.responses import JSONResponse
 from openai import AsyncOpenAI
 from pydantic import BaseModel, Field
 
-SYSTEM_PROMPT = ("You are a helpful AI assistant specializing in hardware engineering. "
-                 "Answer questions clearly and concisely.")
+SYSTEM_PROMPT = (
+    "You are a helpful AI assistant specializing in hardware engineering. "
+    "Answer questions clearly and concisely."
+)
 
 
 class ManualClock:
@@ -101,8 +103,14 @@ class ChatResponse(BaseModel):  # the lecture's
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 
 
-def create_app(llm_base_url: str, *, clock=None, timeout_s: float = 10.0,
-               failure_threshold: int = 5, cooldown_s: float = 30.0) -> FastAPI:
+def create_app(
+    llm_base_url: str,
+    *,
+    clock=None,
+    timeout_s: float = 10.0,
+    failure_threshold: int = 5,
+    cooldown_s: float = 30.0,
+) -> FastAPI:
     """The hardened /chat, calling the OpenAI-compatible LLM at `llm_base_url`."""
     llm = AsyncOpenAI(base_url=llm_base_url, api_key="not-needed", max_retries=0)
     breaker = CircuitBreaker(clock or SystemClock(), failure_threshold, cooldown_s)
@@ -123,9 +131,17 @@ def create_app(llm_base_url: str, *, clock=None, timeout_s: float = 10.0,
 
     def error(status: int, type_: str, message: str, request: Request, retry_after=None):
         headers = {"Retry-After": str(retry_after)} if retry_after else None
-        return JSONResponse({"error": {"type": type_, "message": message,
-                                       "request_id": getattr(request.state, "request_id", None)}},
-                            status_code=status, headers=headers)
+        return JSONResponse(
+            {
+                "error": {
+                    "type": type_,
+                    "message": message,
+                    "request_id": getattr(request.state, "request_id", None),
+                }
+            },
+            status_code=status,
+            headers=headers,
+        )
 
     @app.post("/chat", response_model=ChatResponse)
     async def chat(req: ChatRequest, request: Request):
@@ -133,27 +149,39 @@ def create_app(llm_base_url: str, *, clock=None, timeout_s: float = 10.0,
         # BEGIN SOLUTION: breaker check -> LLM call under a timeout -> record the outcome
         wait = breaker.retry_after()
         if wait is not None:
-            return error(503, "circuit_open", "The LLM is failing; not calling it for now.",
-                         request, retry_after=wait)
+            return error(
+                503,
+                "circuit_open",
+                "The LLM is failing; not calling it for now.",
+                request,
+                retry_after=wait,
+            )
         try:
-            response = await asyncio.wait_for(llm.chat.completions.create(
-                model=req.model, temperature=0.2,
-                messages=[{"role": "system", "content": SYSTEM_PROMPT},
-                          {"role": "user", "content": req.message}]), timeout_s)
+            response = await asyncio.wait_for(
+                llm.chat.completions.create(
+                    model=req.model,
+                    temperature=0.2,
+                    messages=[
+                        {"role": "system", "content": SYSTEM_PROMPT},
+                        {"role": "user", "content": req.message},
+                    ],
+                ),
+                timeout_s,
+            )
         except TimeoutError:
             breaker.record(False)
-            return error(504, "timeout", f"The LLM did not answer within {timeout_s:g} s.",
-                         request)
+            return error(504, "timeout", f"The LLM did not answer within {timeout_s:g} s.", request)
         except (openai.APIStatusError, openai.APIConnectionError) as exc:
             breaker.record(False)
-            return error(502, "upstream_error", f"The LLM failed: {type(exc).__name__}.",
-                         request)
+            return error(502, "upstream_error", f"The LLM failed: {type(exc).__name__}.", request)
         breaker.record(True)
         # END SOLUTION
-        return ChatResponse(session_id=req.session_id,
-                            answer=response.choices[0].message.content or "",
-                            model_used=req.model,
-                            latency_ms=round((time.perf_counter() - start) * 1000, 1),
-                            tokens_used=response.usage.total_tokens)
+        return ChatResponse(
+            session_id=req.session_id,
+            answer=response.choices[0].message.content or "",
+            model_used=req.model,
+            latency_ms=round((time.perf_counter() - start) * 1000, 1),
+            tokens_used=response.usage.total_tokens,
+        )
 
     return app

@@ -18,12 +18,18 @@ TOKEN_SOURCE = {"usage": "counted by the server", "events": "token events counte
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="streaming_client", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="streaming_client",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--model")
-    parser.add_argument("--no-usage", action="store_true",
-                        help="do not ask for the usage event: count the token events instead")
+    parser.add_argument(
+        "--no-usage",
+        action="store_true",
+        help="do not ask for the usage event: count the token events instead",
+    )
     args = parser.parse_args(argv)
     session = ChatSession(args.url, model=args.model, include_usage=not args.no_usage)
     print(f"chatting with {args.url} (Ctrl-C to quit)", flush=True)
@@ -34,9 +40,12 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             try:
                 stats = session.ask(message, on_token=lambda t: print(t, end="", flush=True))
-                print(f"\n[{stats.model}: first token {stats.ttft_ms:.0f} ms, total "
-                      f"{stats.total_ms:.0f} ms, {stats.tokens} tokens "
-                      f"({TOKEN_SOURCE[stats.tokens_from]})]", flush=True)
+                print(
+                    f"\n[{stats.model}: first token {stats.ttft_ms:.0f} ms, total "
+                    f"{stats.total_ms:.0f} ms, {stats.tokens} tokens "
+                    f"({TOKEN_SOURCE[stats.tokens_from]})]",
+                    flush=True,
+                )
             except ChatError as err:
                 print(f"\n[error: {err}]", flush=True)
             except httpx.TransportError:

@@ -109,8 +109,11 @@ class ChatSession:
                         err = r.json().get("error", {})
                     except ValueError:
                         err = {}
-                    raise ChatError(err.get("message", f"HTTP {r.status_code}"),
-                                    status=r.status_code, type_=err.get("type"))
+                    raise ChatError(
+                        err.get("message", f"HTTP {r.status_code}"),
+                        status=r.status_code,
+                        type_=err.get("type"),
+                    )
                 for event, data in parse_sse(r.iter_lines()):
                     if event == "token":
                         if first is None:
@@ -121,12 +124,17 @@ class ChatSession:
                         usage = json.loads(data)
                     elif event == "error":
                         err = json.loads(data)
-                        raise ChatError(err.get("message", "the stream failed"), status=200,
-                                        type_=err.get("type"))
+                        raise ChatError(
+                            err.get("message", "the stream failed"),
+                            status=200,
+                            type_=err.get("type"),
+                        )
                     elif event == "done":
                         end = time.perf_counter()
-                        self.history += [{"role": "user", "content": message},
-                                         {"role": "assistant", "content": "".join(parts)}]
+                        self.history += [
+                            {"role": "user", "content": message},
+                            {"role": "assistant", "content": "".join(parts)},
+                        ]
                         counted = usage is not None and "completion_tokens" in usage
                         return TurnStats(
                             ttft_ms=((first or end) - start) * 1000,
@@ -134,7 +142,8 @@ class ChatSession:
                             tokens=usage["completion_tokens"] if counted else len(parts),
                             tokens_from="usage" if counted else "events",
                             request_id=r.headers.get("x-request-id"),
-                            model=(usage or {}).get("model") or r.headers.get("x-model"))
+                            model=(usage or {}).get("model") or r.headers.get("x-model"),
+                        )
         finally:
             if self.http is None:
                 http.close()

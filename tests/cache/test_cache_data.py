@@ -46,19 +46,33 @@ def test_topic_pairs_are_split_by_topic_as_documented():
     first = sorted(topics, key=lambda t: hashlib.sha256(t.encode()).hexdigest())[:13]
     assert by_split["test"] == set(first)
     assert Counter((p["split"], p["label"]) for p in pairs) == {
-        ("train", 1): 127, ("train", 0): 121, ("test", 1): 52, ("test", 0): 52}
+        ("train", 1): 127,
+        ("train", 0): 121,
+        ("test", 1): 52,
+        ("test", 0): 52,
+    }
 
 
 def test_training_never_sees_a_test_pair_or_a_test_topic():
     trained = train.load_training_pairs() if train.QQP_DEV.exists() else []
     if not trained:
         pytest.skip(f"no QQP dev file at {train.QQP_DEV}")
-    test_texts = {(p["text_a"], p["text_b"]) for f in ("cache_pairs_topics.jsonl", "cache_pairs.jsonl")
-                  for p in load(DATA / f) if p["split"] == "test"}
-    test_topics = {p["topic"] for p in load(DATA / "cache_pairs_topics.jsonl") if p["split"] == "test"}
+    test_texts = {
+        (p["text_a"], p["text_b"])
+        for f in ("cache_pairs_topics.jsonl", "cache_pairs.jsonl")
+        for p in load(DATA / f)
+        if p["split"] == "test"
+    }
+    test_topics = {
+        p["topic"] for p in load(DATA / "cache_pairs_topics.jsonl") if p["split"] == "test"
+    }
     lab = [(group, p) for source, group, p in trained if source == "lab"]
     assert lab and not [p for _, p in lab if (p["text_a"], p["text_b"]) in test_texts]
     assert not [g for g, _ in lab if g.removeprefix("topic:") in test_topics]
     # older pairs that mention a test topic's words are left out
-    assert not [p for g, p in lab if g.startswith("old:") and any(
-        w in f"{p['text_a']} {p['text_b']}".lower() for w in train.TEST_TOPIC_WORDS)]
+    assert not [
+        p
+        for g, p in lab
+        if g.startswith("old:")
+        and any(w in f"{p['text_a']} {p['text_b']}".lower() for w in train.TEST_TOPIC_WORDS)
+    ]

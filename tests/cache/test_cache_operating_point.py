@@ -39,7 +39,11 @@ def test_the_lowest_threshold_meeting_both_precision_targets_is_chosen():
     qqp = [row("qqp", 1, 0.95)] * 8 + [row("qqp", 0, 0.90)] * 3 + [row("qqp", 1, 0.87)] * 8
     assert train.choose(lab + qqp) == 0.91
     assert train.rates(lab + qqp, 0.91, "qqp") == {
-        "precision": 1.0, "recall": 0.5, "false_hit_rate": 0.0, "pairs": 19}
+        "precision": 1.0,
+        "recall": 0.5,
+        "false_hit_rate": 0.0,
+        "pairs": 19,
+    }
     assert train.rates(lab + qqp, 0.85, "lab")["precision"] == 0.9524
 
 

@@ -25,15 +25,20 @@ def write_pairs(tmp_path, pairs):
 
 
 def test_label_1_pairs_join_wordings_into_intents_and_label_0_pairs_mark_them_different(tmp_path):
-    path = write_pairs(tmp_path, [
-        ("What is BGP?", "Explain BGP", 1, "test"),
-        ("Explain BGP", "What does BGP do?", 1, "test"),
-        ("What is BGP?", "What is OSPF?", 0, "test"),
-        ("What is RIP?", "What is OSPF?", 0, "train"),  # another split: left out
-    ])
+    path = write_pairs(
+        tmp_path,
+        [
+            ("What is BGP?", "Explain BGP", 1, "test"),
+            ("Explain BGP", "What does BGP do?", 1, "test"),
+            ("What is BGP?", "What is OSPF?", 0, "test"),
+            ("What is RIP?", "What is OSPF?", 0, "train"),  # another split: left out
+        ],
+    )
     intents, different = load_intents([(path, "test")])
     assert sorted(map(sorted, intents)) == [
-        ["Explain BGP", "What does BGP do?", "What is BGP?"], ["What is OSPF?"]]
+        ["Explain BGP", "What does BGP do?", "What is BGP?"],
+        ["What is OSPF?"],
+    ]
     bgp = next(i for i, words in enumerate(intents) if "Explain BGP" in words)
     assert different == {frozenset((bgp, 1 - bgp))}
 
@@ -52,23 +57,27 @@ def test_questions_follow_popularity_and_are_reproducible():
 def test_the_lecture_rule_serves_the_best_match_at_095_until_it_expires():
     rule = LectureRule()
     e1, e2 = np.eye(3, dtype=np.float32)[:2]
-    near = (0.96 * e1 + np.sqrt(1 - 0.96 ** 2) * e2).astype(np.float32)
+    near = (0.96 * e1 + np.sqrt(1 - 0.96**2) * e2).astype(np.float32)
     rule.set(e1, 7, now=0.0)
     assert rule.get(near, now=10.0) == 7  # cosine 0.96
-    far = (0.94 * e1 + np.sqrt(1 - 0.94 ** 2) * e2).astype(np.float32)
+    far = (0.94 * e1 + np.sqrt(1 - 0.94**2) * e2).astype(np.float32)
     assert rule.get(far, now=10.0) is None  # cosine 0.94
     assert rule.get(e1, now=LECTURE_TTL_S - 1) == 7
     assert rule.get(e1, now=LECTURE_TTL_S) is None  # expired
 
 
 def test_a_replay_accounts_for_every_question(tmp_path):
-    path = write_pairs(tmp_path, [
-        ("How do I reset the BMC?", "How can I reset the BMC?", 1, "test"),
-        ("Is the H100 faster than the A100?", "Is the A100 faster than the H100?", 0, "test"),
-        ("How long does shipping take?", "How long does shipping to Canada take?", 0, "test"),
-    ])
-    report = replay([(path, "test")], n=200, hours=4, seed=3, threshold=0.93,
-                    embedder=shared_embedder())
+    path = write_pairs(
+        tmp_path,
+        [
+            ("How do I reset the BMC?", "How can I reset the BMC?", 1, "test"),
+            ("Is the H100 faster than the A100?", "Is the A100 faster than the H100?", 0, "test"),
+            ("How long does shipping take?", "How long does shipping to Canada take?", 0, "test"),
+        ],
+    )
+    report = replay(
+        [(path, "test")], n=200, hours=4, seed=3, threshold=0.93, embedder=shared_embedder()
+    )
     assert len(report["results"]) == 3 and report["questions"] == 200
     for r in report["results"]:
         assert r["calls_saved"] + r["llm_calls"] == 200

@@ -55,8 +55,13 @@ def test_the_refusal_says_which_budget_what_was_spent_and_when_it_resets():
     assert "2025-03-13T00:00:00Z" in err.message
     assert err.retry_after == 8 * 3600 + 30 * 60
     assert err.details["budget"]["resets_at"] == "2025-03-13T00:00:00Z"
-    total = exceeded(Budget("tenant", "cs101", 50, "total"), window("total", T0, zone("UTC")),
-                     to_nano(50.5), 0, T0)
+    total = exceeded(
+        Budget("tenant", "cs101", 50, "total"),
+        window("total", T0, zone("UTC")),
+        to_nano(50.5),
+        0,
+        T0,
+    )
     assert total.retry_after is None and "does not reset" in total.message
     held = exceeded(budget, window("day", T0, zone("UTC")), to_nano(1.9), to_nano(0.2), T0)
     assert held.code == "budget_held" and held.retry_after == 1
@@ -73,8 +78,11 @@ async def all_redis_text(redis) -> str:
     parts = []
     for key in await redis.keys("*"):
         parts.append(str(key))
-        kind = (await redis.type(key)).decode() if isinstance(await redis.type(key), bytes) \
+        kind = (
+            (await redis.type(key)).decode()
+            if isinstance(await redis.type(key), bytes)
             else await redis.type(key)
+        )
         if kind == "string":
             parts.append(str(await redis.get(key)))
         elif kind == "hash":
@@ -91,8 +99,7 @@ async def test_keys_are_stored_as_hashes_and_found_by_the_raw_key(async_redis_fa
     store = KeyStore(redis)
     made = await store.create(3, "cs101", T0, rpm=20, tpm=40000, budget_usd=2, period="day")
     assert [k.record.id for k in made] == ["cs101-001", "cs101-002", "cs101-003"]
-    assert all(k.raw.startswith("sk-cs101-") and len(k.raw) == len("sk-cs101-") + 43
-               for k in made)
+    assert all(k.raw.startswith("sk-cs101-") and len(k.raw) == len("sk-cs101-") + 43 for k in made)
     assert len({k.raw for k in made}) == 3
     dump = await all_redis_text(redis)
     for k in made:
@@ -116,8 +123,11 @@ async def test_revoke_rotate_and_update(async_redis_factory):
     found = await store.lookup(a.raw, T0 + 2)
     assert found.key.status == "revoked"  # still recognised, to say why it is refused
     usage = await redis.hgetall(Names.usage("key", a.record.id))
-    assert usage[b"refused:key_revoked"] == b"1" if isinstance(next(iter(usage)), bytes) \
+    assert (
+        usage[b"refused:key_revoked"] == b"1"
+        if isinstance(next(iter(usage)), bytes)
         else usage["refused:key_revoked"] == "1"
+    )
     (rotated,) = await store.rotate([b.record.id], T0 + 3)
     assert rotated.raw != b.raw and rotated.record.id == b.record.id
     assert await store.lookup(b.raw, T0 + 4) is None  # the old secret is dead at once
@@ -137,6 +147,7 @@ async def test_revoke_rotate_and_update(async_redis_factory):
 
 async def test_names_are_checked():
     import fakeredis
+
     store = KeyStore(fakeredis.FakeAsyncRedis())
     for bad in ("", "a b", "x" * 33, "-lead", "ünï", "a:b"):
         with pytest.raises(ValueError):
@@ -153,10 +164,15 @@ def ledger_for(redis, clock, **overrides) -> Ledger:
 
 
 def a_call(budgets, key_id="k1", tenant="t", max_tokens=100) -> ChatCall:
-    client = Client(f"key:{key_id}", tenant, Limits(1000, 10**9), key_id=key_id,
-                    budgets=tuple(budgets))
-    call = ChatCall(messages=[{"role": "user", "content": "hi"}], model="gpt-4o-mini",
-                    client=client, params={"max_tokens": max_tokens})
+    client = Client(
+        f"key:{key_id}", tenant, Limits(1000, 10**9), key_id=key_id, budgets=tuple(budgets)
+    )
+    call = ChatCall(
+        messages=[{"role": "user", "content": "hi"}],
+        model="gpt-4o-mini",
+        client=client,
+        params={"max_tokens": max_tokens},
+    )
     call.route = RouteDecision("gpt-4o-mini", "pinned")
     return call
 
@@ -167,8 +183,7 @@ async def spent_nano(redis, budget: Budget, clock) -> int:
     return int(value or 0)
 
 
-async def test_requests_one_at_a_time_stop_exactly_after_the_one_that_crossed(
-        async_redis_factory):
+async def test_requests_one_at_a_time_stop_exactly_after_the_one_that_crossed(async_redis_factory):
     redis, clock = async_redis_factory(), FakeClock()
     ledger = ledger_for(redis, clock)
     cost = to_nano(30 * PRICE_IN + 50 * PRICE_OUT)
@@ -191,8 +206,7 @@ async def test_requests_one_at_a_time_stop_exactly_after_the_one_that_crossed(
     await redis.aclose()
 
 
-async def test_concurrent_requests_of_one_budget_overrun_it_by_at_most_one(
-        async_redis_factory):
+async def test_concurrent_requests_of_one_budget_overrun_it_by_at_most_one(async_redis_factory):
     """50 requests of one tenant at once, again and again until it is refused for good: the
     spend ends between the limit and the limit plus one request."""
     redis, clock = async_redis_factory(), FakeClock()
@@ -245,10 +259,12 @@ async def test_a_failed_call_gives_its_hold_back_and_a_hit_costs_nothing(async_r
     await ledger.settle(hit, "gpt-4o-mini", 30, 50, hit=True)
     await ledger.settle(hit, "gpt-4o-mini", 30, 50, hit=True)  # once only
     assert await spent_nano(redis, budget, clock) == 0
-    usage = {k.decode() if isinstance(k, bytes) else k: int(v)
-             for k, v in (await redis.hgetall(Names.usage("key", "k1"))).items()
-             if (k.decode() if isinstance(k, bytes) else k) != "tenant"
-             and (k.decode() if isinstance(k, bytes) else k) != "last_seen"}
+    usage = {
+        k.decode() if isinstance(k, bytes) else k: int(v)
+        for k, v in (await redis.hgetall(Names.usage("key", "k1"))).items()
+        if (k.decode() if isinstance(k, bytes) else k) != "tenant"
+        and (k.decode() if isinstance(k, bytes) else k) != "last_seen"
+    }
     assert usage["requests"] == 1 and usage["cache_hits"] == 1 and usage["cost_nano"] == 0
     assert usage["saved_nano"] == to_nano(30 * PRICE_IN + 50 * PRICE_OUT)
     await redis.aclose()
@@ -295,8 +311,7 @@ async def test_nothing_of_class_mode_can_expire_or_be_evicted(async_redis_factor
     await store.lookup(revoked.raw, clock.time())
     await store.set_tenant("ttl", 5, "week")
     found = await store.lookup(key.raw, clock.time())
-    call = a_call([found.key.budget(), found.tenant.budget()], key_id=key.record.id,
-                  tenant="ttl")
+    call = a_call([found.key.budget(), found.tenant.budget()], key_id=key.record.id, tenant="ttl")
     await ledger.admit(call, 30)
     await ledger.settle(call, "gpt-4o-mini", 30, 50)
     await ledger.refused(call.client, "rate_limited")
@@ -310,6 +325,7 @@ def test_the_deployed_redis_evicts_only_keys_with_a_ttl_and_keeps_its_data():
     from pathlib import Path
 
     import yaml
+
     compose = yaml.safe_load(Path("docker-compose.yml").read_text())["services"]["redis"]
     command = compose["command"]
     assert command[command.index("--maxmemory-policy") + 1] == "volatile-lru"

@@ -32,9 +32,13 @@ NO_CACHE = {"Cache-Control": "no-store"}
 @pytest.fixture(scope="module")
 def class_server(mock_server, redis_url):
     clock = FakeClock()
-    settings = make_settings(openai_base_url=mock_server.base_url, redis_url=redis_url,
-                             class_mode=True, admin_token="admin-secret",
-                             api_keys={ENV_KEY: {"tenant": "staff"}})
+    settings = make_settings(
+        openai_base_url=mock_server.base_url,
+        redis_url=redis_url,
+        class_mode=True,
+        admin_token="admin-secret",
+        api_keys={ENV_KEY: {"tenant": "staff"}},
+    )
     app = create_app(settings, clock=clock)
     with ThreadedServer(app) as server:
         server.app, server.clock = app, clock
@@ -74,6 +78,7 @@ def cost(u: dict) -> float:
 async def test_class_mode_without_redis_refuses_to_start():
     from reference_service.pricing import PriceTable
     from reference_service.services import start
+
     with pytest.raises(ClassModeNeedsRedis, match="REDIS_URL"):
         await start(make_settings(class_mode=True), FakeClock(), PriceTable())
 
@@ -117,8 +122,10 @@ def test_a_key_budget_allows_the_request_that_crosses_it_and_refuses_the_next(cl
     probe = httpx.post(cls.url + "/chat", json=ASK, headers={**bearer(ENV_KEY), **NO_CACHE})
     one = cost(probe.json()["usage"])
     (key,) = make_keys(cls, 1, budget_usd=2.5 * one, period="day")
-    statuses = [httpx.post(cls.url + "/chat", json=ASK, headers={**bearer(key), **NO_CACHE})
-                for _ in range(4)]
+    statuses = [
+        httpx.post(cls.url + "/chat", json=ASK, headers={**bearer(key), **NO_CACHE})
+        for _ in range(4)
+    ]
     assert [r.status_code for r in statuses] == [200, 200, 200, 429]
     refused = statuses[-1]
     error = refused.json()["error"]
@@ -143,9 +150,12 @@ def test_a_tenant_budget_is_shared_by_its_keys(cls):
     one = cost(probe.json()["usage"])
     keys = make_keys(cls, 3, prefix="lab")
     cls.run_in_loop(services_of(cls.app).keys.set_tenant("lab", 3.5 * one, "week"))
-    codes = [httpx.post(cls.url + "/chat", json=ASK,
-                        headers={**bearer(keys[i % 3]), **NO_CACHE}).status_code
-             for i in range(6)]
+    codes = [
+        httpx.post(
+            cls.url + "/chat", json=ASK, headers={**bearer(keys[i % 3]), **NO_CACHE}
+        ).status_code
+        for i in range(6)
+    ]
     assert codes == [200, 200, 200, 200, 429, 429]
     data = usage(cls)
     tenant = next(t for t in data["tenants"] if t["tenant"] == "lab")
@@ -158,8 +168,9 @@ def test_a_stream_the_client_leaves_is_charged_for_what_it_used(cls, mock):
     (key,) = make_keys(cls, 1, budget_usd=1.0)
     full = httpx.post(cls.url + "/chat", json=ASK, headers={**bearer(ENV_KEY), **NO_CACHE})
     mock.config.latency = "realistic"  # ~12 ms a token: time to leave after the first
-    with httpx.stream("POST", cls.url + "/chat/stream", json=ASK,
-                      headers={**bearer(key), **NO_CACHE}) as r:
+    with httpx.stream(
+        "POST", cls.url + "/chat/stream", json=ASK, headers={**bearer(key), **NO_CACHE}
+    ) as r:
         for line in r.iter_lines():
             if line.startswith("data:"):
                 break  # one token, then the client goes away
@@ -206,16 +217,19 @@ def test_usage_as_csv_and_the_admin_token(cls):
     keys = make_keys(cls, 2, budget_usd=2, period="day")
     httpx.post(cls.url + "/chat", json=ASK, headers=bearer(keys[0]))
     assert httpx.get(cls.url + "/admin/usage").status_code == 401
-    assert httpx.get(cls.url + "/admin/usage",
-                     headers={"Authorization": "Bearer nope"}).status_code == 403
+    assert (
+        httpx.get(cls.url + "/admin/usage", headers={"Authorization": "Bearer nope"}).status_code
+        == 403
+    )
     r = httpx.get(cls.url + "/admin/usage", headers=ADMIN, params={"format": "csv"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert [row["id"] for row in rows] == ["cs101-001", "cs101-002"]
     assert rows[0]["requests"] == "1" and rows[1]["requests"] == "0"
     assert rows[0]["budget_usd"] == "2.0" and rows[0]["period"] == "day"
-    by_tenant = httpx.get(cls.url + "/admin/usage", headers=ADMIN,
-                          params={"format": "csv", "by": "tenant"})
+    by_tenant = httpx.get(
+        cls.url + "/admin/usage", headers=ADMIN, params={"format": "csv", "by": "tenant"}
+    )
     assert [row["tenant"] for row in csv.DictReader(io.StringIO(by_tenant.text))] == ["cs101"]
     data = usage(cls, tenant="cs101")
     assert data["totals"]["requests"] == 1 and data["totals"]["keys"] == 2
@@ -241,8 +255,7 @@ def test_tenant_metrics_count_keyed_requests(cls):
     assert ok.status_code == 200 and refused.status_code == 429
     text = httpx.get(cls.url + "/metrics").text
     assert 'llm_gateway_tenant_cost_usd_total{model="gpt-4o-mini",tenant="metrics"}' in text
-    assert 'llm_gateway_tenant_refusals_total{tenant="metrics",type="budget_exceeded"} 1.0' \
-        in text
+    assert 'llm_gateway_tenant_refusals_total{tenant="metrics",type="budget_exceeded"} 1.0' in text
     assert to_nano(1e-9) == 1
 
 
@@ -271,19 +284,26 @@ def test_the_instructor_page_shows_usage_and_updates_live(cls, browser_page, tmp
     assert page.text_content("#c-refused") == "1"
     assert page.locator('#tenants tr[data-id="cs101"] td').nth(2).text_content() == "3"
     httpx.post(cls.url + "/chat", json=ASK, headers={**bearer(keys[0]), **NO_CACHE})
-    page.wait_for_function("document.getElementById('c-requests').textContent === '4'",
-                           timeout=10_000)  # refreshed by itself
+    page.wait_for_function(
+        "document.getElementById('c-requests').textContent === '4'", timeout=10_000
+    )  # refreshed by itself
     page.fill("#filter", "002")
     assert page.locator("#keys tbody tr").count() == 1
-    page.screenshot(path=os.environ.get("ADMIN_PAGE_SCREENSHOT", str(tmp_path / "admin.png")),
-                    full_page=True)
+    page.screenshot(
+        path=os.environ.get("ADMIN_PAGE_SCREENSHOT", str(tmp_path / "admin.png")), full_page=True
+    )
 
 
 def test_with_redis_gone_class_mode_fails_closed_with_a_clear_503(mock):
     from mock_llm import free_port
-    settings = make_settings(openai_base_url=mock.base_url, class_mode=True,
-                             redis_url=f"redis://127.0.0.1:{free_port()}/0",
-                             cache_enabled=False, admin_token="admin-secret")
+
+    settings = make_settings(
+        openai_base_url=mock.base_url,
+        class_mode=True,
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        cache_enabled=False,
+        admin_token="admin-secret",
+    )
     with ThreadedServer(create_app(settings)) as s:
         r = httpx.post(s.url + "/chat", json=ASK, headers=bearer("sk-cs101-whatever"))
         report = httpx.get(s.url + "/admin/usage", headers=ADMIN)
@@ -298,7 +318,12 @@ def test_chat_limited_counts_per_key_in_class_mode_not_per_header(cls):
     """The lecture's 30 a minute per client: with keys, the key is the client; a made-up
     X-Client-ID on each request must not buy a fresh window."""
     (key,) = make_keys(cls, 1)
-    codes = [httpx.post(cls.url + "/chat/limited", json=ASK,
-                        headers={**bearer(key), **NO_CACHE, "X-Client-ID": f"me-{i}"})
-             .status_code for i in range(31)]
+    codes = [
+        httpx.post(
+            cls.url + "/chat/limited",
+            json=ASK,
+            headers={**bearer(key), **NO_CACHE, "X-Client-ID": f"me-{i}"},
+        ).status_code
+        for i in range(31)
+    ]
     assert codes == [200] * 30 + [429]

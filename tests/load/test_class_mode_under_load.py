@@ -39,15 +39,20 @@ def make_keys(url: str, n: int, prefix: str, **options) -> list:
             return await KeyStore(redis).create(n, prefix, time.time(), **options)
         finally:
             await redis.aclose()
+
     return asyncio.run(run())
 
 
 def redis_dump(url: str) -> str:
     """Every key name and value in Redis, as text."""
     r = sync_redis.Redis.from_url(url, decode_responses=True)
-    read = {"string": r.get, "hash": r.hgetall, "set": r.smembers,
-            "list": lambda key: r.lrange(key, 0, -1),
-            "zset": lambda key: r.zrange(key, 0, -1, withscores=True)}
+    read = {
+        "string": r.get,
+        "hash": r.hgetall,
+        "set": r.smembers,
+        "list": lambda key: r.lrange(key, 0, -1),
+        "zset": lambda key: r.zrange(key, 0, -1, withscores=True),
+    }
     parts = []
     for key in r.scan_iter(count=1000):
         parts.append(key)
@@ -63,8 +68,12 @@ async def ask(c: httpx.AsyncClient, key: str, stream: bool) -> tuple[int, dict]:
         r = await c.post("/chat", json=ASK, headers=headers)
         body = r.json()
         return r.status_code, body["usage"] if r.status_code == 200 else body["error"]
-    async with c.stream("POST", "/chat/stream", json={
-            **ASK, "stream_options": {"include_usage": True}}, headers=headers) as r:
+    async with c.stream(
+        "POST",
+        "/chat/stream",
+        json={**ASK, "stream_options": {"include_usage": True}},
+        headers=headers,
+    ) as r:
         if r.status_code != 200:
             return r.status_code, json.loads(await r.aread())["error"]
         events = parse_sse([line async for line in r.aiter_lines()])
@@ -113,12 +122,21 @@ def test_200_keys_through_two_workers(mock_server, redis_url, tmp_path, scale):
     mock_server.config.latency = "zero"
     log_path = tmp_path / "service.log"
     with open(log_path, "w") as log_file:
-        service = ServiceProcess({
-            "OPENAI_BASE_URL": mock_server.base_url, "REDIS_URL": redis_url,
-            "CLASS_MODE": "true", "ADMIN_TOKEN": "admin-secret", "CACHE_ENABLED": "false",
-            "API_KEYS": json.dumps({INSTRUCTOR: {"tenant": "staff"}}),
-            "RATE_LIMIT_RPM": "100000", "RATE_LIMIT_TPM": "100000000",
-            "LOG_LEVEL": "info"}, workers=2, output=log_file)
+        service = ServiceProcess(
+            {
+                "OPENAI_BASE_URL": mock_server.base_url,
+                "REDIS_URL": redis_url,
+                "CLASS_MODE": "true",
+                "ADMIN_TOKEN": "admin-secret",
+                "CACHE_ENABLED": "false",
+                "API_KEYS": json.dumps({INSTRUCTOR: {"tenant": "staff"}}),
+                "RATE_LIMIT_RPM": "100000",
+                "RATE_LIMIT_TPM": "100000000",
+                "LOG_LEVEL": "info",
+            },
+            workers=2,
+            output=log_file,
+        )
         try:
             run(service.url, redis_url, log_path, scale)
         finally:
@@ -144,13 +162,18 @@ def run(url: str, redis_url: str, log_path, scale: int) -> None:
     results = asyncio.run(spend_until_refused(url, solo + shared, concurrency=32))
     seconds = time.monotonic() - started
     answered = sum(len(r["answers"]) for r in results.values())
-    print(f"\n{answered} answered, "
-          f"{sum(r['held'] + 1 for r in results.values())} refused, in {seconds:.1f} s")
+    print(
+        f"\n{answered} answered, "
+        f"{sum(r['held'] + 1 for r in results.values())} refused, in {seconds:.1f} s"
+    )
 
     # Every answer cost the same: the mock's answer is the same for the same question.
-    assert all(a["prompt_tokens"] == one["prompt_tokens"]
-               and a["completion_tokens"] == one["completion_tokens"]
-               for r in results.values() for a in r["answers"])
+    assert all(
+        a["prompt_tokens"] == one["prompt_tokens"]
+        and a["completion_tokens"] == one["completion_tokens"]
+        for r in results.values()
+        for a in r["answers"]
+    )
     # Each key budget: exactly the request that crossed it, not one more.
     expected_per_key = math.ceil(2.5 * scale)
     for key in solo:
@@ -186,9 +209,13 @@ def run(url: str, redis_url: str, log_path, scale: int) -> None:
     assert tenants["solo"]["requests"] == len(solo) * expected_per_key
     # ... and with Prometheus (summed over both workers).
     metrics = httpx.get(url + "/metrics").text
-    ok = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-             if line.startswith("llm_gateway_requests_total{") and 'status="200"' in line
-             and ('route="/chat"' in line or 'route="/chat/stream"' in line))
+    ok = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("llm_gateway_requests_total{")
+        and 'status="200"' in line
+        and ('route="/chat"' in line or 'route="/chat/stream"' in line)
+    )
     assert ok == answered + 1  # and the probe
 
     revocation_on_both_workers(url, redis_url, log_path)
@@ -218,10 +245,14 @@ def revocation_on_both_workers(url: str, redis_url: str, log_path) -> None:
     auth = {"Authorization": f"Bearer {key.raw}", "Cache-Control": "no-store"}
 
     def pids_serving(status: int) -> set[int]:
-        return {line["pid"] for line in log_lines(log_path)
-                if line.get("msg") == "request" and line.get("route") == "/chat"
-                and line.get("status") == status and line.get("key_id", "revoke-001")
-                == "revoke-001"}
+        return {
+            line["pid"]
+            for line in log_lines(log_path)
+            if line.get("msg") == "request"
+            and line.get("route") == "/chat"
+            and line.get("status") == status
+            and line.get("key_id", "revoke-001") == "revoke-001"
+        }
 
     def until_both(status: int) -> None:
         for _ in range(400):

@@ -59,9 +59,11 @@ async def load(url: str, n: int, concurrency: int) -> list[dict]:
     sem = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as c:
+
         async def bounded(i):
             async with sem:
                 return await one_request(c, i)
+
         return await asyncio.gather(*[bounded(i) for i in range(n)])
 
 
@@ -86,20 +88,34 @@ def breaker_state(url: str, model: str) -> float:
 def test_upstream_faults_under_load(scale):
     n, concurrency = 200 * scale, 20 + 10 * (scale > 1)
     with fast_mock() as mock:
-        svc = ServiceProcess({
-            "OPENAI_BASE_URL": mock.base_url, "OPENAI_API_KEY": "test", "LOG_LEVEL": "warning",
-            "CACHE_ENABLED": "false", "RATE_LIMIT_ENABLED": "false",
-            "REQUEST_TIMEOUT_S": str(DEADLINE_S), "RETRY_MAX_ATTEMPTS": "3",
-            "RETRY_BASE_S": "0.05", "BREAKER_FAILURE_THRESHOLD": "8",
-            "BREAKER_COOLDOWN_S": "1"})
+        svc = ServiceProcess(
+            {
+                "OPENAI_BASE_URL": mock.base_url,
+                "OPENAI_API_KEY": "test",
+                "LOG_LEVEL": "warning",
+                "CACHE_ENABLED": "false",
+                "RATE_LIMIT_ENABLED": "false",
+                "REQUEST_TIMEOUT_S": str(DEADLINE_S),
+                "RETRY_MAX_ATTEMPTS": "3",
+                "RETRY_BASE_S": "0.05",
+                "BREAKER_FAILURE_THRESHOLD": "8",
+                "BREAKER_COOLDOWN_S": "1",
+            }
+        )
         try:
             asyncio.run(load(svc.url, 40, concurrency))  # warm up: connection pools, caches
             rss0, conns0, states0 = footprint(svc.proc.pid)
 
-            for kind, rate in (("429", 0.04), ("500", 0.04), ("hang", 0.02), ("drop", 0.04),
-                               ("malformed", 0.02)):
-                mock.state.fail_randomly(rate, kind, seed=hash(kind) % 1000, retry_after=0.2,
-                                         hang_s=30, after_chunks=3)
+            for kind, rate in (
+                ("429", 0.04),
+                ("500", 0.04),
+                ("hang", 0.02),
+                ("drop", 0.04),
+                ("malformed", 0.02),
+            ):
+                mock.state.fail_randomly(
+                    rate, kind, seed=hash(kind) % 1000, retry_after=0.2, hang_s=30, after_chunks=3
+                )
             results = asyncio.run(load(svc.url, n, concurrency))
             mock.state.clear_faults()
 
@@ -111,12 +127,15 @@ def test_upstream_faults_under_load(scale):
             assert slowest < DEADLINE_S + 1.5, slowest
             for r in results:
                 if r["status"] != 200:
-                    assert r["error_type"] in {"upstream_error", "upstream_timeout",
-                                               "upstream_unavailable", "circuit_open"}, r
+                    assert r["error_type"] in {
+                        "upstream_error",
+                        "upstream_timeout",
+                        "upstream_unavailable",
+                        "circuit_open",
+                    }, r
                 elif r["stream"]:
                     assert r["last_event"] in ("done", "error"), r
-            ok = sum(r["status"] == 200 and r.get("last_event", "done") == "done"
-                     for r in results)
+            ok = sum(r["status"] == 200 and r.get("last_event", "done") == "done" for r in results)
             assert ok > 0.8 * n, ok  # retries absorb most faults
 
             # The breaker: a burst of failures opens it, a clean upstream closes it again.
@@ -132,7 +151,7 @@ def test_upstream_faults_under_load(scale):
 
             asyncio.run(load(svc.url, 40, concurrency))
             rss1, conns1, states1 = footprint(svc.proc.pid)
-            assert rss1 - rss0 < 40 * scale ** 0.5, (rss0, rss1)  # MiB
+            assert rss1 - rss0 < 40 * scale**0.5, (rss0, rss1)  # MiB
             assert conns1 <= conns0 + 5, (states0, states1)
         finally:
             out = svc.terminate()

@@ -33,13 +33,18 @@ class Load(threading.Thread):
                 i = 0
                 while not self.stop.is_set():
                     i += 1
-                    r = await c.post("/chat", json={"message": f"What is DDR{i % 5}?"},
-                                     headers={"X-Client-ID": f"student-{k}"})
-                    self.results.append((time.monotonic(), r.status_code,
-                                         r.headers.get("x-cache", "")))
+                    r = await c.post(
+                        "/chat",
+                        json={"message": f"What is DDR{i % 5}?"},
+                        headers={"X-Client-ID": f"student-{k}"},
+                    )
+                    self.results.append(
+                        (time.monotonic(), r.status_code, r.headers.get("x-cache", ""))
+                    )
 
         async def main():
             await asyncio.gather(*[client(k) for k in range(self.concurrency)])
+
         asyncio.run(main())
 
 
@@ -47,10 +52,16 @@ def test_redis_killed_and_restarted_during_load(scale):
     outage_s = 2.0 * scale
     with MockLLMServer(MockConfig(latency="zero")) as mock:
         redis = RedisServer().start()
-        svc = ServiceProcess({"OPENAI_BASE_URL": mock.base_url, "OPENAI_API_KEY": "test",
-                              "REDIS_URL": redis.url, "LOG_LEVEL": "warning",  # (a full
-                              # stdout pipe that nobody reads would block the service)
-                              "RATE_LIMIT_RPM": "100000"})
+        svc = ServiceProcess(
+            {
+                "OPENAI_BASE_URL": mock.base_url,
+                "OPENAI_API_KEY": "test",
+                "REDIS_URL": redis.url,
+                "LOG_LEVEL": "warning",  # (a full
+                # stdout pipe that nobody reads would block the service)
+                "RATE_LIMIT_RPM": "100000",
+            }
+        )
         load = Load(svc.url, concurrency=4)
         revived = None
         try:

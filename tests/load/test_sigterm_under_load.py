@@ -18,9 +18,16 @@ pytestmark = [pytest.mark.load, pytest.mark.slow, pytest.mark.timeout(1200)]
 def test_sigterm_with_100_open_streams(scale):
     n, drain_s = 100, 4.0 * scale
     with slow_mock(tokens_per_s=25) as mock:  # ~70 tokens: ~3 s per stream
-        svc = ServiceProcess({"OPENAI_BASE_URL": mock.base_url, "OPENAI_API_KEY": "test",
-                              "DRAIN_TIMEOUT_S": str(drain_s), "CACHE_ENABLED": "false",
-                              "RATE_LIMIT_ENABLED": "false", "LOG_LEVEL": "info"})
+        svc = ServiceProcess(
+            {
+                "OPENAI_BASE_URL": mock.base_url,
+                "OPENAI_API_KEY": "test",
+                "DRAIN_TIMEOUT_S": str(drain_s),
+                "CACHE_ENABLED": "false",
+                "RATE_LIMIT_ENABLED": "false",
+                "LOG_LEVEL": "info",
+            }
+        )
         try:
             readers = [StreamReader(svc.url, f"What is HBM{i}?") for i in range(n)]
             for r in readers:

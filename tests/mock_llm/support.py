@@ -19,7 +19,7 @@ def sdk_for(server: MockLLMServer, **options) -> openai.OpenAI:
 
 def sse_data(lines: Iterable[str]) -> list[str]:
     """The `data:` payloads of an OpenAI-style event stream, in order (one line each)."""
-    return [line[len("data:"):].strip() for line in lines if line.startswith("data:")]
+    return [line[len("data:") :].strip() for line in lines if line.startswith("data:")]
 
 
 def sse_json(lines: Iterable[str]) -> list[dict]:

@@ -40,21 +40,33 @@ def test_answers_are_deterministic_and_unknown_topics_get_a_template(sdk):
 def test_every_knowledge_entry_is_reachable_by_its_topic(sdk):
     for entry in KNOWLEDGE:
         msgs = [{"role": "user", "content": f"Explain {entry.topic}"}]
-        text = sdk.chat.completions.create(model="gpt-4o-mini", messages=msgs).choices[0].message.content
+        text = (
+            sdk.chat.completions.create(model="gpt-4o-mini", messages=msgs)
+            .choices[0]
+            .message.content
+        )
         assert text.startswith(entry.answer[:40]), entry.topic
 
 
 def test_follow_up_without_a_topic_uses_the_conversation(sdk):
-    msgs = [{"role": "user", "content": "What is CXL?"}, {"role": "assistant", "content": "..."},
-            {"role": "user", "content": "Tell me more"}]
-    text = sdk.chat.completions.create(model="gpt-4o-mini", messages=msgs).choices[0].message.content
+    msgs = [
+        {"role": "user", "content": "What is CXL?"},
+        {"role": "assistant", "content": "..."},
+        {"role": "user", "content": "Tell me more"},
+    ]
+    text = (
+        sdk.chat.completions.create(model="gpt-4o-mini", messages=msgs).choices[0].message.content
+    )
     assert text.startswith("Following up on CXL:")
 
 
 def test_stream_joins_to_the_same_answer_with_a_final_usage_chunk(sdk):
     full = sdk.chat.completions.create(model="gpt-4o", messages=HBM).choices[0].message.content
-    chunks = list(sdk.chat.completions.create(model="gpt-4o", messages=HBM, stream=True,
-                                              stream_options={"include_usage": True}))
+    chunks = list(
+        sdk.chat.completions.create(
+            model="gpt-4o", messages=HBM, stream=True, stream_options={"include_usage": True}
+        )
+    )
     assert chunks[0].choices[0].delta.role == "assistant"
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == full
@@ -81,9 +93,12 @@ def test_unknown_model_and_bad_bodies_are_openai_style_errors(sdk, mock):
     with pytest.raises(openai.NotFoundError) as e:
         sdk.chat.completions.create(model="gpt-9", messages=HBM)
     assert e.value.body["code"] == "model_not_found"
-    for body in ({"model": "gpt-4o-mini"}, {"model": "gpt-4o-mini", "messages": []},
-                 {"model": "gpt-4o-mini", "messages": [{"role": "robot", "content": "x"}]},
-                 {"messages": HBM}):
+    for body in (
+        {"model": "gpt-4o-mini"},
+        {"model": "gpt-4o-mini", "messages": []},
+        {"model": "gpt-4o-mini", "messages": [{"role": "robot", "content": "x"}]},
+        {"messages": HBM},
+    ):
         r = httpx.post(mock.base_url + "/chat/completions", json=body)
         assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
     r = httpx.post(mock.base_url + "/chat/completions", content=b"{nope")
@@ -97,8 +112,12 @@ def test_models_endpoint_lists_both_models(sdk):
 
 def test_realistic_timing_honours_the_headers(mock):
     mock.config.latency = "realistic"
-    sdk = openai.OpenAI(base_url=mock.base_url, api_key="mock", max_retries=0,
-                        default_headers={"X-Mock-TTFT-Ms": "300", "X-Mock-TPS": "1000"})
+    sdk = openai.OpenAI(
+        base_url=mock.base_url,
+        api_key="mock",
+        max_retries=0,
+        default_headers={"X-Mock-TTFT-Ms": "300", "X-Mock-TPS": "1000"},
+    )
     start = time.perf_counter()
     stream = sdk.chat.completions.create(model="gpt-4o-mini", messages=HBM, stream=True)
     next(iter(stream))
@@ -108,8 +127,12 @@ def test_realistic_timing_honours_the_headers(mock):
 
 def test_zero_latency_header_overrides_realistic_config(mock):
     mock.config.latency = "realistic"
-    sdk = openai.OpenAI(base_url=mock.base_url, api_key="mock", max_retries=0,
-                        default_headers={"X-Mock-Latency": "zero"})
+    sdk = openai.OpenAI(
+        base_url=mock.base_url,
+        api_key="mock",
+        max_retries=0,
+        default_headers={"X-Mock-Latency": "zero"},
+    )
     start = time.perf_counter()
     sdk.chat.completions.create(model="gpt-4o", messages=HBM)
     # realistic gpt-4o would need 0.6 s + ~70 tokens / 40 tok/s > 2 s
@@ -135,4 +158,7 @@ def test_scripted_answers_replace_the_knowledge_base(sdk, mock):
     assert first.choices[0].message.content == "Scripted <PERSON_1> answer."
     assert second.choices[0].message.content.startswith("HBM3")
     assert httpx.post(mock.url + "/_mock/answers", json={"text": "via http"}).status_code == 204
-    assert sdk.chat.completions.create(model="gpt-4o-mini", messages=HBM).choices[0].message.content == "via http"
+    assert (
+        sdk.chat.completions.create(model="gpt-4o-mini", messages=HBM).choices[0].message.content
+        == "via http"
+    )

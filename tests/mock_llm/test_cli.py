@@ -12,14 +12,26 @@ import pytest
 from mock_llm import free_port
 
 
-@pytest.mark.parametrize("profile,expected", [
-    (None, {"gpt-4o", "gpt-4o-mini"}),
-    ("vllm", {"meta-llama/Llama-3.2-3B-Instruct", "meta-llama/Llama-3.1-8B-Instruct"}),
-])
+@pytest.mark.parametrize(
+    "profile,expected",
+    [
+        (None, {"gpt-4o", "gpt-4o-mini"}),
+        ("vllm", {"meta-llama/Llama-3.2-3B-Instruct", "meta-llama/Llama-3.1-8B-Instruct"}),
+    ],
+)
 def test_cli_serves_the_api(profile, expected):
     port = free_port()
-    args = [sys.executable, "-m", "mock_llm", "--port", str(port), "--latency", "zero",
-            "--log-level", "warning"] + (["--profile", profile] if profile else [])
+    args = [
+        sys.executable,
+        "-m",
+        "mock_llm",
+        "--port",
+        str(port),
+        "--latency",
+        "zero",
+        "--log-level",
+        "warning",
+    ] + (["--profile", profile] if profile else [])
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 20

@@ -25,10 +25,15 @@ def test_429_with_retry_after_from_the_schedule(sdk, mock):
     assert ask(sdk).choices[0].message.content  # the next one succeeds
 
 
-@pytest.mark.parametrize("kind,exc", [("500", openai.InternalServerError),
-                                      ("503", openai.InternalServerError),
-                                      ("400", openai.BadRequestError),
-                                      ("401", openai.AuthenticationError)])
+@pytest.mark.parametrize(
+    "kind,exc",
+    [
+        ("500", openai.InternalServerError),
+        ("503", openai.InternalServerError),
+        ("400", openai.BadRequestError),
+        ("401", openai.AuthenticationError),
+    ],
+)
 def test_status_faults_by_header(sdk, kind, exc):
     with pytest.raises(exc) as e:
         ask(sdk, extra_headers={"X-Mock-Fault": kind})
@@ -121,10 +126,17 @@ def test_http_control_api(mock, sdk):
     httpx.post(mock.url + "/_mock/faults", json={"kind": "500", "rate": 1.0, "seed": 3})
     assert httpx.delete(mock.url + "/_mock/faults").status_code == 204
     assert ask(sdk).choices
-    for bad in ({"kind": "teapot", "count": 1}, {"kind": "500"}, {"kind": "500", "count": 1,
-                                                                   "rate": 0.5}, {"count": 1}):
+    for bad in (
+        {"kind": "teapot", "count": 1},
+        {"kind": "500"},
+        {"kind": "500", "count": 1, "rate": 0.5},
+        {"count": 1},
+    ):
         assert httpx.post(mock.url + "/_mock/faults", json=bad).status_code == 400
-    assert httpx.put(mock.url + "/_mock/config", json={"latency": "realistic"}).json()["latency"] == "realistic"
+    assert (
+        httpx.put(mock.url + "/_mock/config", json={"latency": "realistic"}).json()["latency"]
+        == "realistic"
+    )
     assert httpx.put(mock.url + "/_mock/config", json={"latency": "fast"}).status_code == 400
 
 

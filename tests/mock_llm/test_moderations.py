@@ -22,8 +22,12 @@ def test_full_schema_for_a_string_input(sdk):
 
 
 def test_list_input_gives_one_result_each_and_is_deterministic(sdk):
-    texts = ["I will kill them all", "how do I kill the process with kill -9?",
-             "MODERATION_TEST_FLAG:self-harm/intent", "the attack surface of a PCIe device"]
+    texts = [
+        "I will kill them all",
+        "how do I kill the process with kill -9?",
+        "MODERATION_TEST_FLAG:self-harm/intent",
+        "the attack surface of a PCIe device",
+    ]
     a = sdk.moderations.create(input=texts).results
     b = sdk.moderations.create(input=texts).results
     assert [x.model_dump() for x in a] == [x.model_dump() for x in b]
@@ -34,9 +38,13 @@ def test_list_input_gives_one_result_each_and_is_deterministic(sdk):
 
 
 def test_content_parts_are_one_input(sdk):
-    r = sdk.moderations.create(model="omni-moderation-latest", input=[
-        {"type": "text", "text": "I will find you"}, {"type": "image_url",
-                                                     "image_url": {"url": "data:,"}}])
+    r = sdk.moderations.create(
+        model="omni-moderation-latest",
+        input=[
+            {"type": "text", "text": "I will find you"},
+            {"type": "image_url", "image_url": {"url": "data:,"}},
+        ],
+    )
     assert len(r.results) == 1 and "harassment/threatening" in flagged(r.results[0])
 
 

@@ -25,8 +25,12 @@ def test_models_are_listed_with_each_servers_naming(fresh_upstream):
     models = sdk_for(fresh_upstream).models.list().data
     assert [m.id for m in models] == list(profile.models())
     assert {m.owned_by for m in models} == {OWNER[profile.name]}
-    expected_names = {"openai": "gpt-4o-mini", "vllm": "meta-llama/Llama-3.2-3B-Instruct",
-                      "ollama": "llama3.2:3b", "llamacpp": "Llama-3.2-3B-Instruct-Q4_K_M.gguf"}
+    expected_names = {
+        "openai": "gpt-4o-mini",
+        "vllm": "meta-llama/Llama-3.2-3B-Instruct",
+        "ollama": "llama3.2:3b",
+        "llamacpp": "Llama-3.2-3B-Instruct-Q4_K_M.gguf",
+    }
     assert profile.cheap_model == expected_names[profile.name]
 
 
@@ -58,8 +62,11 @@ def test_with_include_usage_a_last_chunk_without_choices_carries_it(fresh_upstre
     sdk = sdk_for(fresh_upstream)
     model = fresh_upstream.config.upstream.cheap_model
     whole = sdk.chat.completions.create(model=model, messages=HBM)
-    chunks = list(sdk.chat.completions.create(model=model, messages=HBM, stream=True,
-                                              stream_options={"include_usage": True}))
+    chunks = list(
+        sdk.chat.completions.create(
+            model=model, messages=HBM, stream=True, stream_options={"include_usage": True}
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == whole.choices[0].message.content
     assert chunks[-1].choices == []
@@ -70,8 +77,12 @@ def test_with_include_usage_a_last_chunk_without_choices_carries_it(fresh_upstre
 
 def test_each_server_shapes_its_stream_chunks_its_own_way(fresh_upstream):
     profile = name_of(fresh_upstream)
-    body = {"model": fresh_upstream.config.upstream.cheap_model, "messages": HBM,
-            "stream": True, "max_tokens": 3}
+    body = {
+        "model": fresh_upstream.config.upstream.cheap_model,
+        "messages": HBM,
+        "stream": True,
+        "max_tokens": 3,
+    }
     with httpx.stream("POST", fresh_upstream.base_url + "/chat/completions", json=body) as r:
         chunks = sse_json(r.iter_lines())
     deltas = [c["choices"][0]["delta"] for c in chunks]
@@ -99,10 +110,14 @@ def test_moderations_exist_only_on_openai(fresh_upstream):
     with pytest.raises(openai.NotFoundError) as e:
         sdk.moderations.create(input="hello")
     r = e.value.response
-    expected = {"vllm": {"error": {"message": "Not Found", "type": "Not Found", "param": None,
-                                   "code": 404}},
-                "llamacpp": {"error": {"code": 404, "message": "File Not Found",
-                                       "type": "not_found_error"}}}
+    expected = {
+        "vllm": {
+            "error": {"message": "Not Found", "type": "Not Found", "param": None, "code": 404}
+        },
+        "llamacpp": {
+            "error": {"code": 404, "message": "File Not Found", "type": "not_found_error"}
+        },
+    }
     if name_of(fresh_upstream) == "ollama":  # gin's own 404, not JSON
         assert r.headers["content-type"].startswith("text/plain")
         assert r.text == "404 page not found"
@@ -122,8 +137,11 @@ def test_an_unknown_model_is_each_servers_404_or_any_name_on_llamacpp(fresh_upst
         sdk.chat.completions.create(model="gpt-9", messages=HBM)
     error = e.value.response.json()["error"]
     expected = {
-        "openai": ("not_found_error", "model_not_found",
-                   "The model `gpt-9` does not exist or you do not have access to it."),
+        "openai": (
+            "not_found_error",
+            "model_not_found",
+            "The model `gpt-9` does not exist or you do not have access to it.",
+        ),
         "vllm": ("NotFoundError", 404, "The model `gpt-9` does not exist."),
         "ollama": ("not_found_error", None, "model 'gpt-9' not found"),
     }[profile]
@@ -156,8 +174,9 @@ def test_retrieving_a_model(fresh_upstream):
         sdk.models.retrieve("no-such-model")
 
 
-@pytest.mark.parametrize("body,raw", [({"model": "M"}, None), (None, b"{nope")],
-                         ids=["no messages", "not JSON"])
+@pytest.mark.parametrize(
+    "body,raw", [({"model": "M"}, None), (None, b"{nope")], ids=["no messages", "not JSON"]
+)
 def test_invalid_bodies_get_each_servers_status_and_shape(fresh_upstream, body, raw):
     profile = name_of(fresh_upstream)
     if body is not None:
@@ -166,9 +185,12 @@ def test_invalid_bodies_get_each_servers_status_and_shape(fresh_upstream, body, 
     error = r.json()["error"]
     status = 500 if profile == "llamacpp" and raw else 400  # llama.cpp: an unhandled parse error
     assert r.status_code == status
-    expected_type = {"openai": "invalid_request_error", "vllm": "Bad Request",
-                     "ollama": "invalid_request_error",
-                     "llamacpp": "server_error" if raw else "invalid_request_error"}[profile]
+    expected_type = {
+        "openai": "invalid_request_error",
+        "vllm": "Bad Request",
+        "ollama": "invalid_request_error",
+        "llamacpp": "server_error" if raw else "invalid_request_error",
+    }[profile]
     assert error["type"] == expected_type
     if profile in ("vllm", "llamacpp"):
         assert error["code"] == status  # both write the status as a number
@@ -210,24 +232,34 @@ def test_context_too_long_is_an_error_except_on_ollama_which_truncates(fresh_ups
 def test_vllm_refuses_max_tokens_past_its_context():
     from mock_llm import MockLLMServer
 
-    with MockLLMServer(MockConfig(profile="vllm", latency="zero")) as server, \
-            pytest.raises(openai.BadRequestError, match="'max_tokens' or 'max_completion_tokens' "
-                                                        "is too large: 9000"):
-        sdk_for(server).chat.completions.create(model=server.config.upstream.cheap_model,
-                                                messages=HBM, max_tokens=9000)
+    with (
+        MockLLMServer(MockConfig(profile="vllm", latency="zero")) as server,
+        pytest.raises(
+            openai.BadRequestError,
+            match="'max_tokens' or 'max_completion_tokens' is too large: 9000",
+        ),
+    ):
+        sdk_for(server).chat.completions.create(
+            model=server.config.upstream.cheap_model, messages=HBM, max_tokens=9000
+        )
 
 
 def test_overloaded_is_each_servers_503(fresh_upstream):
     sdk = sdk_for(fresh_upstream)
     with pytest.raises(openai.InternalServerError) as e:
-        sdk.chat.completions.create(model=fresh_upstream.config.upstream.cheap_model,
-                                    messages=HBM, extra_headers={"X-Mock-Fault": "overloaded"})
+        sdk.chat.completions.create(
+            model=fresh_upstream.config.upstream.cheap_model,
+            messages=HBM,
+            extra_headers={"X-Mock-Fault": "overloaded"},
+        )
     assert e.value.status_code == 503
     message = e.value.response.json()["error"]["message"]
-    expected = {"openai": "The engine is currently overloaded, please try again later",
-                "vllm": "Request rejected: the queue is full (--max-num-queued-reqs).",
-                "ollama": "server busy, please try again.  maximum pending requests exceeded",
-                "llamacpp": "Loading model"}[name_of(fresh_upstream)]
+    expected = {
+        "openai": "The engine is currently overloaded, please try again later",
+        "vllm": "Request rejected: the queue is full (--max-num-queued-reqs).",
+        "ollama": "server busy, please try again.  maximum pending requests exceeded",
+        "llamacpp": "Loading model",
+    }[name_of(fresh_upstream)]
     assert message == expected
     assert fresh_upstream.state.chat_requests()[0].outcome == "fault"
 
@@ -236,7 +268,8 @@ def test_injected_statuses_use_each_servers_error_shape(fresh_upstream):
     fresh_upstream.state.fail_next(1, "429", retry_after=2)
     with pytest.raises(openai.RateLimitError) as e:
         sdk_for(fresh_upstream).chat.completions.create(
-            model=fresh_upstream.config.upstream.cheap_model, messages=HBM)
+            model=fresh_upstream.config.upstream.cheap_model, messages=HBM
+        )
     assert e.value.response.headers["retry-after"] == "2"
     error = e.value.response.json()["error"]
     assert {"message", "type"} <= error.keys()
@@ -259,8 +292,10 @@ def test_vllm_refuses_stream_options_without_stream():
     with MockLLMServer(MockConfig(profile="vllm", latency="zero")) as server:
         with pytest.raises(openai.BadRequestError) as e:
             sdk_for(server).chat.completions.create(
-                model=server.config.upstream.cheap_model, messages=HBM,
-                stream_options={"include_usage": True})
+                model=server.config.upstream.cheap_model,
+                messages=HBM,
+                stream_options={"include_usage": True},
+            )
         error = e.value.response.json()["error"]
         assert error["param"] == "stream_options" and "stream=True" in error["message"]
 
@@ -281,8 +316,9 @@ def test_the_profile_is_chosen_at_run_time_over_http(mock):
 
 def test_the_profile_is_chosen_by_config_and_environment(monkeypatch):
     assert MockConfig().profile == "openai"
-    assert next(iter(MockConfig(profile="vllm").served_models)) == \
-        "meta-llama/Llama-3.2-3B-Instruct"
+    assert (
+        next(iter(MockConfig(profile="vllm").served_models)) == "meta-llama/Llama-3.2-3B-Instruct"
+    )
     monkeypatch.setenv("MOCK_PROFILE", "llamacpp")
     monkeypatch.setenv("MOCK_TTFT_MS", "5")
     cfg = MockConfig.from_env()

@@ -15,6 +15,7 @@ from tests.support import make_settings, services_of
 
 async def test_a_prompt_over_the_token_budget_is_refused_outright():
     import fakeredis
+
     limiter = RateLimiter(fakeredis.FakeAsyncRedis())
     try:
         await limiter.check("c", Limits(rpm=10, tpm=100), 17_107)
@@ -49,9 +50,12 @@ def test_a_stream_dropped_by_the_client_is_charged_for_what_was_generated(mock_s
     with ThreadedServer(app) as s:
         limits = services_of(app).pipeline.limiter = RecordingLimits()
         tokens = 0
-        with httpx.stream("POST", s.url + "/chat/stream", json={"message": "Explain NVLink",
-                                                                "model": "gpt-4o"},
-                          headers={"X-Client-ID": "dropper"}) as r:
+        with httpx.stream(
+            "POST",
+            s.url + "/chat/stream",
+            json={"message": "Explain NVLink", "model": "gpt-4o"},
+            headers={"X-Client-ID": "dropper"},
+        ) as r:
             for line in r.iter_lines():
                 tokens += line.startswith("event: token")
                 if tokens == 40:

@@ -13,16 +13,23 @@ FLAG = "MODERATION_TEST_FLAG:violence"
 
 
 def v1(guarded, messages, **extra):
-    return guarded.post("/v1/chat/completions", json={"model": "gpt-4o-mini",
-                                                      "messages": messages, **extra})
+    return guarded.post(
+        "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": messages, **extra}
+    )
 
 
-@pytest.mark.parametrize("message", [
-    {"role": "user", "content": "What is HBM3?", "name": EMAIL},
-    {"role": "user", "content": [{"type": "text", "text": "What is HBM3?",
-                                  "note": f"my email is {EMAIL}"}]},
-    {"role": "user", "content": [{"type": "text", "text": f"Reach me at {EMAIL}"}]},
-], ids=["name field", "extra key in a part", "text part"])
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"role": "user", "content": "What is HBM3?", "name": EMAIL},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "What is HBM3?", "note": f"my email is {EMAIL}"}],
+        },
+        {"role": "user", "content": [{"type": "text", "text": f"Reach me at {EMAIL}"}]},
+    ],
+    ids=["name field", "extra key in a part", "text part"],
+)
 def test_personal_data_in_any_field_never_reaches_the_upstream(guarded, mock, message):
     r = v1(guarded, [message])
     assert r.status_code == 200, r.text
@@ -49,8 +56,13 @@ def test_flagged_text_in_any_role_is_refused(guarded, mock, role):
 
 
 def test_flagged_text_in_chat_history_is_refused(guarded, mock):
-    r = guarded.post("/chat", json={"message": "Go on.", "history": [
-        {"role": "assistant", "content": f"As I said, {FLAG}"}]})
+    r = guarded.post(
+        "/chat",
+        json={
+            "message": "Go on.",
+            "history": [{"role": "assistant", "content": f"As I said, {FLAG}"}],
+        },
+    )
     assert r.status_code == 400 and chat_requests(mock) == []
 
 
@@ -66,8 +78,17 @@ def test_the_services_own_system_prompt_is_not_sent_to_moderation(guarded, mock)
 
 
 def test_an_image_part_is_refused_on_a_guarded_path(guarded, mock):
-    r = v1(guarded, [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
-        {"type": "text", "text": "What is this?"}]}])
+    r = v1(
+        guarded,
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+                    {"type": "text", "text": "What is this?"},
+                ],
+            }
+        ],
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "unsupported_content"
     assert chat_requests(mock) == []

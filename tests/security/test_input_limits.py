@@ -20,7 +20,7 @@ def raw_request(port: int, head: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         try:
             for i in range(0, len(head), 4096):
-                s.sendall(head[i:i + 4096])
+                s.sendall(head[i : i + 4096])
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server stopped reading: what we want; its answer is already sent
         chunks = []
@@ -40,11 +40,16 @@ def bounded(mock_server):
         yield server
 
 
-@pytest.mark.parametrize("head", [
-    b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (16 * 1024 * 1024) + b"\r\n\r\n",
-    b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"".join(
-        b"X-H%d: v\r\n" % i for i in range(5000)) + b"\r\n",
-], ids=["one 16 MiB header", "5,000 headers"])
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (16 * 1024 * 1024) + b"\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: x\r\n"
+        + b"".join(b"X-H%d: v\r\n" % i for i in range(5000))
+        + b"\r\n",
+    ],
+    ids=["one 16 MiB header", "5,000 headers"],
+)
 def test_an_oversized_request_head_is_431_without_reading_the_rest(bounded, head):
     answer = raw_request(bounded.port, head)
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
@@ -59,8 +64,14 @@ def test_a_normal_request_head_passes(bounded):
 
 @pytest.mark.slow
 def test_the_service_process_runs_on_the_bounded_protocol(mock):
-    svc = ServiceProcess({"OPENAI_BASE_URL": mock.base_url, "OPENAI_API_KEY": "t",
-                          "MAX_HEADERS": "20", "LOG_LEVEL": "warning"})
+    svc = ServiceProcess(
+        {
+            "OPENAI_BASE_URL": mock.base_url,
+            "OPENAI_API_KEY": "t",
+            "MAX_HEADERS": "20",
+            "LOG_LEVEL": "warning",
+        }
+    )
     try:
         r = httpx.get(svc.url + "/livez", headers={f"X-H{i}": "v" for i in range(30)})
         assert r.status_code == 431
@@ -71,33 +82,48 @@ def test_the_service_process_runs_on_the_bounded_protocol(mock):
 
 @pytest.fixture(scope="module", params=[False, True], ids=["unguarded", "guarded"])
 def either(request, mock_server):
-    app = create_app(make_settings(openai_base_url=mock_server.base_url,
-                                   safety_guards=request.param))
+    app = create_app(
+        make_settings(openai_base_url=mock_server.base_url, safety_guards=request.param)
+    )
     with ThreadedServer(app) as server:
         yield server
 
 
-@pytest.mark.parametrize("body", [
-    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "\ud83d"}]},
-    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": [
-        {"type": "text", "text": "hi \udc00"}]}]},
-    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi", "name": "\ud800"}]},
-], ids=["content", "part", "name"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "\ud83d"}]},
+        {
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi \udc00"}]}],
+        },
+        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi", "name": "\ud800"}]},
+    ],
+    ids=["content", "part", "name"],
+)
 def test_a_lone_surrogate_is_422_not_500(either, mock, body):
     raw = json.dumps(body).encode()  # json.dumps writes the surrogate as a \\u escape
-    r = httpx.post(either.url + "/v1/chat/completions", content=raw,
-                   headers={"content-type": "application/json"})
+    r = httpx.post(
+        either.url + "/v1/chat/completions",
+        content=raw,
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "validation_error"  # /v1: OpenAI's
-    r = httpx.post(either.url + "/chat", content=b'{"message": "hi \\ud83d"}',
-                   headers={"content-type": "application/json"})
+    r = httpx.post(
+        either.url + "/chat",
+        content=b'{"message": "hi \\ud83d"}',
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 422
     assert mock.state.chat_requests() == []
 
 
 def test_a_huge_model_name_is_refused_and_not_echoed(client):
     name = "m" * 100_000
-    r = client.post("/v1/chat/completions", json={"model": name, "messages": [
-        {"role": "user", "content": "hi"}]})
+    r = client.post(
+        "/v1/chat/completions",
+        json={"model": name, "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert r.status_code == 400 and r.json()["error"]["param"] == "model" and len(r.text) < 2000
     r = client.post("/chat", json={"message": "hi", "model": "x" * 300})
     assert r.status_code == 422 and len(r.text) < 2000
@@ -105,14 +131,22 @@ def test_a_huge_model_name_is_refused_and_not_echoed(client):
 
 def test_request_heads_over_the_limit_in_many_shapes(bounded, scale):
     """More shapes of the same attack in `make soak`: sizes and counts around the limits."""
-    sizes = [33 * 1024, 64 * 1024, 1024 * 1024, 16 * 1024 * 1024][:1 + scale // 4]
-    counts = [101, 500, 5000][:1 + scale // 5]
-    heads = [b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * n + b"\r\n\r\n"
-             for n in sizes]
-    heads += [b"GET /livez HTTP/1.1\r\nHost: x\r\n" + b"".join(
-        b"X-H%d: v\r\n" % i for i in range(n)) + b"\r\n" for n in counts]
-    heads += [b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Many: " + b"a" * 1000 + b"\r\n" * 0 +
-              b"\r\n".join(b"X-P%d: %s" % (i, b"b" * 400) for i in range(90)) + b"\r\n\r\n"]
+    sizes = [33 * 1024, 64 * 1024, 1024 * 1024, 16 * 1024 * 1024][: 1 + scale // 4]
+    counts = [101, 500, 5000][: 1 + scale // 5]
+    heads = [b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * n + b"\r\n\r\n" for n in sizes]
+    heads += [
+        b"GET /livez HTTP/1.1\r\nHost: x\r\n"
+        + b"".join(b"X-H%d: v\r\n" % i for i in range(n))
+        + b"\r\n"
+        for n in counts
+    ]
+    heads += [
+        b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Many: "
+        + b"a" * 1000
+        + b"\r\n" * 0
+        + b"\r\n".join(b"X-P%d: %s" % (i, b"b" * 400) for i in range(90))
+        + b"\r\n\r\n"
+    ]
     for head in heads * scale:
         answer = raw_request(bounded.port, head)
         assert answer.startswith(b"HTTP/1.1 431 "), (len(head), answer[:80])

@@ -27,17 +27,25 @@ def test_a_truncated_upstream_stream_is_an_error_on_v1_not_a_stop(service, mock)
     got = []
     with pytest.raises(openai.APIError):
         for chunk in sdk.chat.completions.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": "Explain NVLink"}],
-                stream=True):
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "Explain NVLink"}],
+            stream=True,
+        ):
             got.append(chunk)
     assert got and not any(c.choices and c.choices[0].finish_reason for c in got)
 
 
 def test_the_raw_v1_stream_has_no_done_after_a_truncation(service, mock):
     mock.state.fail_next(1, "truncate", after_chunks=10)
-    with httpx.stream("POST", service.url + "/v1/chat/completions", json={
-            "model": "gpt-4o-mini", "stream": True,
-            "messages": [{"role": "user", "content": "Explain NVLink"}]}) as r:
+    with httpx.stream(
+        "POST",
+        service.url + "/v1/chat/completions",
+        json={
+            "model": "gpt-4o-mini",
+            "stream": True,
+            "messages": [{"role": "user", "content": "Explain NVLink"}],
+        },
+    ) as r:
         body = r.read().decode()
     assert "[DONE]" not in body and '"finish_reason": "stop"' not in body
     assert '"type": "server_error"' in body and '"code": "upstream_error"' in body

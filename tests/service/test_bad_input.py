@@ -23,14 +23,32 @@ CASES = [
     ("message blank", b'{"message": " \\n\\t "}', 422, "validation_error"),
     ("message null", b'{"message": null}', 422, "validation_error"),
     ("message too long", json.dumps({"message": "x" * 4097}).encode(), 422, "validation_error"),
-    ("history turn too long", json.dumps({"message": "hi", "history": [
-        {"role": "user", "content": "x" * 4097}]}).encode(), 422, "validation_error"),
-    ("session_id too long", json.dumps({"message": "hi", "session_id": "s" * 129}).encode(),
-     422, "validation_error"),
-    ("history too long", json.dumps({"message": "hi", "history": [
-        {"role": "user", "content": "q"}] * 41}).encode(), 413, "request_too_large"),
-    ("history bad role", b'{"message": "hi", "history": [{"role": "system", "content": "x"}]}',
-     422, "validation_error"),
+    (
+        "history turn too long",
+        json.dumps(
+            {"message": "hi", "history": [{"role": "user", "content": "x" * 4097}]}
+        ).encode(),
+        422,
+        "validation_error",
+    ),
+    (
+        "session_id too long",
+        json.dumps({"message": "hi", "session_id": "s" * 129}).encode(),
+        422,
+        "validation_error",
+    ),
+    (
+        "history too long",
+        json.dumps({"message": "hi", "history": [{"role": "user", "content": "q"}] * 41}).encode(),
+        413,
+        "request_too_large",
+    ),
+    (
+        "history bad role",
+        b'{"message": "hi", "history": [{"role": "system", "content": "x"}]}',
+        422,
+        "validation_error",
+    ),
     ("history wrong type", b'{"message": "hi", "history": "earlier"}', 422, "validation_error"),
     ("temperature out of range", b'{"message": "hi", "temperature": 7}', 422, "validation_error"),
     ("max_tokens zero", b'{"message": "hi", "max_tokens": 0}', 422, "validation_error"),
@@ -63,6 +81,7 @@ def test_chunked_body_over_the_limit_is_413(client, mock):
         for _ in range(40):
             yield b"x" * 10_000
         yield b'"}'
+
     r = client.post("/chat", content=gen(), headers=JSON)
     assert r.status_code == 413 and r.json()["error"]["type"] == "request_too_large"
 
@@ -74,13 +93,19 @@ def test_wrong_content_type(client, body):
 
 
 def test_openai_front_door_bad_bodies_are_400_in_openais_shape(client, mock):
-    for body, param in [({"model": "gpt-4o"}, "messages"), ({"messages": []}, "model"),
-                        ({"model": "gpt-4o", "messages": [{"role": "bot", "content": "x"}]},
-                         "messages.0.role"),
-                        ({"model": "gpt-4o", "messages": [{"role": "user", "content": 5}]},
-                         "messages.0.content.str"),
-                        ({"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}],
-                          "max_tokens": -1}, "max_tokens")]:
+    for body, param in [
+        ({"model": "gpt-4o"}, "messages"),
+        ({"messages": []}, "model"),
+        ({"model": "gpt-4o", "messages": [{"role": "bot", "content": "x"}]}, "messages.0.role"),
+        (
+            {"model": "gpt-4o", "messages": [{"role": "user", "content": 5}]},
+            "messages.0.content.str",
+        ),
+        (
+            {"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1},
+            "max_tokens",
+        ),
+    ]:
         r = client.post("/v1/chat/completions", json=body)
         assert r.status_code == 400, body
         err = r.json()["error"]
@@ -96,12 +121,20 @@ def test_unknown_route_and_method(client):
     assert r.status_code == 405 and r.json()["error"]["type"] == "method_not_allowed"
 
 
-@pytest.mark.parametrize("kind,status,type_,calls", [
-    ("500", 502, "upstream_error", 3), ("502", 502, "upstream_error", 3),
-    ("503", 503, "upstream_unavailable", 3), ("429", 503, "upstream_unavailable", 3),
-    ("malformed", 502, "upstream_error", 3), ("drop", 502, "upstream_error", 3),
-    ("401", 502, "upstream_error", 1), ("404", 502, "upstream_error", 1),
-    ("400", 400, "upstream_rejected", 1)])
+@pytest.mark.parametrize(
+    "kind,status,type_,calls",
+    [
+        ("500", 502, "upstream_error", 3),
+        ("502", 502, "upstream_error", 3),
+        ("503", 503, "upstream_unavailable", 3),
+        ("429", 503, "upstream_unavailable", 3),
+        ("malformed", 502, "upstream_error", 3),
+        ("drop", 502, "upstream_error", 3),
+        ("401", 502, "upstream_error", 1),
+        ("404", 502, "upstream_error", 1),
+        ("400", 400, "upstream_rejected", 1),
+    ],
+)
 def test_upstream_failures_map_to_clear_statuses(client, mock, kind, status, type_, calls):
     """Transient failures are retried (3 attempts by default), client errors are not."""
     mock.state.fail_next(3, kind, retry_after=4)

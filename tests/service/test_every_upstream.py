@@ -20,9 +20,13 @@ ASK = "What is HBM3?"
 def gateway(upstream):
     """The service on this upstream: its two models, moderation left to `auto`."""
     profile = upstream.config.upstream
-    app = create_app(make_settings(openai_base_url=upstream.base_url,
-                                   default_model=profile.cheap_model,
-                                   strong_model=profile.strong_model))
+    app = create_app(
+        make_settings(
+            openai_base_url=upstream.base_url,
+            default_model=profile.cheap_model,
+            strong_model=profile.strong_model,
+        )
+    )
     with ThreadedServer(app) as server:
         server.app, server.profile = app, profile
         yield server
@@ -43,8 +47,9 @@ def test_chat_answers_with_the_lectures_fields(gw, gateway):
 
 
 def test_the_lectures_stream_arrives_token_by_token_with_usage(gw):
-    with gw.stream("POST", "/chat/stream", json={
-            "message": ASK, "stream_options": {"include_usage": True}}) as r:
+    with gw.stream(
+        "POST", "/chat/stream", json={"message": ASK, "stream_options": {"include_usage": True}}
+    ) as r:
         events = parse_sse(r.iter_lines())
     tokens = [e.data for e in events if e.event == "token"]
     assert [e.event for e in events][-2:] == ["usage", "done"] and len(tokens) > 10
@@ -56,12 +61,21 @@ def test_the_lectures_stream_arrives_token_by_token_with_usage(gw):
 def test_the_openai_door_through_the_sdk(gateway, upstream):
     sdk = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0)
     model = gateway.profile.strong_model
-    whole = sdk.chat.completions.create(model=model, messages=[{"role": "user", "content": ASK}],
-                                        response_format={"type": "json_object"}, seed=3)
+    whole = sdk.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": ASK}],
+        response_format={"type": "json_object"},
+        seed=3,
+    )
     assert whole.choices[0].message.content and whole.usage.total_tokens > 0
-    chunks = list(sdk.chat.completions.create(
-        model=model, messages=[{"role": "user", "content": "Explain NVLink"}], stream=True,
-        stream_options={"include_usage": True}))
+    chunks = list(
+        sdk.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": "Explain NVLink"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     assert chunks[-1].usage.completion_tokens > 0
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
 
@@ -73,7 +87,8 @@ def test_a_json_mode_request_is_never_served_the_plain_answer(gateway, upstream)
     for _ in range(2):
         sdk.chat.completions.create(model=model, messages=ask)
     raw = sdk.chat.completions.with_raw_response.create(
-        model=model, messages=ask, response_format={"type": "json_object"})
+        model=model, messages=ask, response_format={"type": "json_object"}
+    )
     assert raw.headers["x-cache"] == "MISS"
 
 

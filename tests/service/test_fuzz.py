@@ -30,14 +30,35 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 @pytest.mark.timeout(600)
 def test_api_conforms_to_its_spec(mock_server):
-    app = create_app(make_settings(openai_base_url=mock_server.base_url, safety_guards=True,
-                                   admin_token="fuzz-admin"), clock=FakeClock())
+    app = create_app(
+        make_settings(
+            openai_base_url=mock_server.base_url, safety_guards=True, admin_token="fuzz-admin"
+        ),
+        clock=FakeClock(),
+    )
     with ThreadedServer(app) as server:
         run = subprocess.run(
-            [str(SCHEMATHESIS), "--no-color", "run", server.url + "/openapi.json",
-             "--checks", "all", "--max-examples", "40", "--seed", "20261127",
-             "--header", "Authorization: Bearer fuzz-admin", "--request-timeout", "30"],
-            capture_output=True, text=True, timeout=540, cwd=Path(__file__).parents[2])
+            [
+                str(SCHEMATHESIS),
+                "--no-color",
+                "run",
+                server.url + "/openapi.json",
+                "--checks",
+                "all",
+                "--max-examples",
+                "40",
+                "--seed",
+                "20261127",
+                "--header",
+                "Authorization: Bearer fuzz-admin",
+                "--request-timeout",
+                "30",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=540,
+            cwd=Path(__file__).parents[2],
+        )
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-6000:]
     tested = re.search(r"Tested: (\d+)", out)

@@ -25,8 +25,16 @@ def test_probes_answer_with_the_lectures_bodies(client):
 def test_detailed_health_has_the_lectures_checks_as_booleans(client):
     r = client.get("/health/detailed")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "checks": {
-        "api_client": True, "ready": True, "cache": True, "upstream": True, "moderation": True}}
+    assert r.json() == {
+        "status": "ok",
+        "checks": {
+            "api_client": True,
+            "ready": True,
+            "cache": True,
+            "upstream": True,
+            "moderation": True,
+        },
+    }
 
 
 def test_detailed_health_tells_details_only_to_the_admin(mock_server):
@@ -34,11 +42,13 @@ def test_detailed_health_tells_details_only_to_the_admin(mock_server):
     with ThreadedServer(app) as server:
         public = httpx.get(server.url + "/health/detailed").json()
         assert "details" not in public and mock_server.base_url not in str(public)
-        wrong = httpx.get(server.url + "/health/detailed",
-                          headers={"Authorization": "Bearer nope"}).json()
+        wrong = httpx.get(
+            server.url + "/health/detailed", headers={"Authorization": "Bearer nope"}
+        ).json()
         assert "details" not in wrong
-        admin = httpx.get(server.url + "/health/detailed",
-                          headers={"Authorization": "Bearer s3cret"}).json()
+        admin = httpx.get(
+            server.url + "/health/detailed", headers={"Authorization": "Bearer s3cret"}
+        ).json()
         details = admin["details"]
         assert details["cache"]["ok"] is True and details["upstream"]["ok"] is True
         assert "gpt-4o" in details["upstream"]["detail"]["models"]
@@ -52,6 +62,15 @@ def test_page_uses_eventsource_on_the_get_stream(client):
 
 def test_openapi_schema_documents_the_endpoints(client):
     paths = client.get("/openapi.json").json()["paths"]
-    for p in ("/chat", "/chat/stream", "/v1/chat/completions", "/v1/models", "/health",
-              "/ready", "/health/detailed", "/livez", "/readyz"):
+    for p in (
+        "/chat",
+        "/chat/stream",
+        "/v1/chat/completions",
+        "/v1/models",
+        "/health",
+        "/ready",
+        "/health/detailed",
+        "/livez",
+        "/readyz",
+    ):
         assert p in paths

@@ -27,8 +27,12 @@ def _is_import(node: ast.AST) -> bool:
         func = node.func
         name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
         arg = node.args[0]
-        return (name in ("import_module", "__import__") and isinstance(arg, ast.Constant)
-                and isinstance(arg.value, str) and _names_mock_llm(arg.value))
+        return (
+            name in ("import_module", "__import__")
+            and isinstance(arg, ast.Constant)
+            and isinstance(arg.value, str)
+            and _names_mock_llm(arg.value)
+        )
     return False
 
 
@@ -40,8 +44,11 @@ def mock_llm_imports(source: str) -> list[str | None]:
         for child in ast.iter_child_nodes(node):
             if _is_import(child):
                 found.append(function)
-            inner = child.name if isinstance(child, (ast.FunctionDef,
-                                                     ast.AsyncFunctionDef)) else function
+            inner = (
+                child.name
+                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+                else function
+            )
             visit(child, inner)
 
     visit(ast.parse(source), None)
@@ -49,25 +56,32 @@ def mock_llm_imports(source: str) -> list[str | None]:
 
 
 def test_the_scan_finds_every_form_of_import():
-    source = ("import mock_llm\nfrom mock_llm.tokens import count_tokens\n"
-              "def f():\n    import importlib\n    importlib.import_module('mock_llm.config')\n"
-              "async def g():\n    from mock_llm import MockConfig\n"
-              "from .mock_llm_like import x\nimport mock_llmish\n")
+    source = (
+        "import mock_llm\nfrom mock_llm.tokens import count_tokens\n"
+        "def f():\n    import importlib\n    importlib.import_module('mock_llm.config')\n"
+        "async def g():\n    from mock_llm import MockConfig\n"
+        "from .mock_llm_like import x\nimport mock_llmish\n"
+    )
     assert mock_llm_imports(source) == [None, None, "f", "g"]
 
 
 def test_only_the_embedded_default_imports_the_fake():
-    found = [(str(path.relative_to(PACKAGE)), function)
-             for path in sorted(PACKAGE.rglob("*.py"))
-             for function in mock_llm_imports(path.read_text())]
+    found = [
+        (str(path.relative_to(PACKAGE)), function)
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for function in mock_llm_imports(path.read_text())
+    ]
     assert found == SANCTIONED
 
 
 def test_building_the_app_does_not_load_the_fake():
-    code = ("import sys\nfrom reference_service import Settings, create_app\n"
-            "create_app(Settings(_env_file=None))\n"
-            "import reference_service.tokens, reference_service.pricing\n"
-            "print('mock_llm' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, check=True)
+    code = (
+        "import sys\nfrom reference_service import Settings, create_app\n"
+        "create_app(Settings(_env_file=None))\n"
+        "import reference_service.tokens, reference_service.pricing\n"
+        "print('mock_llm' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
     assert out.stdout.strip() == "False"

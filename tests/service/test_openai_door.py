@@ -13,11 +13,23 @@ def sdk(service):
 
 
 ASK = [{"role": "user", "content": "What is HBM3?"}]
-PASSED = {"stop": ["\n\n"], "seed": 7, "response_format": {"type": "json_object"},
-          "user": "student-17", "presence_penalty": 0.5,
-          "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {
-              "type": "object", "properties": {"part": {"type": "string"}}}}}],
-          "tool_choice": "auto"}
+PASSED = {
+    "stop": ["\n\n"],
+    "seed": 7,
+    "response_format": {"type": "json_object"},
+    "user": "student-17",
+    "presence_penalty": 0.5,
+    "tools": [
+        {
+            "type": "function",
+            "function": {
+                "name": "lookup",
+                "parameters": {"type": "object", "properties": {"part": {"type": "string"}}},
+            },
+        }
+    ],
+    "tool_choice": "auto",
+}
 
 
 def test_what_the_door_does_not_interpret_reaches_the_upstream_as_sent(sdk, mock):
@@ -30,41 +42,57 @@ def test_what_the_door_does_not_interpret_reaches_the_upstream_as_sent(sdk, mock
 def test_tool_messages_reach_the_upstream_whole(sdk, mock):
     messages = [
         {"role": "user", "content": "Which part is in stock?"},
-        {"role": "assistant", "content": None, "tool_calls": [{
-            "id": "call_1", "type": "function",
-            "function": {"name": "lookup", "arguments": '{"part": "H100"}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "lookup", "arguments": '{"part": "H100"}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_1", "content": '{"in_stock": 4}'},
     ]
     sdk.chat.completions.create(model="gpt-4o-mini", messages=messages, tools=PASSED["tools"])
     [rec] = mock.state.chat_requests()
-    assert rec.body["messages"] == [{k: v for k, v in m.items() if v is not None}
-                                    for m in messages]
+    assert rec.body["messages"] == [{k: v for k, v in m.items() if v is not None} for m in messages]
 
 
-@pytest.mark.parametrize("extra", [{"response_format": {"type": "json_object"}},
-                                   {"seed": 1}, {"stop": ["."]}, {"tools": PASSED["tools"]}],
-                         ids=["json mode", "seed", "stop", "tools"])
-def test_a_request_with_another_answer_parameter_is_never_served_the_plain_answer(
-        sdk, mock, extra):
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"response_format": {"type": "json_object"}},
+        {"seed": 1},
+        {"stop": ["."]},
+        {"tools": PASSED["tools"]},
+    ],
+    ids=["json mode", "seed", "stop", "tools"],
+)
+def test_a_request_with_another_answer_parameter_is_never_served_the_plain_answer(sdk, mock, extra):
     plain = sdk.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=ASK)
     again = sdk.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=ASK)
     assert (plain.headers["x-cache"], again.headers["x-cache"]) == ("MISS", "HIT")
-    other = sdk.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=ASK,
-                                                          **extra)
+    other = sdk.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=ASK, **extra
+    )
     assert other.headers["x-cache"] == "MISS"
     assert len(mock.state.chat_requests()) == 2
 
 
 def test_the_end_user_id_does_not_split_the_cache(sdk, mock):
-    a = sdk.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=ASK,
-                                                      user="alice")
-    b = sdk.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=ASK,
-                                                      user="bob")
+    a = sdk.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=ASK, user="alice"
+    )
+    b = sdk.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=ASK, user="bob")
     assert (a.headers["x-cache"], b.headers["x-cache"]) == ("MISS", "HIT")
 
 
-@pytest.mark.parametrize("extra,param", [({"n": 2}, "n"), ({"logprobs": True}, "logprobs"),
-                                         ({"top_logprobs": 3}, "logprobs")])
+@pytest.mark.parametrize(
+    "extra,param",
+    [({"n": 2}, "n"), ({"logprobs": True}, "logprobs"), ({"top_logprobs": 3}, "logprobs")],
+)
 def test_what_the_door_cannot_honour_is_refused_by_name(sdk, mock, extra, param):
     with pytest.raises(openai.BadRequestError) as e:
         sdk.chat.completions.create(model="gpt-4o-mini", messages=ASK, **extra)
@@ -77,8 +105,10 @@ def test_n_of_one_is_fine(sdk):
 
 
 def test_tools_are_refused_on_a_guarded_path(guarded, mock):
-    r = guarded.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": ASK,
-                                                   "tools": PASSED["tools"]})
+    r = guarded.post(
+        "/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": ASK, "tools": PASSED["tools"]},
+    )
     assert r.status_code == 400 and r.json()["error"]["param"] == "tools"
 
 
@@ -87,24 +117,32 @@ ARGS = '{"part": "H100 SXM5", "warehouse": "eu-west"}'
 
 def test_a_tool_call_answer_is_relayed_and_not_cached(sdk, mock):
     mock.state.script_tool_call("lookup", ARGS)
-    r = sdk.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=ASK,
-                                                      tools=PASSED["tools"])
+    r = sdk.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=ASK, tools=PASSED["tools"]
+    )
     choice = r.parse().choices[0]
     assert choice.finish_reason == "tool_calls" and choice.message.content is None
     [call] = choice.message.tool_calls
     assert call.function.name == "lookup" and call.function.arguments == ARGS
-    again = sdk.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=ASK,
-                                                          tools=PASSED["tools"])
+    again = sdk.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=ASK, tools=PASSED["tools"]
+    )
     assert again.headers["x-cache"] == "MISS"  # a tool call is never served from the cache
     assert again.parse().choices[0].message.content  # (this time the fake answered in text)
 
 
 def test_a_streamed_tool_call_is_relayed_piece_by_piece(sdk, mock):
     mock.state.script_tool_call("lookup", ARGS)
-    chunks = list(sdk.chat.completions.create(model="gpt-4o-mini", messages=ASK,
-                                              tools=PASSED["tools"], stream=True))
-    pieces = [c.choices[0].delta.tool_calls[0] for c in chunks
-              if c.choices and c.choices[0].delta.tool_calls]
+    chunks = list(
+        sdk.chat.completions.create(
+            model="gpt-4o-mini", messages=ASK, tools=PASSED["tools"], stream=True
+        )
+    )
+    pieces = [
+        c.choices[0].delta.tool_calls[0]
+        for c in chunks
+        if c.choices and c.choices[0].delta.tool_calls
+    ]
     assert len(pieces) > 3  # chunk by chunk, not gathered into one
     assert pieces[0].function.name == "lookup" and pieces[0].id
     assert "".join(p.function.arguments or "" for p in pieces) == ARGS
@@ -113,9 +151,11 @@ def test_a_streamed_tool_call_is_relayed_piece_by_piece(sdk, mock):
 
 def test_a_json_mode_stream_is_relayed_chunk_by_chunk(sdk, mock):
     mock.state.script_answer('{"answer": "HBM3 is stacked DRAM", "confidence": 0.9}')
-    chunks = list(sdk.chat.completions.create(model="gpt-4o-mini", messages=ASK, stream=True,
-                                              response_format={"type": "json_object"}))
-    texts = [c.choices[0].delta.content for c in chunks if c.choices and
-             c.choices[0].delta.content]
+    chunks = list(
+        sdk.chat.completions.create(
+            model="gpt-4o-mini", messages=ASK, stream=True, response_format={"type": "json_object"}
+        )
+    )
+    texts = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
     assert len(texts) > 5 and "".join(texts).startswith('{"answer"')
     assert mock.state.chat_requests()[0].body["response_format"] == {"type": "json_object"}

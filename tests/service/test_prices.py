@@ -17,8 +17,10 @@ LLAMA = {"llama3.2:3b": {"usd_per_1m_input": 0.1, "usd_per_1m_output": 0.4}}
 
 def test_the_defaults_are_openais_list_prices():
     prices = Settings(_env_file=None).model_prices
-    assert prices == {"gpt-4o-mini": ModelPrice(usd_per_1m_input=0.15, usd_per_1m_output=0.60),
-                      "gpt-4o": ModelPrice(usd_per_1m_input=2.50, usd_per_1m_output=10.00)}
+    assert prices == {
+        "gpt-4o-mini": ModelPrice(usd_per_1m_input=0.15, usd_per_1m_output=0.60),
+        "gpt-4o": ModelPrice(usd_per_1m_input=2.50, usd_per_1m_output=10.00),
+    }
     table = PriceTable(prices)
     assert table.cost_usd("gpt-4o", 1_000_000, 1_000_000) == pytest.approx(12.50)
     assert table.cost_usd("gpt-4o-mini", 2_000, 500) == pytest.approx(0.0006)
@@ -31,8 +33,14 @@ def test_model_prices_is_read_from_json_in_the_environment(monkeypatch):
     assert PriceTable(prices).cost_usd("llama3.2:3b", 1_000_000, 0) == pytest.approx(0.1)
 
 
-@pytest.mark.parametrize("bad", ['{"m": {"usd_per_1m_input": -1, "usd_per_1m_output": 0}}',
-                                 '{"m": {"usd_per_1m_input": 1}}', "not json"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        '{"m": {"usd_per_1m_input": -1, "usd_per_1m_output": 0}}',
+        '{"m": {"usd_per_1m_input": 1}}',
+        "not json",
+    ],
+)
 def test_a_bad_price_table_is_refused_at_startup(monkeypatch, bad):
     monkeypatch.setenv("MODEL_PRICES", bad)
     with pytest.raises((ValidationError, ValueError)):

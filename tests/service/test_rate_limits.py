@@ -31,9 +31,14 @@ def serve(mock, store, **overrides):
 
 def test_n_allowed_then_429_with_retry_after_and_headers(mock, store):
     with serve(mock, store, rate_limit_rpm=3) as s:
-        rs = [httpx.post(s.url + "/chat/limited", json=ASK,
-                         headers={"X-Client-ID": "t1", "Cache-Control": "no-store"})
-              for _ in range(4)]
+        rs = [
+            httpx.post(
+                s.url + "/chat/limited",
+                json=ASK,
+                headers={"X-Client-ID": "t1", "Cache-Control": "no-store"},
+            )
+            for _ in range(4)
+        ]
     assert [r.status_code for r in rs] == [200, 200, 200, 429]
     assert [r.headers["x-ratelimit-remaining-requests"] for r in rs] == ["2", "1", "0", "0"]
     assert all(r.headers["x-ratelimit-limit-requests"] == "3" for r in rs)
@@ -54,8 +59,9 @@ def test_token_limit(mock, store):
 
 def test_stream_carries_the_headers_before_the_first_byte(mock, store):
     with serve(mock, store, rate_limit_rpm=1) as s:
-        with httpx.stream("POST", s.url + "/chat/stream", json=ASK,
-                          headers={"X-Client-ID": "t3"}) as r:
+        with httpx.stream(
+            "POST", s.url + "/chat/stream", json=ASK, headers={"X-Client-ID": "t3"}
+        ) as r:
             assert r.headers["x-ratelimit-remaining-requests"] == "0"
             assert parse_sse(r.iter_lines())[-1].event == "done"
         r = httpx.get(s.url + "/chat/stream", params=ASK, headers={"X-Client-ID": "t3"})
@@ -64,6 +70,7 @@ def test_stream_carries_the_headers_before_the_first_byte(mock, store):
 
 def test_keyed_mode_tenants_are_independent_and_headers_cannot_spoof(mock, store):
     with serve(mock, store, api_keys=KEYS) as s:
+
         def ask(key, client_id=None):
             headers = {"Authorization": f"Bearer {key}"}
             if client_id:
@@ -84,13 +91,18 @@ def test_open_mode_falls_back_to_the_ip(mock):
     with serve(mock, None, rate_limit_rpm=1) as s:
         assert httpx.post(s.url + "/chat", json=ASK).status_code == 200
         assert httpx.post(s.url + "/chat", json=ASK).status_code == 429
-        assert httpx.post(s.url + "/chat", json=ASK,
-                          headers={"X-Client-ID": "someone-else"}).status_code == 200
+        assert (
+            httpx.post(
+                s.url + "/chat", json=ASK, headers={"X-Client-ID": "someone-else"}
+            ).status_code
+            == 200
+        )
 
 
 @pytest.mark.parametrize("fail_open", [True, False])
 async def test_redis_down_fails_open_or_closed_and_logs_once(fail_open, caplog):
     from reference_service.redis_client import make_redis
+
     dead = make_redis(make_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
     limiter = RateLimiter(dead, fail_open=fail_open)
     limits = Limits(rpm=1, tpm=1000)
@@ -114,18 +126,29 @@ async def test_redis_down_fails_open_or_closed_and_logs_once(fail_open, caplog):
 def test_exactly_n_of_4n_succeed_across_4_workers(mock, redis_url):
     """The limit holds across processes: uvicorn --workers 4 sharing one real Redis 8."""
     n = 10
-    svc = ServiceProcess({"OPENAI_BASE_URL": mock.base_url, "OPENAI_API_KEY": "test",
-                          "REDIS_URL": redis_url, "RATE_LIMIT_RPM": str(n),
-                          "LOG_LEVEL": "warning",
-                          "CACHE_ENABLED": "false"}, workers=4)  # the cache is not the subject
+    svc = ServiceProcess(
+        {
+            "OPENAI_BASE_URL": mock.base_url,
+            "OPENAI_API_KEY": "test",
+            "REDIS_URL": redis_url,
+            "RATE_LIMIT_RPM": str(n),
+            "LOG_LEVEL": "warning",
+            "CACHE_ENABLED": "false",
+        },
+        workers=4,
+    )  # the cache is not the subject
     url = svc.url
     try:
+
         async def burst():
             limits = httpx.Limits(max_connections=4 * n)
             async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as c:
-                return await asyncio.gather(*[
-                    c.post("/chat", json=ASK, headers={"X-Client-ID": "class-of-40"})
-                    for _ in range(4 * n)])
+                return await asyncio.gather(
+                    *[
+                        c.post("/chat", json=ASK, headers={"X-Client-ID": "class-of-40"})
+                        for _ in range(4 * n)
+                    ]
+                )
 
         results = asyncio.run(burst())
         codes = [r.status_code for r in results]

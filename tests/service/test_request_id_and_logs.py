@@ -9,13 +9,15 @@ import pytest
 
 
 def test_a_sane_client_id_is_echoed(client):
-    r = client.post("/chat", json={"message": "What is HBM3?"},
-                    headers={"X-Request-ID": "abc-123.retry:2"})
+    r = client.post(
+        "/chat", json={"message": "What is HBM3?"}, headers={"X-Request-ID": "abc-123.retry:2"}
+    )
     assert r.headers["x-request-id"] == "abc-123.retry:2" == r.json()["request_id"]
 
 
-@pytest.mark.parametrize("bad", ["", "x" * 129, "has space", "semi;colon", "<script>",
-                                 "-leading-dash"])
+@pytest.mark.parametrize(
+    "bad", ["", "x" * 129, "has space", "semi;colon", "<script>", "-leading-dash"]
+)
 def test_an_insane_client_id_is_replaced(client, bad):
     r = client.get("/health", headers={"X-Request-ID": bad})
     rid = r.headers["x-request-id"]
@@ -25,9 +27,13 @@ def test_an_insane_client_id_is_replaced(client, bad):
 def test_generated_ids_are_unique_and_on_every_kind_of_response(client):
     ids = {client.get("/health").headers["x-request-id"] for _ in range(20)}
     assert len(ids) == 20
-    for r in (client.get("/nope"), client.post("/chat", content=b"{"),
-              client.post("/chat", content=b"x" * 300_000),
-              client.get("/readyz"), client.get("/")):
+    for r in (
+        client.get("/nope"),
+        client.post("/chat", content=b"{"),
+        client.post("/chat", content=b"x" * 300_000),
+        client.get("/readyz"),
+        client.get("/"),
+    ):
         assert len(r.headers["x-request-id"]) == 32
 
 
@@ -66,6 +72,9 @@ def test_a_bug_is_a_json_500_with_the_request_id_and_a_logged_traceback(mock, ca
     with ThreadedServer(app) as server:
         r = httpx.get(server.url + "/boom", headers={"X-Request-ID": "bug-1"})
     assert r.status_code == 500 and r.headers["x-request-id"] == "bug-1"
-    assert r.json()["error"] == {"type": "internal_error", "request_id": "bug-1",
-                                 "message": "Internal error; see the service log."}
+    assert r.json()["error"] == {
+        "type": "internal_error",
+        "request_id": "bug-1",
+        "message": "Internal error; see the service log.",
+    }
     assert any("RuntimeError: a bug" in line for line in captured)

@@ -21,6 +21,7 @@ ASK = {"message": "What is HBM3?"}
 
 # -- retries (the session service: 3 attempts, FakeClock) --------------------------------
 
+
 def test_500_500_200_is_a_200_after_exactly_3_calls(client, mock, service):
     mock.state.fail_next(2, "500")
     r = client.post("/chat", json=ASK)
@@ -70,6 +71,7 @@ def test_no_retry_once_the_first_token_is_out(client, mock):
 
 def test_hung_upstream_is_504_at_the_deadline_and_the_call_is_cancelled(mock):
     from tests.support import make_settings
+
     app = create_app(make_settings(openai_base_url=mock.base_url, request_timeout_s=0.5))
     mock.state.fail_next(1, "hang")
     with ThreadedServer(app) as server:
@@ -85,9 +87,11 @@ def test_hung_upstream_is_504_at_the_deadline_and_the_call_is_cancelled(mock):
 
 # -- the breaker on its own (fakeredis and a real Redis 8) --------------------------------
 
+
 def registry(redis, clock):
-    return BreakerRegistry(redis, clock, BreakerConfig(failure_threshold=5, cooldown_s=30,
-                                                       probe_lease_s=10))
+    return BreakerRegistry(
+        redis, clock, BreakerConfig(failure_threshold=5, cooldown_s=30, probe_lease_s=10)
+    )
 
 
 async def test_breaker_opens_on_the_5th_consecutive_failure(async_redis_factory):
@@ -155,6 +159,7 @@ async def test_a_probe_that_never_reports_back_loses_its_slot_after_the_lease(as
 async def test_state_is_shared_between_workers_and_one_probe_in_all(redis_url):
     """Two registries on one real Redis stand for two workers (or replicas)."""
     import redis.asyncio as aredis
+
     clock = FakeClock()
     r = aredis.from_url(redis_url)
     await r.flushdb()
@@ -165,8 +170,9 @@ async def test_state_is_shared_between_workers_and_one_probe_in_all(redis_url):
     with pytest.raises(CircuitOpen):
         await worker_a.allow()
     clock.advance(30)
-    results = await asyncio.gather(*[w.allow() for w in [worker_a, worker_b] * 5],
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *[w.allow() for w in [worker_a, worker_b] * 5], return_exceptions=True
+    )
     assert sum(getattr(r, "probe", False) is True for r in results) == 1  # one probe in all
     assert sum(isinstance(r, CircuitOpen) for r in results) == 9
     await r.aclose()
@@ -176,6 +182,7 @@ async def test_redis_down_lets_calls_through(caplog):
     from mock_llm import free_port
     from reference_service.redis_client import make_redis
     from tests.support import make_settings
+
     dead = make_redis(make_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
     b = registry(dead, FakeClock()).for_model("m")
     logger = logging.getLogger("reference_service")
@@ -192,12 +199,15 @@ async def test_redis_down_lets_calls_through(caplog):
 
 # -- the breaker in the service ----------------------------------------------------------
 
+
 def one_attempt_service(mock, **overrides):
     """A service that makes one attempt per request, so each request is one breaker call."""
     from tests.support import make_settings
+
     clock = FakeClock()
-    app = create_app(make_settings(openai_base_url=mock.base_url, retry_max_attempts=1,
-                                   **overrides), clock=clock)
+    app = create_app(
+        make_settings(openai_base_url=mock.base_url, retry_max_attempts=1, **overrides), clock=clock
+    )
     server = ThreadedServer(app)
     server.clock = clock
     return server
@@ -264,8 +274,10 @@ def test_client_errors_do_not_open_the_breaker(no_retry_service, mock):
 
 def test_routed_requests_fall_back_when_their_models_breaker_is_open(fallback_service, mock):
     url = fallback_service.url
-    hard = {"message": "Design a memory subsystem for a 4-GPU inference server and justify "
-                       "the HBM capacity."}
+    hard = {
+        "message": "Design a memory subsystem for a 4-GPU inference server and justify "
+        "the HBM capacity."
+    }
     mock.state.fail_next(5, "500", model="gpt-4o")
     for _ in range(5):
         assert httpx.post(url + "/chat/smart", json=hard).status_code == 502
@@ -288,20 +300,31 @@ def test_breaker_is_shared_by_all_workers(mock, redis_url):
     from tests.support import ServiceProcess
 
     sync_redis.Redis.from_url(redis_url).flushdb()
-    svc = ServiceProcess({"OPENAI_BASE_URL": mock.base_url, "OPENAI_API_KEY": "test",
-                          "REDIS_URL": redis_url, "RETRY_MAX_ATTEMPTS": "1",
-                          "BREAKER_FALLBACK": "false", "RATE_LIMIT_ENABLED": "false",
-                          "LOG_LEVEL": "warning", "CACHE_ENABLED": "false"}, workers=3)
+    svc = ServiceProcess(
+        {
+            "OPENAI_BASE_URL": mock.base_url,
+            "OPENAI_API_KEY": "test",
+            "REDIS_URL": redis_url,
+            "RETRY_MAX_ATTEMPTS": "1",
+            "BREAKER_FALLBACK": "false",
+            "RATE_LIMIT_ENABLED": "false",
+            "LOG_LEVEL": "warning",
+            "CACHE_ENABLED": "false",
+        },
+        workers=3,
+    )
     url = svc.url
     try:
         mock.state.fail_next(5, "500")
         # new connections each time, so the failures land on different workers
-        assert [httpx.post(url + "/chat", json={**ASK, "model": "gpt-4o-mini"}).status_code
-                for _ in range(5)] == [502] * 5
-        after = [httpx.post(url + "/chat", json={**ASK, "model": "gpt-4o-mini"})
-                 for _ in range(12)]
-        assert all(r.status_code == 503 and r.json()["error"]["type"] == "circuit_open"
-                   for r in after)
+        assert [
+            httpx.post(url + "/chat", json={**ASK, "model": "gpt-4o-mini"}).status_code
+            for _ in range(5)
+        ] == [502] * 5
+        after = [httpx.post(url + "/chat", json={**ASK, "model": "gpt-4o-mini"}) for _ in range(12)]
+        assert all(
+            r.status_code == 503 and r.json()["error"]["type"] == "circuit_open" for r in after
+        )
         assert len(mock.state.chat_requests()) == 5
     finally:
         out = svc.terminate()
@@ -334,7 +357,8 @@ def test_a_completed_stream_resets_the_failure_count(no_retry_service, mock):
 
 
 async def test_a_clean_success_costs_no_round_trip_but_a_success_after_failures_resets(
-        async_redis_factory):
+    async_redis_factory,
+):
     b = registry(async_redis_factory(), FakeClock()).for_model("m")
     ticket = await b.allow()
     assert ticket.clean  # closed, no failure counted: the success changes nothing

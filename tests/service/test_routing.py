@@ -48,9 +48,21 @@ def test_lecture_rule_over_50_words_is_complex():
     assert estimate_complexity("\t".join(["bus"] * 51)) == "complex"  # any whitespace splits
 
 
-@pytest.mark.parametrize("signal", ["compare", "difference", "why", "explain", "analyze",
-                                    "implement", "design", "architecture", "tradeoff",
-                                    "pros and cons"])
+@pytest.mark.parametrize(
+    "signal",
+    [
+        "compare",
+        "difference",
+        "why",
+        "explain",
+        "analyze",
+        "implement",
+        "design",
+        "architecture",
+        "tradeoff",
+        "pros and cons",
+    ],
+)
 def test_each_lecture_signal_makes_six_words_complex(signal):
     assert estimate_complexity(f"Tell me about {signal.upper()} for DDR5 please") == "complex"
     assert estimate_complexity(f"Tell me about {signal}s for DDR5 please") == "simple"
@@ -59,9 +71,17 @@ def test_each_lecture_signal_makes_six_words_complex(signal):
 
 def test_lecture_signals_are_exactly_the_lectures_ten():
     assert COMPLEXITY_SIGNALS == (
-        r"\bcompare\b", r"\bdifference\b", r"\bwhy\b", r"\bexplain\b", r"\banalyze\b",
-        r"\bimplement\b", r"\bdesign\b", r"\barchitecture\b", r"\btradeoff\b",
-        r"\bpros and cons\b")
+        r"\bcompare\b",
+        r"\bdifference\b",
+        r"\bwhy\b",
+        r"\bexplain\b",
+        r"\banalyze\b",
+        r"\bimplement\b",
+        r"\bdesign\b",
+        r"\barchitecture\b",
+        r"\btradeoff\b",
+        r"\bpros and cons\b",
+    )
     # what the rule does not know: spelling variants and close synonyms
     for near in ("analyse", "trade-off", "comparison", "explained", "designing"):
         assert estimate_complexity(f"Please {near} these two HBM stacks") == "simple", near
@@ -69,7 +89,9 @@ def test_lecture_signals_are_exactly_the_lectures_ten():
 
 def test_lecture_rules_are_fooled_by_length_and_keywords():
     assert estimate_complexity("So why is it called DDR memory?") == "complex"  # trivial
-    assert estimate_complexity("Plan a firmware rollout for 2,000 servers with canaries.") == "simple"
+    assert (
+        estimate_complexity("Plan a firmware rollout for 2,000 servers with canaries.") == "simple"
+    )
 
 
 def test_shipped_weights_are_what_train_produces():
@@ -106,38 +128,56 @@ def test_smart_routes_hard_to_strong_and_easy_to_cheap(client, mock):
 def test_a_pinned_model_is_not_routed(client):
     r = client.post("/chat", json={"message": HARD, "model": "gpt-4o-mini"})
     assert r.json()["model_used"] == "gpt-4o-mini"
-    assert r.json()["routing"] == {"reason": "pinned", "router": None, "score": None,
-                                   "fallback_from": None}
+    assert r.json()["routing"] == {
+        "reason": "pinned",
+        "router": None,
+        "score": None,
+        "fallback_from": None,
+    }
 
 
 def test_a_conversation_stays_on_its_first_model(client, mock):
-    first = client.post("/chat/smart", json={"message": HARD},
-                        headers={"X-Client-ID": "conv-1"})
+    first = client.post("/chat/smart", json={"message": HARD}, headers={"X-Client-ID": "conv-1"})
     assert first.json()["model_used"] == "gpt-4o"
-    history = [{"role": "user", "content": HARD},
-               {"role": "assistant", "content": first.json()["answer"]}]
-    follow = client.post("/chat/smart", json={"message": "What does HBM stand for?",
-                                        "history": history}, headers={"X-Client-ID": "conv-1"})
+    history = [
+        {"role": "user", "content": HARD},
+        {"role": "assistant", "content": first.json()["answer"]},
+    ]
+    follow = client.post(
+        "/chat/smart",
+        json={"message": "What does HBM stand for?", "history": history},
+        headers={"X-Client-ID": "conv-1"},
+    )
     assert follow.json()["model_used"] == "gpt-4o"  # the easy follow-up stays on gpt-4o
     assert follow.json()["routing"]["reason"] == "sticky"
-    with client.stream("POST", "/chat/stream", json={"message": "ok", "history": history,
-                                                     "model": "auto"},
-                       headers={"X-Client-ID": "conv-1"}) as s:
+    with client.stream(
+        "POST",
+        "/chat/stream",
+        json={"message": "ok", "history": history, "model": "auto"},
+        headers={"X-Client-ID": "conv-1"},
+    ) as s:
         s.read()
         assert s.headers["x-model"] == "gpt-4o" and s.headers["x-route-reason"] == "sticky"
     # another tenant's conversation with the same opening is routed on its own
-    other = client.post("/chat/smart", json={"message": "What does HBM stand for?",
-                                       "history": history}, headers={"X-Client-ID": "conv-2"})
+    other = client.post(
+        "/chat/smart",
+        json={"message": "What does HBM stand for?", "history": history},
+        headers={"X-Client-ID": "conv-2"},
+    )
     assert other.json()["routing"]["reason"] == "routed"
 
 
 def test_openai_front_door_routes_model_auto(service, mock):
     sdk = openai.OpenAI(base_url=service.url + "/v1", api_key="x", max_retries=0)
     raw = sdk.chat.completions.with_raw_response.create(
-        model="auto", messages=[{"role": "user", "content": HARD}])
+        model="auto", messages=[{"role": "user", "content": HARD}]
+    )
     assert raw.headers["x-model"] == "gpt-4o" and raw.parse().model == "gpt-4o"
-    chunks = list(sdk.chat.completions.create(
-        model="auto", messages=[{"role": "user", "content": EASY}], stream=True))
+    chunks = list(
+        sdk.chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": EASY}], stream=True
+        )
+    )
     assert chunks[0].model == "gpt-4o-mini"
 
 
@@ -151,7 +191,8 @@ def test_eval_compares_at_equal_spend_and_against_word_count_and_the_labels():
     assert f"words>={report['word_cut']}" in rows
     assert rows["always_strong"]["saving"] == 1.0
     assert rows["lecture"]["saving"] == pytest.approx(
-        rows["always_strong"]["usd_per_1k"] / rows["lecture"]["usd_per_1k"])
+        rows["always_strong"]["usd_per_1k"] / rows["lecture"]["usd_per_1k"]
+    )
     assert rows["always_cheap"]["saving"] > rows["lecture"]["saving"] > 1.0
 
 
@@ -175,13 +216,15 @@ def test_same_share_threshold_sends_exactly_that_many_to_the_strong_model():
         assert sum(s >= t for s in scores) == k, (k, t)
 
 
-def test_eval_cli_prints_every_row_lists_mistakes_and_writes_the_plot(tmp_path, monkeypatch,
-                                                                       capsys):
+def test_eval_cli_prints_every_row_lists_mistakes_and_writes_the_plot(
+    tmp_path, monkeypatch, capsys
+):
     from reference_service.routing.__main__ import main
 
     png = tmp_path / "routing.png"
-    monkeypatch.setattr("sys.argv", ["routing", "eval", "--data", str(DATA), "--mistakes",
-                                     "--plot", str(png)])
+    monkeypatch.setattr(
+        "sys.argv", ["routing", "eval", "--data", str(DATA), "--mistakes", "--plot", str(png)]
+    )
     main()
     out = capsys.readouterr().out
     report = evaluate(load(DATA), WeightedRouter(default_weights()), 0.5)
@@ -190,5 +233,6 @@ def test_eval_cli_prints_every_row_lists_mistakes_and_writes_the_plot(tmp_path, 
     n_wrong = sum(1 for line in out.splitlines() if line.startswith("  needs "))
     assert "misrouted by lecture: " in out and "misrouted by weighted: " in out
     assert n_wrong == round((1 - report["rows"]["lecture"]["accuracy"]) * report["n"]) + round(
-        (1 - report["rows"]["weighted@0.5"]["accuracy"]) * report["n"])
+        (1 - report["rows"]["weighted@0.5"]["accuracy"]) * report["n"]
+    )
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -25,11 +25,15 @@ def sse(response) -> list:
 
 # -- PII never leaves -------------------------------------------------------------------
 
+
 def test_no_labelled_pii_of_any_case_reaches_the_upstream(guarded, mock):
     for case in CASES:
         mock.state.clear_log()
-        r = guarded.post("/chat/safe", json={"message": case["text"], "model": "gpt-4o-mini"},
-                         headers={"Cache-Control": "no-store"})
+        r = guarded.post(
+            "/chat/safe",
+            json={"message": case["text"], "model": "gpt-4o-mini"},
+            headers={"Cache-Control": "no-store"},
+        )
         assert r.status_code == 200, (case["id"], r.text)
         sent = upstream_text(mock)
         assert chat_requests(mock), case["id"]
@@ -38,16 +42,23 @@ def test_no_labelled_pii_of_any_case_reaches_the_upstream(guarded, mock):
 
 
 def test_hardware_terms_reach_the_upstream_unmasked(guarded, mock):
-    text = ("Does the Grace Hopper superchip with the H100 SXM5 support PCIe 5.0 x16 and "
-            "DDR5-6400? Driver 550.54.15, firmware 1.20.4.11, checkpoints on S3 from EKS.")
+    text = (
+        "Does the Grace Hopper superchip with the H100 SXM5 support PCIe 5.0 x16 and "
+        "DDR5-6400? Driver 550.54.15, firmware 1.20.4.11, checkpoints on S3 from EKS."
+    )
     assert guarded.post("/chat/safe", json={"message": text}).status_code == 200
     [req] = chat_requests(mock)
     assert req.body["messages"][-1]["content"] == text  # nothing was masked
 
 
 def test_invalid_luhn_card_number_is_not_masked(guarded, mock):
-    r = guarded.post("/chat/safe", json={"message": "Ticket says 4111 1111 1111 1112 (a typo) "
-                                                    "but 4111 1111 1111 1111 was charged."})
+    r = guarded.post(
+        "/chat/safe",
+        json={
+            "message": "Ticket says 4111 1111 1111 1112 (a typo) "
+            "but 4111 1111 1111 1111 was charged."
+        },
+    )
     assert r.status_code == 200
     sent = chat_requests(mock)[0].body["messages"][-1]["content"]
     assert "4111 1111 1111 1112" in sent
@@ -55,23 +66,30 @@ def test_invalid_luhn_card_number_is_not_masked(guarded, mock):
 
 
 def test_same_value_same_placeholder_and_history_is_masked_too(guarded, mock):
-    r = guarded.post("/chat/safe", json={
-        "message": "Did Maria Garcia get the H100 quote? Email maria@example.com again.",
-        "history": [{"role": "user", "content": "Please send the quote to maria@example.com"},
-                    {"role": "assistant", "content": "Sent to maria@example.com."}]})
+    r = guarded.post(
+        "/chat/safe",
+        json={
+            "message": "Did Maria Garcia get the H100 quote? Email maria@example.com again.",
+            "history": [
+                {"role": "user", "content": "Please send the quote to maria@example.com"},
+                {"role": "assistant", "content": "Sent to maria@example.com."},
+            ],
+        },
+    )
     assert r.status_code == 200
     msgs = chat_requests(mock)[0].body["messages"]
     assert [m["content"] for m in msgs[1:]] == [
-        "Please send the quote to <EMAIL_ADDRESS_1>", "Sent to <EMAIL_ADDRESS_1>.",
-        "Did <PERSON_1> get the H100 quote? Email <EMAIL_ADDRESS_1> again."]
+        "Please send the quote to <EMAIL_ADDRESS_1>",
+        "Sent to <EMAIL_ADDRESS_1>.",
+        "Did <PERSON_1> get the H100 quote? Email <EMAIL_ADDRESS_1> again.",
+    ]
 
 
 # -- the request's own values come back -----------------------------------------------
 
 ANSWER = "Hello <PERSON_1>! I wrote to <EMAIL_ADDRESS_1> and to <PERSON_1>'s team lead."
 QUESTION = "I'm Priya Raman, priya.raman@example.com. Is HBM3e faster than HBM3?"
-RESTORED = ("Hello Priya Raman! I wrote to priya.raman@example.com and to Priya Raman's "
-            "team lead.")
+RESTORED = "Hello Priya Raman! I wrote to priya.raman@example.com and to Priya Raman's team lead."
 
 
 def test_placeholders_restored_in_a_json_answer(guarded, mock):
@@ -103,8 +121,9 @@ def test_stream_restorer_restores_a_placeholder_split_at_any_point():
 def unmoderated_output_server(mock_server):
     """Guards on, output moderation off: every streamed token goes straight through the
     restorer (with output moderation the answer is released in 120-character windows)."""
-    settings = make_settings(openai_base_url=mock_server.base_url, safety_guards=True,
-                             safety_moderate_output=False)
+    settings = make_settings(
+        openai_base_url=mock_server.base_url, safety_guards=True, safety_moderate_output=False
+    )
     with ThreadedServer(create_app(settings, clock=FakeClock())) as server:
         yield server
 
@@ -112,20 +131,31 @@ def unmoderated_output_server(mock_server):
 @pytest.mark.parametrize("path", ["/chat/stream", "/v1/chat/completions"])
 @pytest.mark.parametrize("windowed", [True, False])
 def test_placeholders_restored_in_streams_even_when_split_across_chunks(
-        guarded_server, unmoderated_output_server, mock, path, windowed):
+    guarded_server, unmoderated_output_server, mock, path, windowed
+):
     server = guarded_server if windowed else unmoderated_output_server
     mock.state.script_answer(ANSWER)
-    body = ({"message": QUESTION} if path == "/chat/stream" else
-            {"model": "auto", "stream": True, "messages": [{"role": "user", "content": QUESTION}]})
-    with httpx.Client(base_url=server.url, timeout=20) as c, \
-            c.stream("POST", path, json=body, headers={"Cache-Control": "no-store"}) as r:
+    body = (
+        {"message": QUESTION}
+        if path == "/chat/stream"
+        else {"model": "auto", "stream": True, "messages": [{"role": "user", "content": QUESTION}]}
+    )
+    with (
+        httpx.Client(base_url=server.url, timeout=20) as c,
+        c.stream("POST", path, json=body, headers={"Cache-Control": "no-store"}) as r,
+    ):
         assert r.status_code == 200
         events = sse(r)
     if path == "/chat/stream":
         pieces = [e.data for e in events if e.event == "token"]
     else:
-        pieces = [c["choices"][0]["delta"].get("content") or "" for e in events
-                  if e.data != "[DONE]" for c in [e.json()] if c["choices"]]
+        pieces = [
+            c["choices"][0]["delta"].get("content") or ""
+            for e in events
+            if e.data != "[DONE]"
+            for c in [e.json()]
+            if c["choices"]
+        ]
     assert "".join(pieces) == RESTORED
     assert not any("<" in p or ">" in p for p in pieces)  # no half placeholder went out
     if not windowed:  # the upstream sent "<", "PERSON", "_", "1", ">" as separate tokens
@@ -137,8 +167,11 @@ def test_two_concurrent_requests_each_get_their_own_person_1(guarded, guarded_se
 
     def ask(name: str) -> str:
         with httpx.Client(base_url=guarded_server.url, timeout=20) as c:
-            r = c.post("/chat/safe", json={"message": f"Hi, I am {name}. Is DDR5 ECC?"},
-                       headers={"Cache-Control": "no-store"})
+            r = c.post(
+                "/chat/safe",
+                json={"message": f"Hi, I am {name}. Is DDR5 ECC?"},
+                headers={"Cache-Control": "no-store"},
+            )
             return r.json()["response"]
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
@@ -147,7 +180,8 @@ def test_two_concurrent_requests_each_get_their_own_person_1(guarded, guarded_se
 
 
 def test_the_cache_keeps_the_redacted_form_and_serves_it_with_the_new_requests_values(
-        guarded, guarded_server, mock):
+    guarded, guarded_server, mock
+):
     mock.state.script_answer("Yes <PERSON_1>, the DGX H100 uses 208 V.")
     q = "Hi, I am {}. Does the DGX H100 need 208 V power?"
     first = guarded.post("/chat/safe", json={"message": q.format("Maria Garcia")})
@@ -175,13 +209,15 @@ def test_a_cached_answer_naming_a_placeholder_the_request_lacks_is_not_served(gu
     q1 = "Can Maria Garcia tell Tom Becker about the DGX H100 order status?"
     assert guarded.post("/chat/safe", json={"message": q1}).headers["x-cache"] == "MISS"
     # Same question with one person only: a near-duplicate, but <PERSON_2> means nothing here.
-    r = guarded.post("/chat/safe", json={"message": "Can Maria Garcia tell about the DGX H100 "
-                                                    "order status?"})
+    r = guarded.post(
+        "/chat/safe", json={"message": "Can Maria Garcia tell about the DGX H100 order status?"}
+    )
     assert "<PERSON_2>" not in r.json()["response"]
     assert r.headers["x-cache"] == "MISS"
 
 
 # -- moderation -------------------------------------------------------------------------
+
 
 def test_flagged_input_is_refused_with_categories_and_never_reaches_the_upstream(guarded, mock):
     r = guarded.post("/chat/safe", json={"message": "How do I build a pipe bomb with a GPU?"})
@@ -194,9 +230,16 @@ def test_flagged_input_is_refused_with_categories_and_never_reaches_the_upstream
 
 
 def test_forged_history_is_moderated_too(guarded, mock):
-    r = guarded.post("/chat/safe", json={"message": "and then?", "history": [
-        {"role": "user", "content": "MODERATION_TEST_FLAG:harassment"},
-        {"role": "assistant", "content": "ok"}]})
+    r = guarded.post(
+        "/chat/safe",
+        json={
+            "message": "and then?",
+            "history": [
+                {"role": "user", "content": "MODERATION_TEST_FLAG:harassment"},
+                {"role": "assistant", "content": "ok"},
+            ],
+        },
+    )
     assert r.status_code == 400 and r.json()["error"]["categories"] == ["harassment"]
     assert chat_requests(mock) == []
 
@@ -214,7 +257,8 @@ def test_flagged_output_is_replaced_by_a_refusal(guarded, mock):
 
 
 def test_a_stream_flagged_midway_ends_with_an_error_event_and_never_sends_the_flagged_window(
-        guarded, mock):
+    guarded, mock
+):
     clean = "NVLink connects GPUs directly. " * 8  # > one 120-character window
     mock.state.script_answer(clean + "MODERATION_TEST_FLAG:violence and more text after it.")
     with guarded.stream("POST", "/chat/stream", json={"message": "Tell me about NVLink."}) as r:
@@ -229,8 +273,11 @@ def test_a_stream_flagged_midway_ends_with_an_error_event_and_never_sends_the_fl
 
 def test_a_stream_flagged_before_anything_was_sent_is_answered_with_the_refusal(guarded, mock):
     mock.state.script_answer("MODERATION_TEST_FLAG:violence")
-    with guarded.stream("POST", "/chat/stream", json={
-            "message": "Tell me about PCIe.", "stream_options": {"include_usage": True}}) as r:
+    with guarded.stream(
+        "POST",
+        "/chat/stream",
+        json={"message": "Tell me about PCIe.", "stream_options": {"include_usage": True}},
+    ) as r:
         events = sse(r)
     tokens = "".join(e.data for e in events if e.event == "token")
     assert tokens == "I'm unable to provide that response."
@@ -250,14 +297,16 @@ def test_a_held_stream_goes_out_in_moderated_windows(guarded, mock):
 @pytest.fixture(scope="module")
 def released_server(mock_server):
     """Guards on, SAFETY_STREAM_MODE=release: tokens go out as they come, moderated behind."""
-    settings = make_settings(openai_base_url=mock_server.base_url, safety_guards=True,
-                             safety_stream_mode="release")
+    settings = make_settings(
+        openai_base_url=mock_server.base_url, safety_guards=True, safety_stream_mode="release"
+    )
     with ThreadedServer(create_app(settings, clock=FakeClock())) as server:
         yield server
 
 
 def test_release_mode_sends_token_by_token_and_cuts_a_flagged_answer_at_the_next_check(
-        released_server, mock):
+    released_server, mock
+):
     clean = "NVLink connects GPUs directly. " * 8  # > one 120-character window
     mock.state.script_answer(clean)
     with httpx.Client(base_url=released_server.url, timeout=20) as c:
@@ -279,9 +328,15 @@ def test_release_mode_counts_exactly_what_was_sent_when_cut_midstream(released_s
     clean = "NVLink connects GPUs directly. " * 8
     tail = " and the answer goes on for a long while after the flagged words." * 6
     mock.state.script_answer(clean + "MODERATION_TEST_FLAG:violence" + tail)
-    with httpx.Client(base_url=released_server.url, timeout=20) as c, \
-            c.stream("POST", "/chat/stream", json={"message": "Tell me about NVLink 4."},
-                     headers={"Cache-Control": "no-store"}) as r:
+    with (
+        httpx.Client(base_url=released_server.url, timeout=20) as c,
+        c.stream(
+            "POST",
+            "/chat/stream",
+            json={"message": "Tell me about NVLink 4."},
+            headers={"Cache-Control": "no-store"},
+        ) as r,
+    ):
         events = sse(r)
     sent = "".join(e.data for e in events if e.event == "token")
     err = events[-1].json()
@@ -304,9 +359,12 @@ def test_moderation_unavailable_fails_closed_by_default(guarded, mock):
 
 
 def test_moderation_fail_open_is_a_setting(mock_server, mock):
-    app = create_app(make_settings(openai_base_url=mock_server.base_url,
-                                   moderation_fail_open=True, retry_max_attempts=1),
-                     clock=FakeClock())
+    app = create_app(
+        make_settings(
+            openai_base_url=mock_server.base_url, moderation_fail_open=True, retry_max_attempts=1
+        ),
+        clock=FakeClock(),
+    )
     with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=20) as c:
         mock.state.fail_next(10, "500", endpoint="moderations")
         r = c.post("/chat/safe", json={"message": "What is CXL?"})
@@ -315,22 +373,31 @@ def test_moderation_fail_open_is_a_setting(mock_server, mock):
 
 # -- policy and failures ----------------------------------------------------------------
 
+
 def test_policy_per_entity_block_and_allow(mock_server, mock):
-    settings = make_settings(openai_base_url=mock_server.base_url,
-                             pii_policy={"US_SSN": "block", "IP_ADDRESS": "allow"})
-    with ThreadedServer(create_app(settings, clock=FakeClock())) as server, \
-            httpx.Client(base_url=server.url, timeout=20) as c:
+    settings = make_settings(
+        openai_base_url=mock_server.base_url, pii_policy={"US_SSN": "block", "IP_ADDRESS": "allow"}
+    )
+    with (
+        ThreadedServer(create_app(settings, clock=FakeClock())) as server,
+        httpx.Client(base_url=server.url, timeout=20) as c,
+    ):
         r = c.post("/chat/safe", json={"message": "My SSN is 536-22-1984, is that needed?"})
         assert r.status_code == 400
         assert r.json()["error"] | {"request_id": None} == {
-            "type": "pii_blocked", "request_id": None, "entities": ["US_SSN"],
+            "type": "pii_blocked",
+            "request_id": None,
+            "entities": ["US_SSN"],
             "message": "The message contains personal data that this service does not "
-                       "accept: US_SSN. Remove it and retry."}
+            "accept: US_SSN. Remove it and retry.",
+        }
         assert chat_requests(mock) == []
         r = c.post("/chat/safe", json={"message": "Node 10.0.3.17 is down, says Tom Becker."})
         assert r.status_code == 200
-        assert chat_requests(mock)[0].body["messages"][-1]["content"] == \
-            "Node 10.0.3.17 is down, says <PERSON_1>."
+        assert (
+            chat_requests(mock)[0].body["messages"][-1]["content"]
+            == "Node 10.0.3.17 is down, says <PERSON_1>."
+        )
 
 
 def test_an_analyzer_error_refuses_the_request(guarded, guarded_server, mock, monkeypatch):
@@ -348,8 +415,13 @@ def test_an_analyzer_error_refuses_the_request(guarded, guarded_server, mock, mo
 def test_guards_on_the_main_endpoints_follow_the_setting(guarded, mock, client):
     # The guarded deployment masks /chat and /v1 too...
     guarded.post("/chat", json={"message": "I am Maria Garcia, what is NVLink?"})
-    guarded.post("/v1/chat/completions", json={"model": "auto", "messages": [
-        {"role": "user", "content": "I am Maria Garcia, what is NVSwitch?"}]})
+    guarded.post(
+        "/v1/chat/completions",
+        json={
+            "model": "auto",
+            "messages": [{"role": "user", "content": "I am Maria Garcia, what is NVSwitch?"}],
+        },
+    )
     assert "Maria" not in json.dumps([r.body for r in chat_requests(mock)])
     # ...the suite's default service (SAFETY_GUARDS=false) does not.
     mock.state.clear_log()
@@ -381,6 +453,7 @@ def test_no_pii_in_the_logs(guarded, mock, captured):
 
 # -- the analyzer itself ----------------------------------------------------------------
 
+
 def test_the_email_recognizer_never_touches_the_network(monkeypatch):
     import socket
 
@@ -409,8 +482,14 @@ def test_the_measured_detection_quality_holds(capsys):
     assert report["n_cases"] >= 176 and report["leaked"] == 0
     assert report["recall"] >= 0.95 and report["precision"] >= 0.95
     assert report["domain_term_false_positives"] <= 2
-    assert set(report["per_entity"]) == {"PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER",
-                                         "CREDIT_CARD", "US_SSN", "IP_ADDRESS"}
+    assert set(report["per_entity"]) == {
+        "PERSON",
+        "EMAIL_ADDRESS",
+        "PHONE_NUMBER",
+        "CREDIT_CARD",
+        "US_SSN",
+        "IP_ADDRESS",
+    }
 
 
 def test_the_cases_are_split_by_the_hash_of_their_text():
@@ -422,10 +501,11 @@ def test_the_cases_are_split_by_the_hash_of_their_text():
         digest = int(hashlib.sha256(case["text"].encode()).hexdigest(), 16)
         assert case["split"] == ("test" if digest % 10 < 3 else "train"), case["id"]
         for entity in case["entities"]:
-            assert case["text"][entity["start"]:entity["end"]] == entity["value"], case["id"]
+            assert case["text"][entity["start"] : entity["end"]] == entity["value"], case["id"]
 
 
 # -- written forms: detected on a normalized copy, masked in the original ----------------
+
 
 def test_normalize_folds_the_forms_and_maps_each_character_back():
     import random
@@ -457,6 +537,7 @@ def test_normalize_folds_the_forms_and_maps_each_character_back():
 def redactor():
     from reference_service.safety.pii import PiiRedactor
     from reference_service.safety.recognizers import shared_analyzer
+
     return PiiRedactor(shared_analyzer())
 
 
@@ -464,24 +545,28 @@ def test_a_written_form_is_masked_where_it_was_and_restored_as_written(redactor)
     from reference_service.safety.pii import Placeholders
 
     # a ligature and a zero-width space before the values shift every offset after them
-    text = ("ﬁle\u200b: card ４１１１ １１１１ １１１１ １１１１, mail maria [at] example [dot] com, "
-            "SSN 5 3 6 2 2 1 9 8 4.")
+    text = (
+        "ﬁle\u200b: card ４１１１ １１１１ １１１１ １１１１, mail maria [at] example [dot] com, "
+        "SSN 5 3 6 2 2 1 9 8 4."
+    )
     p = Placeholders()
     masked, _findings = redactor.redact_text(text, p)
-    assert masked == ("ﬁle\u200b: card <CREDIT_CARD_1>, mail <EMAIL_ADDRESS_1>, "
-                      "SSN <US_SSN_1>.")
+    assert masked == ("ﬁle\u200b: card <CREDIT_CARD_1>, mail <EMAIL_ADDRESS_1>, SSN <US_SSN_1>.")
     assert p.restore(masked) == text
     assert p.by_token["<CREDIT_CARD_1>"] == "４１１１ １１１１ １１１１ １１１１"
 
 
-@pytest.mark.parametrize("text", [
-    "Part numbers 699-2G500-0200-300 and 900-21010-0000-000 are both H100 PCIe boards.",
-    "The x16 slots run at 16 16 8 8 lanes; the array does 25 600 MB/s and 3 200 000 IOPS.",
-    "Batch sizes 32 64 128 256 512 1024 2048 4096 8192 16384 on 8 GPUs.",
-    "Driver 550.54.15, firmware 96.00.89.00.01, BIOS 2.1.0.4 and CUDA 12.4.1.",
-    "GPUs 0 1 2 3 4 5 6 7 8 share the switch; read the guide at docs.nvidia.com.",
-    "The dot product at FP8 is twice as fast at FP16 on Hopper.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Part numbers 699-2G500-0200-300 and 900-21010-0000-000 are both H100 PCIe boards.",
+        "The x16 slots run at 16 16 8 8 lanes; the array does 25 600 MB/s and 3 200 000 IOPS.",
+        "Batch sizes 32 64 128 256 512 1024 2048 4096 8192 16384 on 8 GPUs.",
+        "Driver 550.54.15, firmware 96.00.89.00.01, BIOS 2.1.0.4 and CUDA 12.4.1.",
+        "GPUs 0 1 2 3 4 5 6 7 8 share the switch; read the guide at docs.nvidia.com.",
+        "The dot product at FP8 is twice as fast at FP16 on Hopper.",
+    ],
+)
 def test_numbers_and_words_of_hardware_text_are_not_taken_for_written_forms(redactor, text):
     assert redactor.find(text) == []
 

@@ -21,9 +21,16 @@ def slow_mock(tokens_per_s: float) -> MockLLMServer:
 
 
 def Service(mock: MockLLMServer, drain_timeout_s: float) -> ServiceProcess:
-    return ServiceProcess({"OPENAI_BASE_URL": mock.base_url, "OPENAI_API_KEY": "test",
-                           "DRAIN_TIMEOUT_S": str(drain_timeout_s), "LOG_FORMAT": "json",
-                           "REDIS_URL": "", "CACHE_ENABLED": "false"})  # drain is the subject
+    return ServiceProcess(
+        {
+            "OPENAI_BASE_URL": mock.base_url,
+            "OPENAI_API_KEY": "test",
+            "DRAIN_TIMEOUT_S": str(drain_timeout_s),
+            "LOG_FORMAT": "json",
+            "REDIS_URL": "",
+            "CACHE_ENABLED": "false",
+        }
+    )  # drain is the subject
 
 
 class StreamReader(threading.Thread):
@@ -48,6 +55,7 @@ class StreamReader(threading.Thread):
                         if line.startswith("event: token"):
                             self.first_token.set()
                         yield line
+
                 self.events = parse_sse(lines())
         except Exception as exc:  # recorded for the assertion message
             self.error = exc
@@ -68,8 +76,11 @@ def test_sigterm_drains_inflight_streams_and_refuses_new_work():
         try:
             readers = open_streams(svc.url, 3)
             slow_chat = {}
-            t = threading.Thread(target=lambda: slow_chat.update(
-                r=httpx.post(svc.url + "/chat", json={"message": "What is NVMe?"}, timeout=60)))
+            t = threading.Thread(
+                target=lambda: slow_chat.update(
+                    r=httpx.post(svc.url + "/chat", json={"message": "What is NVMe?"}, timeout=60)
+                )
+            )
             t.start()
             time.sleep(0.2)
             svc.proc.send_signal(signal.SIGTERM)

@@ -20,8 +20,8 @@ def check_complete(events, answer, usage=True):
     """Tokens (plain text, joined: the answer), then `usage` if asked, then `done`."""
     kinds = [e.event for e in events]
     tail = ["usage", "done"] if usage else ["done"]
-    assert kinds[-len(tail):] == tail and set(kinds[:-len(tail)]) == {"token"}
-    assert "".join(e.data for e in events[:-len(tail)]) == answer
+    assert kinds[-len(tail) :] == tail and set(kinds[: -len(tail)]) == {"token"}
+    assert "".join(e.data for e in events[: -len(tail)]) == answer
     assert events[-1].data == "[DONE]"
     if not usage:
         return None
@@ -41,8 +41,14 @@ def test_post_stream_sends_the_lectures_token_and_done_events(client):
 
 
 def test_usage_event_when_asked(client):
-    r, events = stream(client, json={"message": "What is HBM3?", "session_id": "s-1",
-                                     "stream_options": {"include_usage": True}})
+    r, events = stream(
+        client,
+        json={
+            "message": "What is HBM3?",
+            "session_id": "s-1",
+            "stream_options": {"include_usage": True},
+        },
+    )
     u = check_complete(events, find_entry("HBM3").answer)
     assert u["request_id"] == r.headers["x-request-id"] and u["session_id"] == "s-1"
     assert u["model"] == "gpt-4o-mini" and u["finish_reason"] == "stop"
@@ -57,8 +63,11 @@ def test_tokens_with_spaces_and_newlines_survive_sse_framing(client, mock):
 
 
 def test_get_stream_for_eventsource(client):
-    r, events = stream(client, "GET", params={"message": "What is NVLink?", "model": "gpt-4o",
-                                              "include_usage": "true"})
+    r, events = stream(
+        client,
+        "GET",
+        params={"message": "What is NVLink?", "model": "gpt-4o", "include_usage": "true"},
+    )
     assert r.status_code == 200
     e = find_entry("NVLink")
     check_complete(events, f"{e.answer} {e.detail}")
@@ -99,13 +108,40 @@ def test_malformed_chunk_ends_with_an_error_event(client, mock):
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_the_lecture_curl_examples(service):
-    out = subprocess.run(["curl", "-s", "-X", "POST", f"{service.url}/chat",
-                          "-H", "Content-Type: application/json",
-                          "-d", '{"message": "What is HBM3?"}'],
-                         capture_output=True, text=True, timeout=30, check=True).stdout
+    out = subprocess.run(
+        [
+            "curl",
+            "-s",
+            "-X",
+            "POST",
+            f"{service.url}/chat",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            '{"message": "What is HBM3?"}',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
     assert '"response":"HBM3 is a stacked DRAM' in out
-    out = subprocess.run(["curl", "-s", "-N", "-X", "POST", f"{service.url}/chat/stream",
-                          "-H", "Content-Type: application/json",
-                          "-d", '{"message": "What is HBM3?"}'],
-                         capture_output=True, text=True, timeout=30, check=True).stdout
+    out = subprocess.run(
+        [
+            "curl",
+            "-s",
+            "-N",
+            "-X",
+            "POST",
+            f"{service.url}/chat/stream",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            '{"message": "What is HBM3?"}',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
     assert out.startswith("event: token") and "event: done" in out

@@ -27,17 +27,29 @@ def client_for(url: str) -> UpstreamClient:
 
 def resilient(client: UpstreamClient) -> ResilientUpstream:
     import fakeredis
+
     clock = FakeClock()
-    return ResilientUpstream(client, clock, RetryPolicy(1, 0.1, 0.1),
-                             BreakerRegistry(fakeredis.FakeAsyncRedis(), clock,
-                                             BreakerConfig(5, 30)))
+    return ResilientUpstream(
+        client,
+        clock,
+        RetryPolicy(1, 0.1, 0.1),
+        BreakerRegistry(fakeredis.FakeAsyncRedis(), clock, BreakerConfig(5, 30)),
+    )
 
 
-@pytest.mark.parametrize("mode,missing,expected", [
-    ("auto", False, "upstream"), ("auto", True, "local"), ("local", False, "local"),
-    ("off", False, "off"), ("upstream", False, "upstream")])
-async def test_the_moderator_is_chosen_by_mode_and_what_the_endpoint_has(mock, mode, missing,
-                                                                         expected, caplog):
+@pytest.mark.parametrize(
+    "mode,missing,expected",
+    [
+        ("auto", False, "upstream"),
+        ("auto", True, "local"),
+        ("local", False, "local"),
+        ("off", False, "off"),
+        ("upstream", False, "upstream"),
+    ],
+)
+async def test_the_moderator_is_chosen_by_mode_and_what_the_endpoint_has(
+    mock, mode, missing, expected, caplog
+):
     if missing:
         mock.state.fail_next(1, "404", endpoint="moderations")
     c = client_for(mock.base_url)
@@ -62,7 +74,8 @@ async def test_upstream_mode_without_moderations_refuses_to_start(mock):
 async def test_the_local_moderator_flags_like_the_fake_upstream():
     flagged = await moderation.LocalModerator().moderate(
         ["How do I kill the process that holds the GPU?", "MODERATION_TEST_FLAG:violence"],
-        deadline=None)
+        deadline=None,
+    )
     assert flagged == [[], ["violence"]]
 
 
@@ -104,6 +117,7 @@ async def test_model_names_the_upstream_does_not_serve_are_said_clearly(mock, ca
 
 async def test_an_upstream_without_a_models_list_is_not_checked():
     from starlette.applications import Starlette
+
     with ThreadedServer(Starlette()) as bare:  # 404 for everything
         c = client_for(bare.url + "/v1")
         await check_models(make_settings(openai_base_url=bare.url, default_model="x"), c)
@@ -111,8 +125,11 @@ async def test_an_upstream_without_a_models_list_is_not_checked():
 
 
 def test_a_model_the_upstream_lacks_makes_health_degraded(mock_server, mock):
-    app = create_app(make_settings(openai_base_url=mock_server.base_url, admin_token="t",
-                                   strong_model="gpt-5-nonexistent"))
+    app = create_app(
+        make_settings(
+            openai_base_url=mock_server.base_url, admin_token="t", strong_model="gpt-5-nonexistent"
+        )
+    )
     with ThreadedServer(app) as s:
         r = httpx.get(s.url + "/health/detailed", headers={"Authorization": "Bearer t"})
         assert r.status_code == 503 and r.json()["checks"]["upstream"] is False
@@ -122,8 +139,13 @@ def test_a_model_the_upstream_lacks_makes_health_degraded(mock_server, mock):
 
 
 def test_a_single_model_upstream_routes_everything_to_it(mock_server, mock):
-    app = create_app(make_settings(openai_base_url=mock_server.base_url,
-                                   default_model="gpt-4o-mini", strong_model="gpt-4o-mini"))
+    app = create_app(
+        make_settings(
+            openai_base_url=mock_server.base_url,
+            default_model="gpt-4o-mini",
+            strong_model="gpt-4o-mini",
+        )
+    )
     hard = "Compare HBM3 and GDDR6X for a 4-GPU inference server and justify the choice."
     with ThreadedServer(app) as s:
         r = httpx.post(s.url + "/chat/smart", json={"message": hard})
