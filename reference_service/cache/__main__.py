@@ -63,6 +63,10 @@ def main() -> None:
     from .embedder import Embedder
 
     if args.command == "train":
+        from .train import QQP_DEV
+
+        if not QQP_DEV.exists():
+            parser.error(f"training needs the course's QQP dev file at {QQP_DEV}")
         _train(Embedder(), args.compare_model)
         return
     if args.command == "replay":
