@@ -6,7 +6,9 @@ and optionally `name`, `tool_calls` (with function names and JSON arguments),
 `tool_call_id`, and whatever else a client adds. The safety guards must see all of it, not
 only `content`: personal data in `name` or in an extra key of a part reaches the upstream
 just the same. So the guards work on every *text field*: each string anywhere in the
-message, except the few keys that are structure, not text (`role`, `type`, ids).
+message, except the few keys that are structure, not text (`role`, `type`, ids), and only
+where they are structure: in the message itself and in its parts and tool calls. Deeper
+down (an extra key's value, a /v1 pass-through field) an `id` or a `type` is text.
 """
 
 from __future__ import annotations
@@ -75,23 +77,55 @@ def answer_params(passthrough: dict[str, Any]) -> dict[str, Any]:
 _ABSENT = object()
 
 
-def _walk(value: Any, emit: Callable[[str], None], key: str | None = None) -> None:
-    if isinstance(value, str):
-        if key not in STRUCTURAL_KEYS:
-            emit(value)
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _walk(v, emit, k)
-    elif isinstance(value, list):
-        for v in value:
-            _walk(v, emit, key)
+# Where the structural keys are structure: in the message itself, and in each item of its
+# `content` parts and `tool_calls`. Anywhere deeper (an extra key's value, a pass-through
+# field) an `id` or a `type` is a client's text like any other and is analyzed.
+_STRUCTURED_LISTS = frozenset({"content", "tool_calls"})
 
 
-def _map(value: Any, fn: Callable[[str], str], key: str | None = None) -> Any:
+def _walk(value: Any, emit: Callable[[str], None]) -> None:
+    for text in _texts(value, _MESSAGE):
+        emit(text)
+
+
+_MESSAGE, _ITEM = 0, 1  # a dict that is the message itself; an item of its parts or tool calls
+
+
+def _below(level: int | None, key: str) -> int | None:
+    """The level of a dict under `key` of a dict at `level`: the items of the message's parts
+    and tool calls are structured; anything else, and anything below an item, is not (None)."""
+    return _ITEM if level == _MESSAGE and key in _STRUCTURED_LISTS else None
+
+
+def _exempt(level: int | None, key: str) -> bool:
+    """A string under `key` of a dict at `level` is structure, not text."""
+    return level is not None and key in STRUCTURAL_KEYS
+
+
+def _texts(value: Any, level: int | None) -> list[str]:
+    """Every text field in `value`, a dict at `level` or anything below one."""
     if isinstance(value, str):
-        return value if key in STRUCTURAL_KEYS else fn(value)
+        return [value]
     if isinstance(value, dict):
-        return {k: _map(v, fn, k) for k, v in value.items()}
+        return [
+            t
+            for k, v in value.items()
+            if not (isinstance(v, str) and _exempt(level, k))
+            for t in _texts(v, _below(level, k))
+        ]
     if isinstance(value, list):
-        return [_map(v, fn, key) for v in value]
+        return [t for v in value for t in _texts(v, level)]
+    return []
+
+
+def _map(value: Any, fn: Callable[[str], str], level: int | None = _MESSAGE) -> Any:
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, dict):
+        return {
+            k: v if isinstance(v, str) and _exempt(level, k) else _map(v, fn, _below(level, k))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_map(v, fn, level) for v in value]
     return value

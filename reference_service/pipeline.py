@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
@@ -204,6 +205,8 @@ class ChatPipeline:
         if not self.limiter.enabled and not c.budgets:
             return  # nothing to count against (and counting a prompt's tokens costs CPU)
         prompt_tokens = count_chat_tokens(call.messages)
+        if call.passthrough:  # tools and response_format schemas are billed as prompt too
+            prompt_tokens += count_tokens(json.dumps(call.passthrough))
         decision = (
             await self.limiter.check(c.id, c.limits, prompt_tokens)
             if self.limiter.enabled

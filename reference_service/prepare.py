@@ -9,7 +9,7 @@ from .call import CacheMode, ChatCall, Message
 from .clients import Client
 from .config import Settings
 from .errors import BadRequest, RequestTooLarge, UnknownModel
-from .messages import all_text
+from .messages import all_text, text_fields
 from .schemas import ChatCompletionRequest, ChatRequest
 
 
@@ -90,6 +90,14 @@ class CallFactory:
                 param="tools",
                 code="unsupported_parameter",
             )
+        if call.guarded and call.passthrough:  # the PII pass reads these too: same bound
+            total = sum(len(t) for t in text_fields({"passthrough": call.passthrough}))
+            total += sum(len(all_text(m)) for m in messages)
+            if total > s.max_total_chars:
+                raise RequestTooLarge(
+                    f"the conversation and its other fields are {total} characters; the "
+                    f"limit is {s.max_total_chars}."
+                )
         return call
 
     def _call(

@@ -84,6 +84,19 @@ def test_readmes_are_refreshed_and_a_kept_file_whose_scaffold_changed_is_named(t
     assert "note: the scaffold of" in r.stdout and "hardening/app.py" in r.stdout, r.stdout
 
 
+def test_an_exercises_dir_made_before_hashes_were_kept_is_tracked_from_then_on(tmp_path):
+    assert generate(tmp_path).returncode == 0
+    ex = tmp_path / "exercises"
+    (ex / make_exercises.HASHES).unlink()  # as the older tool left it
+    (ex / "hardening" / "app.py").write_text("# my work\n")
+    r = generate(tmp_path)
+    assert "older version" in r.stdout, r.stdout
+    hashes = json.loads((ex / make_exercises.HASHES).read_text())
+    assert "streaming_client/client.py" in hashes, "an untouched file is tracked from now on"
+    assert "hardening/app.py" not in hashes, "an edited file's origin cannot be known"
+    assert "older version" not in generate(tmp_path).stdout, "said once"
+
+
 def test_solution_regions_become_todos_at_their_indentation():
     text = (
         'def f(x):\n    y = 1\n    # BEGIN SOLUTION: double "x"\n    return 2 * x\n'

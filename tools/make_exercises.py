@@ -78,7 +78,10 @@ def write(
         target = dest / rel
         if target.exists() and not force and not is_instructions(rel):
             kept.append(rel)
-            if hashes.get(str(rel), _sha(text)) != _sha(text):
+            recorded = hashes.get(str(rel))
+            if recorded is None and target.read_text() == text:
+                hashes[str(rel)] = _sha(text)  # made before hashes were kept, still untouched
+            elif recorded is not None and recorded != _sha(text):
                 stale.append(rel)
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -112,17 +115,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     dest = args.out / "exercises"
+    legacy = dest.exists() and not (dest / HASHES).exists()  # made before hashes were kept
     written, kept, stale = write(files, dest, args.force)
     where = dest if args.out != ROOT else Path("exercises")
     print(
         f"{where}/: {len(written)} file(s) written, {len(kept)} kept as they were"
         + (" (--force regenerates them)" if kept else "")
     )
+    if legacy and kept:
+        print(
+            f"note: {where}/ was made by an older version of this tool: from now on a change "
+            "to the scaffold of a file you keep is named here; one made before now cannot be."
+        )
     for rel in stale:
         print(
             f"note: the scaffold of {where / rel} changed since yours was written; your file "
-            f"is kept. See the new one: python -m tools.make_exercises --out /tmp/new && "
-            f"diff {where / rel} /tmp/new/exercises/{rel}"
+            f"is kept. See the new one: .venv/bin/python -m tools.make_exercises --force "
+            f"--out /tmp/new && diff {where / rel} /tmp/new/exercises/{rel}"
         )
     return 0
 

@@ -75,8 +75,9 @@ _SDK_ERRORS = (openai.OpenAIError, httpx2.TransportError, ValueError)
 
 def map_error(exc: Exception) -> ServiceError:
     """The service error that stands for an SDK exception."""
-    # The aiohttp transport reports a refused connection as a connect *timeout*; either
-    # way nothing reached the upstream: "could not reach" (502), not "no answer" (504).
+    # The aiohttp transport reports every connection error (refused, closed before an
+    # answer) and a connect timeout as httpx's ConnectTimeout: nothing reached the upstream,
+    # so "could not reach" (502), not "no answer" (504). A read timeout stays 504.
     if isinstance(exc, openai.APITimeoutError) and not isinstance(
         exc.__cause__, httpx2.ConnectTimeout
     ):

@@ -68,3 +68,21 @@ def test_a_stream_dropped_by_the_client_is_charged_for_what_was_generated(mock_s
     assert client == "id:dropper" and charged >= 40, charged
     [rec] = mock.state.chat_requests()
     assert rec.outcome == "client_disconnected"  # and the upstream call was cancelled
+
+
+def test_pass_through_schemas_count_as_prompt_tokens(mock_server, mock):
+    """A tools or response_format schema is billed as prompt by the upstream: a small
+    question with a schema larger than the whole per-minute budget is refused too."""
+    app = create_app(make_settings(openai_base_url=mock_server.base_url, rate_limit_tpm=200))
+    schema = {"type": "object", "description": "a field " * 400}
+    body = {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "What is HBM3?"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": schema}},
+    }
+    with ThreadedServer(app) as s:
+        r = httpx.post(s.url + "/v1/chat/completions", json=body)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "over_token_limit", r.text
+        body.pop("response_format")
+        assert httpx.post(s.url + "/v1/chat/completions", json=body).status_code == 200
+    assert len(mock.state.chat_requests()) == 1

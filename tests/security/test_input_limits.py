@@ -151,3 +151,26 @@ def test_request_heads_over_the_limit_in_many_shapes(bounded, scale):
         answer = raw_request(bounded.port, head)
         assert answer.startswith(b"HTTP/1.1 431 "), (len(head), answer[:80])
     assert httpx.get(bounded.url + "/livez").status_code == 200
+
+
+@pytest.mark.parametrize("guarded", [False, True], ids=["unguarded", "guarded"])
+def test_pass_through_text_counts_toward_the_size_limit_on_a_guarded_path(
+    mock_server, mock, guarded
+):
+    """The PII pass reads the pass-through fields too, so there they share the conversation's
+    character limit (MAX_TOTAL_CHARS); unguarded, nothing analyzes them."""
+    settings = make_settings(
+        openai_base_url=mock_server.base_url, safety_guards=guarded, max_total_chars=5_000
+    )
+    body = {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "What is HBM3?"}],
+        "metadata": {"note": "x" * 6_000},
+    }
+    with ThreadedServer(create_app(settings)) as server:
+        r = httpx.post(server.url + "/v1/chat/completions", json=body)
+    if guarded:
+        assert r.status_code == 400 and r.json()["error"]["code"] == "request_too_large", r.text
+        assert mock.state.chat_requests() == []
+    else:
+        assert r.status_code == 200, r.text

@@ -348,6 +348,12 @@ def test_a_written_form_is_masked_in_every_place_a_client_can_put_it(
         "extra key of a part": [
             {"role": "user", "content": [{"type": "text", "text": question, "note": f.text}]}
         ],
+        "an id deep in a part": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": question, "extra": {"id": f.text}}],
+            }
+        ],
         "history": [
             {"role": "user", "content": f.text},
             {"role": "assistant", "content": "ok"},
@@ -366,7 +372,9 @@ def test_a_written_form_is_masked_in_every_place_a_client_can_put_it(
     )
 
 
-@pytest.fixture(params=["name", "extra key of a part", "history", "system message"])
+@pytest.fixture(
+    params=["name", "extra key of a part", "an id deep in a part", "history", "system message"]
+)
 def place(request):
     return request.param
 
@@ -406,7 +414,9 @@ def test_pass_through_fields_are_masked_or_refused(guarded, mock):
     values = {
         "user": "maria.garcia@example.com",
         "stop": ["ask Tom Becker"],
-        "metadata": {"card": "4111 1111 1111 1111"},
+        # an "id" or "type" below the top of a field is text, not structure
+        "metadata": {"card": "4111 1111 1111 1111", "id": "536-22-1984"},
+        "tools_note": {"type": "wei.zhang@example.org"},
         "response_format": {
             "type": "json_schema",
             "json_schema": {
@@ -420,5 +430,11 @@ def test_pass_through_fields_are_masked_or_refused(guarded, mock):
         assert chat_requests(mock) == []
         return
     assert r.status_code == 200, r.text
-    for value in ("maria.garcia@example.com", "Tom Becker", "4111 1111 1111 1111", "536-22-1984"):
+    for value in (
+        "maria.garcia@example.com",
+        "Tom Becker",
+        "4111 1111 1111 1111",
+        "536-22-1984",
+        "wei.zhang@example.org",
+    ):
         assert_nowhere(value, upstream_text(mock))

@@ -7,6 +7,8 @@ import asyncio
 import logging
 
 import httpx
+import httpx2
+import openai
 import pytest
 
 from mock_llm import ThreadedServer
@@ -370,3 +372,19 @@ async def test_a_clean_success_costs_no_round_trip_but_a_success_after_failures_
     for _ in range(4):
         await b.record_failure()
     assert b.state == "closed"  # the count was reset: 4 more do not open it
+
+
+@pytest.mark.parametrize(
+    ("cause", "status"),
+    [(httpx2.ConnectTimeout("refused"), 502), (httpx2.ReadTimeout("slow"), 504), (None, 504)],
+    ids=["connect", "read", "no-cause"],
+)
+def test_a_timeout_maps_by_what_timed_out(cause, status):
+    """The aiohttp transport raises the SDK's APITimeoutError for a refused connection too,
+    caused by a ConnectTimeout: nothing reached the upstream (502); a read timeout is 504."""
+    from reference_service.llm.client import map_error
+
+    request = httpx2.Request("POST", "http://upstream/v1/chat/completions")
+    exc = openai.APITimeoutError(request=request)
+    exc.__cause__ = cause
+    assert map_error(exc).status == status
