@@ -126,7 +126,7 @@ class Embedder:
 
 
 def load_embedder(
-    backend: Backend = "torch", onnx_dir: Path | None = None
+    backend: Backend = "onnx", onnx_dir: Path | None = None
 ) -> Embedder | OnnxEmbedder:
     """The embedder of EMBEDDER_BACKEND, warmed up. An ONNX backend whose file is absent from
     `onnx_dir` (default: the user's cache directory) builds it first (seconds, logged)."""
