@@ -161,7 +161,15 @@ class OnnxEmbedder:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        try:
+            self._session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as e:  # ONNX Runtime raises its own types; all mean the same here
+            raise EmbedderError(
+                f"cannot load the ONNX embedder {path} ({e}); delete it and run "
+                "`python -m reference_service.cache export-onnx` (or restart) to rebuild it"
+            ) from e
         self.path = path
         self.dim = int(self._session.get_outputs()[0].shape[-1])
 

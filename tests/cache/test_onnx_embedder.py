@@ -111,3 +111,10 @@ def test_a_failed_build_is_a_clear_startup_error(tmp_path):
     target_dir.write_text("a file where the directory should be")
     with pytest.raises(EmbedderError, match="could not build"):
         ensure_onnx(target_dir, "fp32")
+
+
+def test_a_damaged_file_is_a_clear_startup_error(onnx_dir, tmp_path):
+    damaged = tmp_path / onnx_path(onnx_dir, "fp32").name
+    damaged.write_bytes(onnx_path(onnx_dir, "fp32").read_bytes()[:100_000])
+    with pytest.raises(EmbedderError, match="delete it"):
+        OnnxEmbedder(damaged)
