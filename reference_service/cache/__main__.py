@@ -76,6 +76,11 @@ def main() -> None:
 
         print(export_onnx(args.dir, args.variant))
         return
+    if args.command == "train":
+        from .train import QQP_DEV
+
+        if not QQP_DEV.exists():
+            parser.error(f"training needs the course's QQP dev file at {QQP_DEV}")
     from .embedder import load_embedder
 
     embedder = load_embedder(args.backend, args.dir)

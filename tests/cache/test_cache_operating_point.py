@@ -18,6 +18,8 @@ def shipped() -> dict:
 
 @pytest.mark.timeout(1200)  # embeds ~6,000 questions: a minute or two of CPU
 def test_the_shipped_operating_point_is_what_the_train_command_produces():
+    if not train.QQP_DEV.exists():  # the course's shared data, beside the checkout (CI has it)
+        pytest.skip(f"no QQP dev file at {train.QQP_DEV}: the training data is not here")
     rows = train.build_rows(train.load_training_pairs(), shared_embedder())
     assert train.operating_point(rows) == shipped()
 
