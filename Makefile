@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+# the embedder's ONNX file (EMBEDDER_BACKEND=onnx), from the packaged weights: the first
+# start would build it otherwise (~10 s)
+	$(PY) -m reference_service.cache export-onnx
 	@touch $(STAMP)
 
 serve: $(STAMP)

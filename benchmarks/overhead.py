@@ -52,6 +52,14 @@ CONFIGS = {
     "+ rate limits": {"RATE_LIMIT_ENABLED": "true"},
     "+ routing (model auto)": {"ROUTING_ENABLED": "true"},
     "+ cache, every request a miss": {"CACHE_ENABLED": "true"},
+    # The same, with each embedder backend named (the row above uses the default).
+    **{
+        f"+ cache, every request a miss, EMBEDDER_BACKEND={b}": {
+            "CACHE_ENABLED": "true",
+            "EMBEDDER_BACKEND": b,
+        }
+        for b in ("torch", "onnx", "onnx-int8")
+    },
     "+ cache, every request an exact hit": {"CACHE_ENABLED": "true"},
     "+ PII (Presidio)": {
         "SAFETY_GUARDS": "true",
@@ -194,6 +202,9 @@ def measure(
         "p99_ms": r.pct(99) * 1000,
         "n": len(r.latencies),
     }
+    if proc:
+        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        out["rss_mb"] = {p.name() + f" {p.pid}": p.memory_info().rss / 2**20 for p in tree}
     return out
 
 
@@ -248,6 +259,10 @@ def main() -> None:
                     continue
                 if workers > 1 and name not in ("bare", "everything on (defaults)"):
                     continue
+                if redis_server is not None:  # the "miss" rows send the same questions
+                    import redis
+
+                    redis.Redis.from_url(redis_server.url).flushall()
                 headers = None
                 if env.get("CLASS_MODE"):
                     if redis_server is None:
@@ -329,6 +344,10 @@ def report(results: dict) -> None:
                 + json.dumps({k: (v.get("errors"), v.get("non_200")) for k, v in errs.items()})
                 + " |"
             )
+    print("\nresident memory of the service's processes at the end of each run (MB):")
+    for name, r in results.items():
+        if "rss_mb" in r:
+            print(f"  {name}: " + ", ".join(f"{k} {v:.0f}" for k, v in r["rss_mb"].items()))
 
 
 if __name__ == "__main__":

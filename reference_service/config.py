@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -98,6 +99,14 @@ class Settings(BaseSettings):
         ge=0,
         description="index dimensions after random projection (VADD REDUCE); "
         "0: none. Real Redis only (fakeredis mishandles REDUCE)",
+    )
+    # The question's embedding (docs/CACHE.md, "Embedder backends"): sentence-transformers on
+    # torch, or the same graph on ONNX Runtime (fp32, or int8-quantized weights), built from
+    # the packaged weights into EMBEDDER_ONNX_DIR on first start if absent. onnx: the same
+    # decisions as torch on every eval pair for half the CPU; int8 changes some.
+    embedder_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
+    embedder_onnx_dir: Path | None = Field(
+        None, description="default: $XDG_CACHE_HOME or ~/.cache, /llm-production-lab/onnx"
     )
     admin_token: SecretStr | None = None  # enables /admin/* with `Authorization: Bearer`
 

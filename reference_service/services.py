@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cache import CacheConfig, SemanticCache
@@ -32,19 +34,24 @@ from .safety.guard import SafetyGuard
 from .safety.pii import PiiRedactor
 
 if TYPE_CHECKING:
-    from .cache.embedder import Embedder
+    from .cache.embedder import Backend, Embedder
+    from .cache.onnx_embedder import OnnxEmbedder
 
 log = logging.getLogger(__name__)
 
 
-@lru_cache(maxsize=1)
-def shared_embedder() -> Embedder:
-    """One embedder per process (loading costs seconds; the model is read-only)."""
-    from .cache.embedder import Embedder
+def shared_embedder() -> Embedder | OnnxEmbedder:
+    """One embedder per process (loading costs seconds; the model is read-only), of the
+    EMBEDDER_BACKEND the settings (environment, .env) name."""
+    settings = Settings()
+    return _embedder(settings.embedder_backend, settings.embedder_onnx_dir)
 
-    embedder = Embedder()
-    embedder.warm_up()
-    return embedder
+
+@lru_cache(maxsize=3)
+def _embedder(backend: Backend, onnx_dir: Path | None) -> Embedder | OnnxEmbedder:
+    from .cache.embedder import load_embedder
+
+    return load_embedder(backend, onnx_dir)
 
 
 @dataclass
@@ -240,7 +247,19 @@ async def _cache(
 ) -> SemanticCache | NoCache:
     if not settings.cache_enabled:
         return NoCache()
-    embedder = await asyncio.to_thread(shared_embedder)
+    start = time.perf_counter()
+    embedder = await asyncio.to_thread(
+        _embedder, settings.embedder_backend, settings.embedder_onnx_dir
+    )
+    log.info(
+        "embedder ready",
+        extra={
+            "fields": {
+                "backend": settings.embedder_backend,
+                "load_s": round(time.perf_counter() - start, 2),
+            }
+        },
+    )
     cache = SemanticCache(
         redis,
         embedder,

@@ -114,5 +114,9 @@ def test_dockerfile_properties():
     for src in re.findall(r"(?m)^COPY (?!--from)(.+) \S+$", text):
         for part in src.split():
             assert Path(part).exists(), part
+    # the default embedder's ONNX file is built from the packaged weights with the image
+    assert "reference_service.cache export-onnx" in stages[0]
+    assert "COPY --from=build /opt/onnx /opt/onnx" in final
+    assert "EMBEDDER_ONNX_DIR=/opt/onnx" in final
     assert 'ENTRYPOINT ["python", "-m", "reference_service"]' in final
     assert "EXPOSE 8000" in final

@@ -17,6 +17,12 @@ replay sends a workload of N questions (default 2,000: users asking the same few
 things in their own words, replay.py) through the lecture's cache (cosine >= 0.95, 1 h
 expiry) and the lab's, and prints LLM calls saved, wrong answers served and cost saved;
 --plot writes the two curves as a PNG.
+
+python -m reference_service.cache export-onnx [--variant fp32|int8] [--dir DIR]
+builds the ONNX file of EMBEDDER_BACKEND=onnx (fp32) or onnx-int8 from the packaged weights
+(default DIR: EMBEDDER_ONNX_DIR, else ~/.cache/llm-production-lab/onnx) and prints its path.
+
+Every command embeds with --backend (default: EMBEDDER_BACKEND).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from ..config import Settings
 
 if TYPE_CHECKING:
     from .embedder import Embedder
+    from .onnx_embedder import OnnxEmbedder
 
 
 # long: one argparse tree and its dispatch, read top to bottom
@@ -39,11 +46,15 @@ def main() -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", choices=["eval", "train", "replay"])
-    parser.add_argument("--pairs", type=Path)
+    settings = Settings(_env_file=None)  # as the threshold below: the environment, not .env
+    parser.add_argument("command", choices=["eval", "train", "replay", "export-onnx"])
     parser.add_argument(
-        "--threshold", type=float, default=Settings(_env_file=None).cache_similarity_threshold
+        "--backend", choices=["torch", "onnx", "onnx-int8"], default=settings.embedder_backend
     )
+    parser.add_argument("--variant", choices=["fp32", "int8"], default="fp32")
+    parser.add_argument("--dir", type=Path, default=settings.embedder_onnx_dir)
+    parser.add_argument("--pairs", type=Path)
+    parser.add_argument("--threshold", type=float, default=settings.cache_similarity_threshold)
     parser.add_argument("--split", help="only pairs of this split (train or test)")
     parser.add_argument("--sweep", action="store_true")
     parser.add_argument("--plot", type=Path)
@@ -60,28 +71,35 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from .embedder import Embedder
+    if args.command == "export-onnx":
+        from .onnx_embedder import export_onnx
 
+        print(export_onnx(args.dir, args.variant))
+        return
     if args.command == "train":
         from .train import QQP_DEV
 
         if not QQP_DEV.exists():
             parser.error(f"training needs the course's QQP dev file at {QQP_DEV}")
-        _train(Embedder(), args.compare_model)
+    from .embedder import load_embedder
+
+    embedder = load_embedder(args.backend, args.dir)
+    if args.command == "train":
+        _train(embedder, args.compare_model)
         return
     if args.command == "replay":
-        _replay(args, Embedder())
+        _replay(args, embedder)
         return
     if args.pairs is None:
         parser.error("eval needs --pairs")
     from .evaluate import evaluate_file, plot_curve
 
     if args.lecture:
-        _lecture(args, Embedder())
+        _lecture(args, embedder)
         return
 
     report = evaluate_file(
-        args.pairs, args.threshold, args.split, args.sweep or bool(args.plot), Embedder()
+        args.pairs, args.threshold, args.split, args.sweep or bool(args.plot), embedder
     )
     if args.json:
         print(json.dumps(report))
@@ -110,7 +128,7 @@ def main() -> None:
         print(f"wrote {args.plot}")
 
 
-def _train(embedder: Embedder, compare_model: bool) -> None:
+def _train(embedder: Embedder | OnnxEmbedder, compare_model: bool) -> None:
     from . import train
 
     rows = train.build_rows(train.load_training_pairs(), embedder)
@@ -152,7 +170,7 @@ def _train(embedder: Embedder, compare_model: bool) -> None:
             )
 
 
-def _replay(args: argparse.Namespace, embedder: Embedder) -> None:
+def _replay(args: argparse.Namespace, embedder: Embedder | OnnxEmbedder) -> None:
     from .replay import format_report, plot_replay, replay
 
     report = replay(args.workload, args.questions, args.hours, args.seed, args.threshold, embedder)
@@ -165,7 +183,7 @@ def _replay(args: argparse.Namespace, embedder: Embedder) -> None:
         print(f"wrote {args.plot}")
 
 
-def _lecture(args: argparse.Namespace, embedder: Embedder) -> None:
+def _lecture(args: argparse.Namespace, embedder: Embedder | OnnxEmbedder) -> None:
     from .evaluate import lecture_rule, load_pairs
 
     pairs = load_pairs(args.pairs, args.split)

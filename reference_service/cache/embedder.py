@@ -13,11 +13,14 @@ import asyncio
 import hashlib
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
 from ..errors import EmbedderError
+
+if TYPE_CHECKING:
+    from .onnx_embedder import OnnxEmbedder
 
 # EmbedderError lives in errors.py; lecture/cache.py imports it from here.
 __all__ = [
@@ -28,12 +31,16 @@ __all__ = [
     "EmbedderError",
     "QuestionEmbedder",
     "TextEmbedder",
+    "load_embedder",
     "model_dir",
     "sha256_of",
 ]
 
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 DIM = 384
+# torch: sentence-transformers on PyTorch; onnx: the same graph on ONNX Runtime (fp32);
+# onnx-int8: its weights quantized to int8 (faster, but not the same vectors: docs/CACHE.md).
+Backend = Literal["torch", "onnx", "onnx-int8"]
 
 
 def model_dir() -> Path:
@@ -116,3 +123,19 @@ class Embedder:
 
     def warm_up(self) -> None:
         self.embed(["warm up the first forward pass"])
+
+
+def load_embedder(
+    backend: Backend = "onnx", onnx_dir: Path | None = None
+) -> Embedder | OnnxEmbedder:
+    """The embedder of EMBEDDER_BACKEND, warmed up. An ONNX backend whose file is absent from
+    `onnx_dir` (default: the user's cache directory) builds it first (seconds, logged)."""
+    embedder: Embedder | OnnxEmbedder
+    if backend == "torch":
+        embedder = Embedder()
+    else:
+        from .onnx_embedder import OnnxEmbedder, ensure_onnx
+
+        embedder = OnnxEmbedder(ensure_onnx(onnx_dir, "int8" if backend == "onnx-int8" else "fp32"))
+    embedder.warm_up()
+    return embedder

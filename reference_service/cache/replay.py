@@ -330,12 +330,13 @@ async def areplay(
     """`replay`, awaitable."""
     from ..config import Settings
 
+    settings = Settings(_env_file=None)
     if threshold is None:
-        threshold = Settings(_env_file=None).cache_similarity_threshold
+        threshold = settings.cache_similarity_threshold
     if embedder is None:
-        from .embedder import Embedder
+        from .embedder import load_embedder
 
-        embedder = Embedder()
+        embedder = load_embedder(settings.embedder_backend, settings.embedder_onnx_dir)
     sources = WORKLOADS[workload] if isinstance(workload, str) else workload
     intents, different = load_intents(sources)
     questions = make_questions(intents, n, hours, seed)
