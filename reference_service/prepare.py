@@ -69,6 +69,7 @@ class CallFactory:
             value = getattr(req, name)
             if value is not None and value > s.max_output_tokens:
                 raise RequestTooLarge(f"{name} is {value}; the limit is {s.max_output_tokens}.")
+        passthrough = req.passthrough()
         call = self._call(
             messages,
             req.model,
@@ -78,10 +79,11 @@ class CallFactory:
             client,
             cache_control,
             guarded,
+            passthrough_chars=sum(len(t) for t in text_fields({"passthrough": passthrough})),
         )
         if req.top_p is not None:
             call.params["top_p"] = req.top_p
-        call.passthrough = req.passthrough()
+        call.passthrough = passthrough
         if call.guarded and call.passthrough.get("tools"):
             raise BadRequest(
                 "`tools` are not accepted on a guarded path: tool-call arguments "
@@ -90,14 +92,6 @@ class CallFactory:
                 param="tools",
                 code="unsupported_parameter",
             )
-        if call.guarded and call.passthrough:  # the PII pass reads these too: same bound
-            total = sum(len(t) for t in text_fields({"passthrough": call.passthrough}))
-            total += sum(len(all_text(m)) for m in messages)
-            if total > s.max_total_chars:
-                raise RequestTooLarge(
-                    f"the conversation and its other fields are {total} characters; the "
-                    f"limit is {s.max_total_chars}."
-                )
         return call
 
     def _call(
@@ -110,9 +104,13 @@ class CallFactory:
         client: Client,
         cache_control: str,
         guarded: bool | None,
+        passthrough_chars: int = 0,
     ) -> ChatCall:
         s = self.settings
+        guarded = s.safety_guards if guarded is None else guarded
         total = sum(len(all_text(m)) for m in messages)
+        if guarded:  # the PII pass reads the /v1 pass-through fields too: the same bound
+            total += passthrough_chars
         if total > s.max_total_chars:
             raise RequestTooLarge(
                 f"the conversation is {total} characters; the limit is {s.max_total_chars}."
@@ -122,7 +120,6 @@ class CallFactory:
                 f"max_tokens is {max_tokens}; the limit is {s.max_output_tokens}."
             )
         self._check_model(model)
-        guarded = s.safety_guards if guarded is None else guarded
         if guarded:
             _check_readable(messages)
         params: dict[str, Any] = {}

@@ -31,6 +31,7 @@ __all__ = [
     "EmbedderError",
     "QuestionEmbedder",
     "TextEmbedder",
+    "check_weights",
     "load_embedder",
     "model_dir",
     "sha256_of",
@@ -55,6 +56,19 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def check_weights(path: Path, expected_sha256: str = MODEL_SHA256) -> None:
+    """The packaged weights are there and are the ones the lab was measured with (both
+    backends are built from them)."""
+    weights = path / "model.safetensors"
+    if not weights.exists():
+        raise EmbedderError(f"no model weights at {weights}")
+    digest = sha256_of(weights)
+    if digest != expected_sha256:
+        raise EmbedderError(
+            f"model weights at {weights} have sha256 {digest}, expected {expected_sha256}"
+        )
 
 
 class BatchEmbedder(Protocol):
@@ -83,14 +97,7 @@ class Embedder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         path = path or model_dir()
-        weights = path / "model.safetensors"
-        if not weights.exists():
-            raise EmbedderError(f"no model weights at {weights}")
-        digest = sha256_of(weights)
-        if digest != expected_sha256:
-            raise EmbedderError(
-                f"model weights at {weights} have sha256 {digest}, expected {expected_sha256}"
-            )
+        check_weights(path, expected_sha256)
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 

@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import EmbedderError
-from .embedder import MODEL_SHA256, model_dir, sha256_of
+from .embedder import MODEL_SHA256, check_weights, model_dir
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +51,6 @@ def onnx_path(directory: Path | None, variant: Variant) -> Path:
     return (
         directory or default_onnx_dir()
     ) / f"all-MiniLM-L6-v2-{MODEL_SHA256[:16]}-{variant}.onnx"
-
-
-def _check_weights(path: Path) -> None:
-    weights = path / "model.safetensors"
-    if not weights.exists():
-        raise EmbedderError(f"no model weights at {weights}")
-    digest = sha256_of(weights)
-    if digest != MODEL_SHA256:
-        raise EmbedderError(
-            f"model weights at {weights} have sha256 {digest}, expected {MODEL_SHA256}"
-        )
 
 
 def _trace(model_path: Path, out: Path) -> None:
@@ -106,7 +95,7 @@ def export_onnx(directory: Path | None, variant: Variant, model_path: Path | Non
     Written to a temporary name and renamed, so workers starting together never read half a
     file."""
     model_path = model_path or model_dir()
-    _check_weights(model_path)
+    check_weights(model_path)
     target = onnx_path(directory, variant)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
