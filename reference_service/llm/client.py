@@ -50,8 +50,8 @@ def build_openai_client(
     base_url: str, api_key: str, timeout_s: float, connect_timeout_s: float
 ) -> AsyncOpenAI:
     """The SDK with no retries of its own (ours are the only layer) on the SDK's aiohttp
-    transport (`openai[aiohttp]`, `DefaultAioHttpClient`): measured to cost less CPU per
-    request than its default httpx transport (docs/BENCHMARKS.md, "Gateway overhead")."""
+    transport (`openai[aiohttp]`, `DefaultAioHttpClient`), chosen because the default
+    httpx transport showed in the profiles (docs/BENCHMARKS.md, "Side by side")."""
     timeout = openai.Timeout(timeout_s, connect=connect_timeout_s)
     return AsyncOpenAI(
         base_url=base_url,
@@ -123,8 +123,9 @@ class UpstreamClient:
     # Chat goes through the SDK's own low-level `post` (its documented way to send a request
     # it has no types for), with `cast_to=object`: the JSON comes back as plain data. The
     # typed `chat.completions.create` walked every parameter through the SDK's TypedDict
-    # transform and built a pydantic object per answer, and per *chunk* of a stream: about
-    # half of the gateway's CPU per request (py-spy; docs/BENCHMARKS.md, "Gateway overhead").
+    # transform and built a pydantic object per answer, and per *chunk* of a stream: with
+    # its HTTP, ~39% of the gateway's CPU per request (py-spy; docs/BENCHMARKS.md, "Gateway
+    # overhead").
     # Same HTTP, same errors, same retries setting.
 
     async def complete(
