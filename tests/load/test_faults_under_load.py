@@ -103,6 +103,9 @@ def test_upstream_faults_under_load(scale):
             }
         )
         try:
+            asyncio.run(load(svc.url, 40, concurrency))  # warm up: connection pools, caches
+            _, conns0, states0 = footprint(svc.proc.pid)
+
             for kind, rate in (
                 ("429", 0.04),
                 ("500", 0.04),
@@ -113,12 +116,12 @@ def test_upstream_faults_under_load(scale):
                 mock.state.fail_randomly(
                     rate, kind, seed=hash(kind) % 1000, retry_after=0.2, hang_s=30, after_chunks=3
                 )
-            # Warm up under the same faults: connection pools, caches, and the first use of
-            # every error path (imports, retry machinery) grow RSS once, by ~38 MiB here
-            # (measured: a second and third faulted run then add nothing); the footprint is
-            # then held flat over the measured run.
+            # Warm up under the same faults before reading RSS: the first use of every error
+            # path (imports, retry machinery) grows it once, by ~38 MiB here (measured: a
+            # second and third faulted run then add nothing); RSS is then held flat over the
+            # measured run. Connections are counted from the clean warm-up, as before.
             asyncio.run(load(svc.url, max(40, n // 2), concurrency))
-            rss0, conns0, states0 = footprint(svc.proc.pid)
+            rss0 = footprint(svc.proc.pid)[0]
             results = asyncio.run(load(svc.url, n, concurrency))
             mock.state.clear_faults()
 
