@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     moderation_base_url: str | None = None  # default: the chat upstream (OPENAI_BASE_URL)
     moderation_api_key: SecretStr | None = None  # default: OPENAI_API_KEY
     moderation_fail_open: bool = False  # moderation unreachable: refuse (503) unless true
+    # A text seen again (a repeated question, a conversation's earlier turns) is not analyzed
+    # or moderated again: what Presidio found in it and moderation's verdict are remembered
+    # per worker by the text's SHA-256 (never the text), the last SAFETY_MEMO_SIZE texts;
+    # a verdict for MODERATION_MEMO_TTL_S (0: always ask). docs/SAFETY.md.
+    safety_memo_size: int = Field(10_000, ge=0)
+    moderation_memo_ttl_s: float = Field(3600.0, ge=0)
     safety_stream_window_chars: int = Field(
         120, ge=1, description="a guarded stream's answer is moderated every this many characters"
     )

@@ -22,6 +22,7 @@ from .llm import UpstreamClient, build_openai_client
 from .llm.breaker import BreakerConfig, BreakerRegistry
 from .llm.resilient import ResilientUpstream
 from .llm.retry import RetryPolicy
+from .memo import TextMemo
 from .pipeline import ChatPipeline
 from .prepare import CallFactory
 from .pricing import PriceTable
@@ -141,7 +142,7 @@ async def start(settings: Settings, clock: Clock, prices: PriceTable) -> Service
         router=make_router(settings.router) if settings.routing_enabled else NoRouter(),
         sticky=StickyRoutes(redis, settings.sticky_route_ttl_s),
         cache=cache,
-        guard=await _guard(settings, moderator),
+        guard=await _guard(settings, moderator, clock),
         ledger=ledger,
     )
     return Services(
@@ -280,8 +281,9 @@ async def _cache(
     return cache
 
 
-async def _guard(settings: Settings, moderator: moderation.Moderator) -> SafetyGuard:
-    """The safety guard (always built: /chat/safe uses it whatever SAFETY_GUARDS says)."""
+async def _guard(settings: Settings, moderator: moderation.Moderator, clock: Clock) -> SafetyGuard:
+    """The safety guard (always built: /chat/safe uses it whatever SAFETY_GUARDS says).
+    Both memos are per worker, keyed by the text's digest (memo.py)."""
     redactor = None
     if settings.safety_pii:
         from .safety.recognizers import ANALYZER_LOAD, shared_analyzer
@@ -290,7 +292,13 @@ async def _guard(settings: Settings, moderator: moderation.Moderator) -> SafetyG
         log.info(
             "PII analyzer ready", extra={"fields": {"load_s": round(ANALYZER_LOAD.seconds, 2)}}
         )
-        redactor = PiiRedactor(analyzer, settings.pii_policy, settings.pii_score_threshold)
+        redactor = PiiRedactor(
+            analyzer,
+            settings.pii_policy,
+            settings.pii_score_threshold,
+            memo=TextMemo(settings.safety_memo_size),
+        )
+    ttl = settings.moderation_memo_ttl_s
     return SafetyGuard(
         redactor,
         moderator,
@@ -299,4 +307,5 @@ async def _guard(settings: Settings, moderator: moderation.Moderator) -> SafetyG
         fail_open=settings.moderation_fail_open,
         stream_window_chars=settings.safety_stream_window_chars,
         trusted_texts=frozenset({settings.system_prompt}),
+        verdicts=TextMemo(settings.safety_memo_size if ttl > 0 else 0, ttl, clock),
     )

@@ -53,6 +53,7 @@ def service(service_server, mock):
     services = services_of(service_server.app)
     service_server.run_in_loop(services.breakers.reset())
     service_server.run_in_loop(services.cache.clear())
+    services.pipeline.guard.forget()  # nothing remembered from another test's texts
     service_server.clock.sleeps.clear()
     return service_server
 
@@ -83,6 +84,7 @@ def guarded(guarded_server, mock):
     services = services_of(guarded_server.app)
     guarded_server.run_in_loop(services.breakers.reset())
     guarded_server.run_in_loop(services.cache.clear())
+    services.pipeline.guard.forget()
     with httpx.Client(base_url=guarded_server.url, timeout=20) as c:
         yield c
 

@@ -56,7 +56,7 @@ def untuned_redactor() -> PiiRedactor:
     analyzer.registry.add_recognizer(_offline_email_recognizer())
 
     class Untuned(PiiRedactor):
-        def find(self, text: str) -> list[Finding]:
+        def _analyze(self, text: str) -> list[Finding]:
             results = self.analyzer.analyze(
                 text, language="en", entities=self.entities, score_threshold=self.score_threshold
             )

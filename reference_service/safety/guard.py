@@ -20,10 +20,11 @@ from typing import Any
 
 from ..errors import ContentFlagged, PiiBlocked, SafetyUnavailable, ServiceError
 from ..llm.deadline import Deadline
+from ..memo import TextMemo
 from ..messages import Message, all_text
 from ..outage import OutageLog
 from .moderation import Moderator
-from .pii import PiiRedactor, Placeholders
+from .pii import NotRemembered, PiiRedactor, Placeholders
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class SafetyGuard:
         fail_open: bool = False,
         stream_window_chars: int = 120,
         trusted_texts: frozenset[str] = frozenset(),
+        verdicts: TextMemo[tuple[str, ...]] | None = None,
     ) -> None:
         self.redactor = redactor
         self.moderator = moderator
@@ -73,9 +75,17 @@ class SafetyGuard:
         self.fail_open = fail_open
         self.stream_window_chars = stream_window_chars
         self.trusted_texts = trusted_texts  # the configured system prompt: not user data
+        # moderation's verdicts on texts it has read, by digest, for MODERATION_MEMO_TTL_S
+        self.verdicts: TextMemo[tuple[str, ...]] = verdicts if verdicts is not None else TextMemo(0)
         self._outage = OutageLog(
             "safety", "requests pass unmoderated (fail-open)", dependency="moderation"
         )
+
+    def forget(self) -> None:
+        """Drop what the memos remember (each test starts from nothing)."""
+        self.verdicts.clear()
+        if self.redactor is not None:
+            self.redactor.memo.clear()
 
     async def redact(
         self, messages: list[dict[str, Any]], report: SafetyReport
@@ -84,9 +94,14 @@ class SafetyGuard:
         if self.redactor is None:
             return messages, Placeholders()
         try:
-            redacted, placeholders, counts = await asyncio.to_thread(
-                self.redactor.redact, messages, self.trusted_texts
-            )
+            try:  # every text seen before: no analyzer pass, so no worker thread either
+                redacted, placeholders, counts = self.redactor.redact(
+                    messages, self.trusted_texts, remembered_only=True
+                )
+            except NotRemembered:
+                redacted, placeholders, counts = await asyncio.to_thread(
+                    self.redactor.redact, messages, self.trusted_texts
+                )
         except PiiBlocked:
             raise
         except Exception:
@@ -138,6 +153,16 @@ class SafetyGuard:
     async def _moderate(
         self, texts: list[str], deadline: Deadline, report: SafetyReport
     ) -> list[list[str]]:
+        """Each text's flagged categories: a text moderated before (within the memo's
+        time) is answered from memory; the rest in one call."""
+        remembered = [self.verdicts.get(t) for t in texts]
+        todo = [t for t, (known, _) in zip(texts, remembered, strict=True) if not known]
+        fresh = iter(await self._ask(todo, deadline, report) if todo else [])
+        return [list(v or ()) if known else next(fresh) for known, v in remembered]
+
+    async def _ask(
+        self, texts: list[str], deadline: Deadline, report: SafetyReport
+    ) -> list[list[str]]:
         try:
             verdicts = await self.moderator.moderate(texts, deadline)
         except ServiceError:  # upstream failed, timed out, or its breaker is open
@@ -148,6 +173,8 @@ class SafetyGuard:
                 ) from None
             self._outage.failed()
             report.moderation_skipped = True
-            return [[] for _ in texts]
+            return [[] for _ in texts]  # not remembered: nobody said they were fine
         self._outage.succeeded()
+        for text, categories in zip(texts, verdicts, strict=True):
+            self.verdicts.put(text, tuple(categories))
         return verdicts

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from ..errors import PiiBlocked
+from ..memo import TextMemo
 from ..messages import Message, map_text
 from .normalize import normalize
 from .recognizers import ENTITIES, hardware_spans, keep
@@ -33,6 +34,10 @@ Action = Literal["mask", "block", "allow"]
 PLACEHOLDER = re.compile(r"<([A-Z][A-Z_]*?)_(\d+)>")
 _PARTIAL = re.compile(r"<[A-Z_]*\d*$")  # what the start of a placeholder split in two looks like
 _MAX_PLACEHOLDER = 40
+
+
+class NotRemembered(Exception):
+    """`redact(..., remembered_only=True)` met a text the analyzer has not seen."""
 
 
 @dataclass(frozen=True)
@@ -107,17 +112,32 @@ class PiiRedactor:
         analyzer: AnalyzerEngine,
         policy: dict[str, Action] | None = None,
         score_threshold: float = 0.4,
+        memo: TextMemo[tuple[Finding, ...]] | None = None,
     ) -> None:
         self.analyzer = analyzer
+        # What the analyzer found in texts it has seen (offsets and types, by the text's
+        # digest): the analyzer is deterministic, so a repeat needs no second pass.
+        self.memo: TextMemo[tuple[Finding, ...]] = memo if memo is not None else TextMemo(0)
         self.policy: dict[str, Action] = {e: "mask" for e in ENTITIES}
         self.policy.update(policy or {})
         self.score_threshold = score_threshold
         self.entities = [e for e, a in self.policy.items() if a != "allow"]
 
-    def find(self, text: str) -> list[Finding]:
-        """The PII in one text, after the domain rules; overlaps resolved (longest wins)."""
+    def find(self, text: str, *, remembered_only: bool = False) -> list[Finding]:
+        """The PII in one text, after the domain rules; overlaps resolved (longest wins).
+        `remembered_only`: NotRemembered rather than a pass of the analyzer."""
         if not text.strip() or not self.entities:
             return []
+        known, findings = self.memo.get(text)
+        if known and findings is not None:
+            return list(findings)
+        if remembered_only:
+            raise NotRemembered
+        chosen = self._analyze(text)
+        self.memo.put(text, tuple(chosen))
+        return chosen
+
+    def _analyze(self, text: str) -> list[Finding]:
         # Detect on the canonical form (full-width digits, odd spaces, zero-width characters
         # folded); mask the span of the client's own text it came from.
         norm = normalize(text)
@@ -138,8 +158,10 @@ class PiiRedactor:
             chosen.append(f)
         return chosen
 
-    def redact_text(self, text: str, placeholders: Placeholders) -> tuple[str, list[Finding]]:
-        findings = self.find(text)
+    def redact_text(
+        self, text: str, placeholders: Placeholders, *, remembered_only: bool = False
+    ) -> tuple[str, list[Finding]]:
+        findings = self.find(text, remembered_only=remembered_only)
         blocked = sorted({f.entity_type for f in findings if self.policy[f.entity_type] == "block"})
         if blocked:
             raise PiiBlocked(
@@ -156,17 +178,25 @@ class PiiRedactor:
         return "".join(out), findings
 
     def redact(
-        self, messages: list[Message], trusted: frozenset[str] = frozenset()
+        self,
+        messages: list[Message],
+        trusted: frozenset[str] = frozenset(),
+        *,
+        remembered_only: bool = False,
     ) -> tuple[list[Message], Placeholders, Counter[str]]:
         """Messages with every masked value replaced, in every text field (content, parts,
         name, tool-call arguments, extra keys); the request's map; counts by type. Texts in
-        `trusted` (the service's own system prompt) are not analyzed."""
+        `trusted` (the service's own system prompt) are not analyzed. `remembered_only`:
+        raise NotRemembered rather than run the analyzer (the caller then runs it in a
+        worker thread; a repeat is answered on the event loop, without the thread hop)."""
         placeholders, counts = Placeholders(), Counter[str]()
 
         def redact_field(text: str) -> str:
             if text in trusted:
                 return text
-            new_text, findings = self.redact_text(text, placeholders)
+            new_text, findings = self.redact_text(
+                text, placeholders, remembered_only=remembered_only
+            )
             counts.update(f.entity_type for f in findings)
             return new_text
 
