@@ -1,9 +1,11 @@
 """The request path, top to bottom in one place.
 
-    redact (guarded calls: PII -> <PERSON_1>...; from here on nothing sees the originals)
+    redact (guarded calls: PII -> <PERSON_1>...; from here on nothing sees the originals;
+            a text analyzed before is answered from the guard's memo)
     -> route (cheap or strong model, sticky per conversation)
     -> admit (rate limits)
-    -> moderate the input (guarded calls; flagged: 400, the upstream is never called)
+    -> moderate the input (guarded calls; flagged: 400, the upstream is never called;
+                           a verdict on the same text within the hour is remembered)
     -> cache lookup (exact, then semantic + verifier)  -- a hit answers here
     -> call the upstream (retries, deadline, breaker, fallback to the other model)
     -> moderate the answer (guarded; a stream in windows) -> cache store (complete answers
