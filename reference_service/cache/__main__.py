@@ -129,7 +129,7 @@ def main() -> None:
             for c in report["curve"]:
                 co = c["cosine_only"]
                 print(
-                    f"  {c['threshold']:>9.2f}  {c['precision'] or 0:>9.3f}  {c['recall']:>6.3f}"
+                    f"  {c['threshold']:>9.3f}  {c['precision'] or 0:>9.3f}  {c['recall']:>6.3f}"
                     f"  {c['false_hit_rate']:>9.3f} | {co['precision'] or 0:>9.3f} "
                     f"{co['recall']:>6.3f}"
                 )

@@ -232,7 +232,6 @@ def evaluate_file(
             for k, v in sorted(by_kind.items())
         }
     if do_sweep:
-        report["curve"] = asyncio.run(
-            sweep(pairs, embedder, [round(0.70 + 0.01 * i, 2) for i in range(30)])
-        )
+        grid = {round(0.70 + 0.01 * i, 2) for i in range(30)} | {threshold}  # the star's point
+        report["curve"] = asyncio.run(sweep(pairs, embedder, sorted(grid)))
     return report
