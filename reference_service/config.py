@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     # Response cache (exact tier + semantic tier on Redis 8 vector sets + verifier).
     cache_enabled: bool = True
     cache_similarity_threshold: float = Field(
-        0.93, ge=-1, le=1, description="cosine similarity, not distance"
+        0.925, ge=-1, le=1, description="cosine similarity, not distance"
     )
     cache_ttl_s: float = Field(24 * 3600, gt=0)
     cache_max_entries: int = Field(100_000, ge=1, description="per scope")

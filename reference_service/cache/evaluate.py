@@ -206,11 +206,22 @@ def plot_curve(curves: dict[str, list[dict[str, Any]]], path: Path, default: flo
 
 
 def evaluate_file(
-    path: Path, threshold: float, split: str | None, do_sweep: bool, embedder: TextEmbedder
+    path: Path,
+    threshold: float,
+    split: str | None,
+    do_sweep: bool,
+    embedder: TextEmbedder,
+    errors: bool = False,
 ) -> dict[str, Any]:
     pairs = load_pairs(path, split)
     outcomes = asyncio.run(run_pairs(pairs, embedder, threshold))
     report = {"pairs": str(path), "split": split, "threshold": threshold, **score(outcomes)}
+    if errors:  # the wrong answers served: pairs labelled different that hit
+        report["false_hits"] = [
+            {"tier": o.tier, "similarity": o.similarity, "stored": o.pair.a, "asked": o.pair.b}
+            for o in sorted(outcomes, key=lambda o: -(o.similarity or 0.0))
+            if o.hit and o.pair.label == 0
+        ]
     by_kind: dict[str, list[Outcome]] = {}
     for o in outcomes:
         if o.pair.kind:
@@ -221,7 +232,6 @@ def evaluate_file(
             for k, v in sorted(by_kind.items())
         }
     if do_sweep:
-        report["curve"] = asyncio.run(
-            sweep(pairs, embedder, [round(0.70 + 0.01 * i, 2) for i in range(30)])
-        )
+        grid = {round(0.70 + 0.01 * i, 2) for i in range(30)} | {threshold}  # the star's point
+        report["curve"] = asyncio.run(sweep(pairs, embedder, sorted(grid)))
     return report

@@ -41,7 +41,7 @@ STATS_KEY = "c:stats"
 
 @dataclass
 class CacheConfig:
-    similarity_threshold: float = 0.93  # cosine similarity in [-1, 1], not a distance
+    similarity_threshold: float = 0.925  # cosine similarity in [-1, 1], not a distance
     ttl_s: float = 24 * 3600
     max_entries_per_scope: int = 100_000
     candidates: int = 3  # nearest neighbours checked by the verifier

@@ -36,6 +36,21 @@ def test_held_out_qqp_pairs_share_no_question_with_the_dev_file():
     assert len({(key(p["text_a"]), key(p["text_b"])) for p in held}) == len(held)
 
 
+def test_the_second_held_out_qqp_sample_shares_no_question_with_dev_or_the_first():
+    if not train.QQP_DEV.exists():
+        pytest.skip(f"no QQP dev file at {train.QQP_DEV}")
+    seen = {
+        key(p[f])
+        for path in (train.QQP_DEV, DATA / "qqp_heldout.jsonl")
+        for p in load(path)
+        for f in ("text_a", "text_b")
+    }
+    held = load(DATA / "qqp_heldout2.jsonl")
+    assert len(held) == 455 and Counter(p["label"] for p in held) == {0: 301, 1: 154}
+    assert not [p for p in held if key(p["text_a"]) in seen or key(p["text_b"]) in seen]
+    assert len({(key(p["text_a"]), key(p["text_b"])) for p in held}) == len(held)
+
+
 def test_topic_pairs_are_split_by_topic_as_documented():
     pairs = load(DATA / "cache_pairs_topics.jsonl")
     topics = {p["topic"] for p in pairs}

@@ -34,19 +34,39 @@ def row(source: str, label: int, cosine: float, passes: bool = True, group: str 
     return train.Row(source, group, label, False, cosine, False, passes, "q", "c")
 
 
-def test_the_lowest_threshold_meeting_both_precision_targets_is_chosen():
-    # lab: 20 right and 1 wrong (0.95 precision) up to 0.85, all right above
-    lab = [row("lab", 1, 0.95)] * 20 + [row("lab", 0, 0.85)]
-    # QQP: 16 right and 3 wrong (0.84) up to 0.87, 8 and 3 (0.73) up to 0.90, 8 and 0 above
-    qqp = [row("qqp", 1, 0.95)] * 8 + [row("qqp", 0, 0.90)] * 3 + [row("qqp", 1, 0.87)] * 8
-    assert train.choose(lab + qqp) == 0.91
-    assert train.rates(lab + qqp, 0.91, "qqp") == {
+def test_the_threshold_where_every_target_holds_with_the_most_room_is_chosen():
+    # lab: 20 answerable pairs, 12 similar (0.96) and 8 less (0.90); one wrong hit at 0.91
+    lab = [row("lab", 1, 0.96)] * 12 + [row("lab", 1, 0.90)] * 8 + [row("lab", 0, 0.91)]
+    # QQP: 40 answerable pairs; wrong hits at 0.92 (2) and 0.86 (6)
+    qqp = (
+        [row("qqp", 1, 0.97)] * 10
+        + [row("qqp", 1, 0.93)] * 10
+        + [row("qqp", 1, 0.88)] * 10
+        + [row("qqp", 1, 0.70)] * 10
+        + [row("qqp", 0, 0.92)] * 2
+        + [row("qqp", 0, 0.86)] * 6
+    )
+    rows = lab + qqp
+    # at 0.96 QQP recall is 0.25 (no room), at 0.88 its precision is 30/38 (below 0.88);
+    # from 0.925 to 0.93 every target holds, QQP precision 20/20 and recall 0.5
+    assert train.rates(rows, 0.93, "qqp") == {
         "precision": 1.0,
         "recall": 0.5,
         "false_hit_rate": 0.0,
-        "pairs": 19,
+        "pairs": 48,
     }
-    assert train.rates(lab + qqp, 0.85, "lab")["precision"] == 0.9524
+    assert train.margin(rows, 0.96) == pytest.approx(0.0, abs=1e-9)  # QQP recall exactly 0.25
+    assert train.margin(rows, 0.88) < 0
+    assert train.choose(rows) == 0.925  # the lowest of the equally good 0.925-0.93
+
+
+def test_room_is_counted_in_standard_errors_of_the_target():
+    # 9 right hits of 10 against 0.88: (0.9 - 0.88) / sqrt(0.88 * 0.12 / 10)
+    rows = [row("lab", 1, 0.99)] * 10 + [row("qqp", 1, 0.99)] * 9 + [row("qqp", 0, 0.99)]
+    rows += [row("qqp", 1, 0.5)] * 26  # QQP recall 9/35
+    room_precision = (0.9 - 0.88) / (0.88 * 0.12 / 10) ** 0.5
+    room_recall = (9 / 35 - 0.25) / (0.25 * 0.75 / 35) ** 0.5
+    assert train.margin(rows, 0.95) == pytest.approx(min(room_precision, room_recall))
 
 
 def test_no_threshold_is_chosen_when_no_threshold_meets_the_targets():

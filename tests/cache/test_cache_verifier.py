@@ -103,3 +103,67 @@ def test_a_name_on_one_side_only_is_refused_and_a_threshold_applies():
         True,
         SIMILARITY,
     )
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        (
+            "Is there a planet in the universe as big as our Sun?",
+            "Is there any planet in the universe that is bigger than our sun?",
+        ),
+        ("Is the A100 as fast as the H100?", "Is the A100 faster than the H100?"),
+        ("Is Rust as safe as Go?", "Is Rust safer than Go?"),
+        ("Is the MI300 as popular as the H100?", "Is the MI300 more popular than the H100?"),
+    ],
+)
+def test_as_big_as_is_not_bigger_than(a, b):
+    assert verify(a, b, similarity=0.99).reason == "comparison degree"
+
+
+def test_the_same_comparison_in_other_words_is_not_a_degree_change():
+    assert verify("Is the A100 as fast as the H100?", "Is the A100 as quick as the H100?", 0.97).ok
+    assert verify("Is the H100 bigger than the A100?", "Is the H100 larger than the A100?", 0.97).ok
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        (
+            "What are the pros and cons of San Francisco Ballot Measure G (2014)?",
+            "What are the pros and cons of San Francisco Ballot Measure L (2014)?",
+        ),
+        ("What are the safety issues concerning vitamin E?", "What are the safety issues?"),
+        ("How do I find the voltage at node X?", "How do I find the voltage at node Y?"),
+    ],
+)
+def test_a_letter_used_as_a_name_counts_as_a_name(a, b):
+    assert verify(a, b, similarity=0.97).reason == "names"
+
+
+def test_the_pronoun_i_and_an_article_are_not_letter_names():
+    assert verify("Can I use a DAC cable?", "Can I use a DAC cable for this?", 0.97).ok
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        (
+            "How can you determine the specific heat capacity of silver?",
+            "What is the specific heat capacity of silver?",
+        ),
+        ("How do I calculate the TDP of a server?", "What is the TDP of a server?"),
+        ("How is memory bandwidth measured?", "What is the memory bandwidth?"),
+    ],
+)
+def test_how_to_compute_something_is_not_what_it_is(a, b):
+    assert verify(a, b, similarity=0.97).reason == "method vs value"
+
+
+def test_how_to_find_something_may_ask_for_it():
+    # "find" also means "look up": "How do I find the BMC's IP address?" asks for it
+    assert verify(
+        "How do I find the IP address of the BMC?", "What is the IP address of the BMC?", 0.97
+    ).ok
+    # both asking for the method is the same question
+    assert verify("How do you calculate an average?", "How do you compute an average?", 0.97).ok
