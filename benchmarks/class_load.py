@@ -10,7 +10,9 @@ next student's key; every other request is one of 40 popular questions (an exact
 once it has been asked), the others a question nobody asked before (a miss: embedding,
 PII, moderation in and out, the upstream). The fake LLM answers at once (`--latency zero`),
 so a request's latency is what the gateway adds, queueing included (latency counts from
-the scheduled start). CPU layout as benchmarks/overhead.py: the service on CPU 0; the fake
+the scheduled start). The requests go over students / 5 keep-alive connections (a browser
+whose connection sat idle past uvicorn's 5 s keep-alive opens a new one; a load generator
+that reuses it counts an error instead). CPU layout as benchmarks/overhead.py: the service on CPU 0; the fake
 LLM, Redis and this load generator on CPU 1.
 """
 
@@ -120,7 +122,9 @@ def main() -> None:
                 HOST,
                 port,
                 request_factory(port, keys),
-                concurrency=200,
+                # connections, not students: each is reused within uvicorn's 5 s keep-alive
+                # (200 connections idle 10 s each: half the requests met a closed one)
+                concurrency=max(10, args.students // 5),
                 requests=n,
                 rate=rate,
                 time_limit_s=args.seconds * 3,

@@ -179,7 +179,14 @@ def build_analyzer() -> AnalyzerEngine:
         SpacyRecognizer(supported_entities=["PERSON"]),
     ):
         registry.add_recognizer(recognizer)
-    return AnalyzerEngine(nlp_engine=nlp, registry=registry, supported_languages=["en"])
+    analyzer = AnalyzerEngine(nlp_engine=nlp, registry=registry, supported_languages=["en"])
+    # Presidio reads spaCy's tokens, lemmas (tagger + attribute ruler + lemmatizer) and
+    # entities (ner, which has its own tok2vec): never the dependency parse. Not running the
+    # parser changes no finding and saves its share of the pass (docs/SAFETY.md, Costs).
+    for model in analyzer.nlp_engine.nlp.values():  # type: ignore[attr-defined]
+        if "parser" in model.pipe_names:
+            model.disable_pipe("parser")
+    return analyzer
 
 
 @dataclass
