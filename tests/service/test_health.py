@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import httpx
@@ -74,3 +76,24 @@ def test_openapi_schema_documents_the_endpoints(client):
         "/readyz",
     ):
         assert p in paths
+
+
+def test_the_tokenizer_is_loaded_before_the_service_is_ready():
+    # A fresh process: the first token count used to load the tokenizer inside a request
+    # (0.8 s, and every request behind it waited). Counted in a process of its own because
+    # this one has loaded it long ago.
+    code = (
+        "from fastapi.testclient import TestClient\n"
+        "from reference_service import tokens\n"
+        "from reference_service.app import create_app\n"
+        "from tests.support import make_settings\n"
+        "app = create_app(make_settings(cache_enabled=False, safety_pii=False))\n"
+        "assert tokens.encoding.cache_info().currsize == 0\n"
+        "with TestClient(app) as c:\n"
+        "    assert c.get('/readyz').status_code == 200\n"
+        "    print(tokens.encoding.cache_info().currsize)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "1"

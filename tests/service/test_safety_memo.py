@@ -137,9 +137,7 @@ def test_a_conversation_resent_with_a_new_turn_analyzes_and_moderates_only_the_n
 # -- moderation ----------------------------------------------------------------------------
 
 
-def test_a_remembered_verdict_expires_and_moderation_is_asked_again(
-    guarded_server, guarded, mock
-):
+def test_a_remembered_verdict_expires_and_moderation_is_asked_again(guarded_server, guarded, mock):
     body = {"message": "What is CXL?"}
     guarded.post("/chat", json={**body}, headers={"Cache-Control": "no-store"})
     asked = len(moderation_requests(mock))
