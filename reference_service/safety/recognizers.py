@@ -125,6 +125,28 @@ def _offline_email_recognizer() -> EntityRecognizer:
     return OfflineEmailRecognizer()
 
 
+# spaCy's other entity labels are not needed: only PERSON goes to Presidio.
+SPACY_LABELS_IGNORED = [
+    "CARDINAL",
+    "DATE",
+    "EVENT",
+    "FAC",
+    "GPE",
+    "LANGUAGE",
+    "LAW",
+    "LOC",
+    "MONEY",
+    "NORP",
+    "ORDINAL",
+    "ORG",
+    "PERCENT",
+    "PRODUCT",
+    "QUANTITY",
+    "TIME",
+    "WORK_OF_ART",
+]
+
+
 def build_analyzer() -> AnalyzerEngine:
     """A Presidio AnalyzerEngine with the tuned recognizers (takes seconds: spaCy loads)."""
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
@@ -141,28 +163,7 @@ def build_analyzer() -> AnalyzerEngine:
         nlp_configuration={
             "nlp_engine_name": "spacy",
             "models": [{"lang_code": "en", "model_name": SPACY_MODEL}],
-            # spaCy's other entity labels are not needed: only PERSON goes to Presidio.
-            "ner_model_configuration": {
-                "labels_to_ignore": [
-                    "CARDINAL",
-                    "DATE",
-                    "EVENT",
-                    "FAC",
-                    "GPE",
-                    "LANGUAGE",
-                    "LAW",
-                    "LOC",
-                    "MONEY",
-                    "NORP",
-                    "ORDINAL",
-                    "ORG",
-                    "PERCENT",
-                    "PRODUCT",
-                    "QUANTITY",
-                    "TIME",
-                    "WORK_OF_ART",
-                ]
-            },
+            "ner_model_configuration": {"labels_to_ignore": SPACY_LABELS_IGNORED},
         }
     ).create_engine()
     from .obfuscated import SeparatedDigitsRecognizer, SpelledEmailRecognizer
