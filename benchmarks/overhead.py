@@ -36,6 +36,7 @@ from benchmarks.loadgen import build_request, run
 from mock_llm import free_port
 
 HOST = "127.0.0.1"
+ADMIN_TOKEN = "overhead-bench"  # to read back the cache's hits and misses
 BODY = {
     "model": "gpt-4o-mini",
     "messages": [{"role": "user", "content": "What is the bandwidth of PCIe 5.0 x16?"}],
@@ -87,7 +88,38 @@ CONFIGS = {
         "RATE_LIMIT_ENABLED": "true",
         "ROUTING_ENABLED": "true",
     },
+    # 32 questions stored first; then every request a wording of one of them not sent
+    # before (a filler before and after it): the semantic tier answers, after the PII pass,
+    # input moderation, the embedding and the verifier. The observed hits and misses are
+    # read back from /admin/cache/stats.
+    "everything on (defaults), every request a semantic hit": {
+        "CACHE_ENABLED": "true",
+        "SAFETY_GUARDS": "true",
+        "SAFETY_PII": "true",
+        "RATE_LIMIT_ENABLED": "true",
+        "ROUTING_ENABLED": "true",
+    },
 }
+SEMANTIC_BASES = [
+    f"What is the {what} of the {gpu}?"
+    for what in ("memory bandwidth", "NVLink bandwidth", "FP8 throughput", "memory size")
+    for gpu in ("H100 SXM", "A100 80GB", "L40S", "H200", "B200", "MI300X", "RTX 6000 Ada", "L4")
+]
+_PREFIXES = ["hey, ", "hi, ", "quick question: ", "so ", "ok, ", "hello, ", "sorry, "]
+_PREFIXES += ["well, ", "question: ", "hi there, ", "hey there, ", ""]
+_SUFFIXES = [" thanks", " please", " thank you", " cheers", " if you know", " thanks a lot"]
+_SUFFIXES += [" please help", " many thanks", " thx", " in short", " briefly", " anyone", ""]
+# each phase of `measure` its own wordings: a wording asked twice would be an exact hit
+_PHASE_OFFSET = {"warm": 0, "c1-": 100, "c10-": 400, "c50-": 1400, "stream-": 3400, "steady-": 3700}
+
+
+def paraphrase(n: int) -> str:
+    """The n-th wording (n < 32 x 12 x 13) of one of the stored questions."""
+    base = SEMANTIC_BASES[n % len(SEMANTIC_BASES)]
+    k = n // len(SEMANTIC_BASES)
+    pre, suf = _PREFIXES[k % len(_PREFIXES)], _SUFFIXES[k // len(_PREFIXES) % len(_SUFFIXES)]
+    text = pre + base[0].lower() + base[1:] if pre else base
+    return text.rstrip("?") + suf + "?" if suf else text
 
 
 def start(cmd: list[str], env: dict, cpus: set[int], ready_url: str) -> subprocess.Popen:
@@ -124,6 +156,15 @@ def request_factory(
     body = dict(BODY, stream=True) if stream else BODY
     if config.startswith("+ routing") or config.startswith("everything"):
         body = dict(body, model="auto")
+    if "semantic hit" in config:
+        offset = _PHASE_OFFSET[phase]
+
+        def wording(i: int) -> bytes:
+            q = paraphrase(offset + i)
+            b = dict(body, messages=[{"role": "user", "content": q}])
+            return build_request(HOST, port, "/v1/chat/completions", b, headers)
+
+        return wording
     if "miss" in config or (config.startswith("everything") and "hit" not in config):
 
         def make(i: int) -> bytes:  # a new question each time: always a miss
@@ -170,6 +211,14 @@ def measure(
 ) -> dict:
     n = {1: 300, 10: 1000, 50: 2000} if not quick else {1: 100, 10: 300, 50: 500}
     out = {}
+    if "semantic hit" in config:  # the questions its wordings are answered from
+        model = "auto" if config.startswith("everything") else BODY["model"]
+
+        def base(i: int) -> bytes:
+            b = dict(BODY, model=model, messages=[{"role": "user", "content": SEMANTIC_BASES[i]}])
+            return build_request(HOST, port, "/v1/chat/completions", b, headers)
+
+        asyncio.run(run(HOST, port, base, concurrency=1, requests=len(SEMANTIC_BASES)))
     asyncio.run(
         run(
             HOST,
@@ -211,6 +260,14 @@ def measure(
         "p99_ms": r.pct(99) * 1000,
         "n": len(r.latencies),
     }
+    if "hit" in config or "miss" in config:  # what the cache really answered
+        stats = httpx.get(
+            f"http://{HOST}:{port}/admin/cache/stats",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+        if stats.status_code == 200:
+            s = stats.json()
+            out["cache"] = {k: s.get(k) for k in ("hits_exact", "hits_semantic", "misses")}
     if proc:
         tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
         out["rss_mb"] = {p.name() + f" {p.pid}": p.memory_info().rss / 2**20 for p in tree}
@@ -301,6 +358,7 @@ def main() -> None:
                         "LOG_LEVEL": "warning",
                         "RATE_LIMIT_RPM": "1000000000",
                         "RATE_LIMIT_TPM": "1000000000",
+                        "ADMIN_TOKEN": ADMIN_TOKEN,
                     },
                     cpus,
                     f"http://{HOST}:{port}/readyz",

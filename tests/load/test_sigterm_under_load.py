@@ -33,7 +33,12 @@ def test_sigterm_with_100_open_streams(scale):
             for r in readers:
                 r.start()
             for r in readers:
-                assert r.first_token.wait(30), "no token before SIGTERM"
+                assert r.first_token.wait(30), (
+                    "no token before SIGTERM",
+                    r.status,
+                    r.error,
+                    [(e.event, e.data[:80]) for e in r.events][-3:],
+                )
             sent = time.monotonic()
             svc.proc.send_signal(signal.SIGTERM)
             deadline = time.monotonic() + 2
