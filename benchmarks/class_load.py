@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from benchmarks.loadgen import build_request, run
 from benchmarks.overhead import HOST, cpu_seconds, start
+from benchmarks.stats import percentile
 from mock_llm import free_port
 
 POPULAR = [
@@ -84,6 +85,7 @@ def request_factory(port: int, keys: list[str]):
     return make
 
 
+# long: the run's set-up (Redis, fake LLM, keys, service) and its report, in order
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -156,7 +158,14 @@ def main() -> None:
         mock.terminate()
         mock.wait(timeout=10)
         redis_server.stop()
+    # latencies in the order requests completed, in ten slices: where a cold start shows
+    tenths = [
+        r.latencies[i * len(r.latencies) // 10 : (i + 1) * len(r.latencies) // 10]
+        for i in range(10)
+    ]
     out = {
+        "by_tenth_p50_ms": [round(percentile(t, 50) * 1000, 1) for t in tenths if t],
+        "by_tenth_max_ms": [round(max(t) * 1000, 1) for t in tenths if t],
         "students": args.students,
         "cache_at_start": "empty" if args.cold else "popular questions asked once",
         "rate_per_s": rate,

@@ -202,6 +202,7 @@ def class_key(redis_url: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {asyncio.run(make())}"}
 
 
+# long: each phase of a configuration's measurement in order (warm-up, c1/c10/c50, stream, steady)
 def measure(
     port: int,
     config: str,

@@ -1,9 +1,9 @@
-"""The PII pass with and without spaCy's dependency parser (issue #18).
+"""The PII pass with and without spaCy's dependency parser (issue #18; tried, not shipped).
 
     .venv/bin/python benchmarks/pii_parser.py [--texts 2000] [--rounds 3]
 
-The analyzer the service builds (safety/recognizers.py, parser off) against the same
-analyzer with the parser switched back on, on the same texts: every text of
+The analyzer the service builds (safety/recognizers.py, the whole pipeline) against the
+same analyzer with the parser switched off, on the same texts: every text of
 data/pii_cases.jsonl, then QQP dev questions (../shared/data/qqp_dev.jsonl, if present) up
 to --texts. Reports the CPU per text of each (process time, the two interleaved round by
 round so the machine's load weighs on both alike) and how many texts get different
@@ -44,25 +44,25 @@ def main() -> None:
 
     analyzer = shared_analyzer()
     nlp = analyzer.nlp_engine.nlp["en"]  # type: ignore[attr-defined]
-    assert "parser" in nlp.disabled, "the service's analyzer runs without the parser"
+    assert "parser" not in nlp.disabled, "the service's analyzer runs the parser"
     texts = load_texts(args.texts)
 
     def findings(text: str) -> list[tuple[str, int, int, float]]:
         results = analyzer.analyze(text, language="en")
         return sorted((r.entity_type, r.start, r.end, round(r.score, 6)) for r in results)
 
-    cpu: dict[str, list[float]] = {"without parser (the service)": [], "with parser": []}
+    cpu: dict[str, list[float]] = {"without parser": [], "with parser (the service)": []}
     differing = 0
     for _ in range(args.rounds):
         for text in texts:
             t = time.process_time()
-            off = findings(text)
-            cpu["without parser (the service)"].append(time.process_time() - t)
-            nlp.enable_pipe("parser")
-            t = time.process_time()
             on = findings(text)
-            cpu["with parser"].append(time.process_time() - t)
+            cpu["with parser (the service)"].append(time.process_time() - t)
             nlp.disable_pipe("parser")
+            t = time.process_time()
+            off = findings(text)
+            cpu["without parser"].append(time.process_time() - t)
+            nlp.enable_pipe("parser")
             differing += off != on
     print(f"{len(texts)} texts x {args.rounds} rounds; texts with different findings: {differing}")
     for name, values in cpu.items():

@@ -101,6 +101,9 @@ def main() -> None:
                 rate_limit_enabled=False,
                 routing_enabled=False,
                 log_level="warning",
+                # the same question every time: with the memos on, every request after the
+                # first would skip the analysis and the input moderation this measures
+                safety_memo_size=0,
                 **({"safety_guards": False} | overrides),
             )
             with (

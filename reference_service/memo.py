@@ -4,7 +4,9 @@ of a conversation re-sent with every new turn) then costs a hash, not a Presidio
 moderation call.
 
 Only the digest is kept, never the text: the memo holds no personal data, only where in
-the text the analyzer found some (offsets and types) or a moderation verdict. Bounded
+the text the analyzer found some (offsets and types) or a moderation verdict. Each entry
+belongs to a scope (the tenant): a tenant's repeat is fast, another tenant's text is not,
+so response times cannot tell one tenant what another has sent. Bounded
 (least recently used out); an entry can expire on the injectable clock (moderation's
 verdict can change when its model does; the analyzer's cannot, so its entries do not).
 cachetools does the bookkeeping; the lock makes it safe from the worker threads the PII pass
@@ -24,9 +26,12 @@ from .clock import Clock
 V = TypeVar("V")
 
 
-def digest(text: str) -> bytes:
+_MISSING = object()
+
+
+def digest(text: str, scope: str = "") -> bytes:
     # surrogatepass: a JSON body may carry a lone surrogate ("\ud800"); it still hashes
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    return hashlib.sha256(f"{scope}\0{text}".encode("utf-8", "surrogatepass")).digest()
 
 
 class TextMemo(Generic[V]):
@@ -43,20 +48,21 @@ class TextMemo(Generic[V]):
         elif size > 0:
             self._data = LRUCache[bytes, V](size)
 
-    def get(self, text: str) -> tuple[bool, V | None]:
-        """(True, value) if this exact text is remembered, else (False, None)."""
+    def get(self, text: str, scope: str = "") -> tuple[bool, V | None]:
+        """(True, value) if this exact text is remembered in this scope, else (False, None)."""
         if self._data is None:
             return False, None
-        key = digest(text)
-        with self._lock:
-            if key in self._data:
-                return True, self._data[key]
-        return False, None
+        key = digest(text, scope)
+        with self._lock:  # one read: an entry cannot expire between a test and a fetch
+            value = self._data.get(key, _MISSING)
+        if value is _MISSING:
+            return False, None
+        return True, value  # type: ignore[return-value]
 
-    def put(self, text: str, value: V) -> None:
+    def put(self, text: str, value: V, scope: str = "") -> None:
         if self._data is None:
             return
-        key = digest(text)
+        key = digest(text, scope)
         with self._lock:
             self._data[key] = value
 

@@ -162,7 +162,7 @@ class ChatPipeline:
         await self._route(call)
         await self._admit(call)
         if call.guarded:
-            await self.guard.check_input(call.messages, deadline, call.safety)
+            await self.guard.check_input(call.messages, deadline, call.safety, call.tenant)
         return await self._cache_lookup(call)
 
     async def _redact(self, call: ChatCall) -> None:
@@ -173,7 +173,9 @@ class ChatPipeline:
         # extra key) carry text too: they take the same pass, as the extra key of one more
         # message, so one value gets one placeholder wherever it was written.
         carrier = [{"role": "user", "passthrough": call.passthrough}] if call.passthrough else []
-        redacted, call.placeholders = await self.guard.redact(call.messages + carrier, call.safety)
+        redacted, call.placeholders = await self.guard.redact(
+            call.messages + carrier, call.safety, call.tenant
+        )
         if carrier:
             call.passthrough = redacted.pop()["passthrough"]
         call.messages = redacted

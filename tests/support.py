@@ -148,3 +148,8 @@ def upstream_text(mock) -> str:
 def chat_requests(mock) -> list[Any]:
     """The chat completion requests the fake upstream received."""
     return [r for r in mock.state.requests if r.path.endswith("/chat/completions")]
+
+
+def moderation_requests(mock) -> list[Any]:
+    """The moderation requests the fake upstream received."""
+    return [r for r in mock.state.requests if r.path.endswith("/moderations")]

@@ -88,19 +88,21 @@ class SafetyGuard:
             self.redactor.memo.clear()
 
     async def redact(
-        self, messages: list[dict[str, Any]], report: SafetyReport
+        self, messages: list[dict[str, Any]], report: SafetyReport, tenant: str = ""
     ) -> tuple[list[dict[str, Any]], Placeholders]:
-        """Messages with PII replaced by placeholders, and the request's placeholder map."""
+        """Messages with PII replaced by placeholders, and the request's placeholder map.
+        A text this tenant sent before is answered from the memo."""
         if self.redactor is None:
             return messages, Placeholders()
+        redactor, trusted = self.redactor, self.trusted_texts
         try:
             try:  # every text seen before: no analyzer pass, so no worker thread either
-                redacted, placeholders, counts = self.redactor.redact(
-                    messages, self.trusted_texts, remembered_only=True
+                redacted, placeholders, counts = redactor.redact(
+                    messages, trusted, remembered_only=True, scope=tenant
                 )
             except NotRemembered:
                 redacted, placeholders, counts = await asyncio.to_thread(
-                    self.redactor.redact, messages, self.trusted_texts
+                    lambda: redactor.redact(messages, trusted, scope=tenant)
                 )
         except PiiBlocked:
             raise
@@ -114,18 +116,19 @@ class SafetyGuard:
         return redacted, placeholders
 
     async def check_input(
-        self, messages: list[Message], deadline: Deadline, report: SafetyReport
+        self, messages: list[Message], deadline: Deadline, report: SafetyReport, tenant: str = ""
     ) -> None:
         """Moderate everything the client wrote: every message of every role (a client can
         forge history, a system prompt or a tool result), every text field of it; only the
-        service's own system prompt is trusted."""
+        service's own system prompt is trusted. A verdict on a text this tenant sent before
+        (within MODERATION_MEMO_TTL_S) is remembered."""
         if not self.moderate_input:
             return
         texts = [all_text(m) for m in messages if not self._trusted(m)]
         texts = [t for t in texts if t.strip()]
         if not texts:
             return
-        verdicts = await self._moderate(texts, deadline, report)
+        verdicts = await self._moderate(texts, deadline, report, tenant)
         flagged = sorted({c for cats in verdicts for c in cats})
         if flagged:
             report.input_flagged = flagged
@@ -143,25 +146,30 @@ class SafetyGuard:
         )
 
     async def check_output(self, text: str, deadline: Deadline, report: SafetyReport) -> list[str]:
-        """The answer's flagged categories (empty: fine to send)."""
+        """The answer's flagged categories (empty: fine to send). Never remembered: an
+        answer (or a stream's text so far) is new text, and would only push out the
+        verdicts on inputs, which do repeat."""
         if not self.moderate_output or not text.strip():
             return []
-        verdicts = await self._moderate([text], deadline, report)
+        verdicts = await self._moderate([text], deadline, report, None)
         report.output_flagged = verdicts[0]
         return verdicts[0]
 
     async def _moderate(
-        self, texts: list[str], deadline: Deadline, report: SafetyReport
+        self, texts: list[str], deadline: Deadline, report: SafetyReport, tenant: str | None
     ) -> list[list[str]]:
-        """Each text's flagged categories: a text moderated before (within the memo's
-        time) is answered from memory; the rest in one call."""
-        remembered = [self.verdicts.get(t) for t in texts]
+        """Each text's flagged categories: with a tenant, a text that tenant had moderated
+        before (within the memo's time) is answered from memory; the rest in one call.
+        Without (an answer), every text is asked and nothing remembered."""
+        if tenant is None:
+            return await self._ask(texts, deadline, report, None)
+        remembered = [self.verdicts.get(t, tenant) for t in texts]
         todo = [t for t, (known, _) in zip(texts, remembered, strict=True) if not known]
-        fresh = iter(await self._ask(todo, deadline, report) if todo else [])
+        fresh = iter(await self._ask(todo, deadline, report, tenant) if todo else [])
         return [list(v or ()) if known else next(fresh) for known, v in remembered]
 
     async def _ask(
-        self, texts: list[str], deadline: Deadline, report: SafetyReport
+        self, texts: list[str], deadline: Deadline, report: SafetyReport, tenant: str | None
     ) -> list[list[str]]:
         try:
             verdicts = await self.moderator.moderate(texts, deadline)
@@ -175,6 +183,7 @@ class SafetyGuard:
             report.moderation_skipped = True
             return [[] for _ in texts]  # not remembered: nobody said they were fine
         self._outage.succeeded()
-        for text, categories in zip(texts, verdicts, strict=True):
-            self.verdicts.put(text, tuple(categories))
+        if tenant is not None:
+            for text, categories in zip(texts, verdicts, strict=True):
+                self.verdicts.put(text, tuple(categories), tenant)
         return verdicts

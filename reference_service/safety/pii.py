@@ -123,18 +123,19 @@ class PiiRedactor:
         self.score_threshold = score_threshold
         self.entities = [e for e, a in self.policy.items() if a != "allow"]
 
-    def find(self, text: str, *, remembered_only: bool = False) -> list[Finding]:
+    def find(self, text: str, *, remembered_only: bool = False, scope: str = "") -> list[Finding]:
         """The PII in one text, after the domain rules; overlaps resolved (longest wins).
-        `remembered_only`: NotRemembered rather than a pass of the analyzer."""
+        `remembered_only`: NotRemembered rather than a pass of the analyzer. `scope`: whose
+        memory (the tenant's) a repeat is answered from."""
         if not text.strip() or not self.entities:
             return []
-        known, findings = self.memo.get(text)
+        known, findings = self.memo.get(text, scope)
         if known and findings is not None:
             return list(findings)
         if remembered_only:
             raise NotRemembered
         chosen = self._analyze(text)
-        self.memo.put(text, tuple(chosen))
+        self.memo.put(text, tuple(chosen), scope)
         return chosen
 
     def _analyze(self, text: str) -> list[Finding]:
@@ -159,9 +160,14 @@ class PiiRedactor:
         return chosen
 
     def redact_text(
-        self, text: str, placeholders: Placeholders, *, remembered_only: bool = False
+        self,
+        text: str,
+        placeholders: Placeholders,
+        *,
+        remembered_only: bool = False,
+        scope: str = "",
     ) -> tuple[str, list[Finding]]:
-        findings = self.find(text, remembered_only=remembered_only)
+        findings = self.find(text, remembered_only=remembered_only, scope=scope)
         blocked = sorted({f.entity_type for f in findings if self.policy[f.entity_type] == "block"})
         if blocked:
             raise PiiBlocked(
@@ -183,6 +189,7 @@ class PiiRedactor:
         trusted: frozenset[str] = frozenset(),
         *,
         remembered_only: bool = False,
+        scope: str = "",
     ) -> tuple[list[Message], Placeholders, Counter[str]]:
         """Messages with every masked value replaced, in every text field (content, parts,
         name, tool-call arguments, extra keys); the request's map; counts by type. Texts in
@@ -195,7 +202,7 @@ class PiiRedactor:
             if text in trusted:
                 return text
             new_text, findings = self.redact_text(
-                text, placeholders, remembered_only=remembered_only
+                text, placeholders, remembered_only=remembered_only, scope=scope
             )
             counts.update(f.entity_type for f in findings)
             return new_text

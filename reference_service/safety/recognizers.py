@@ -180,14 +180,10 @@ def build_analyzer() -> AnalyzerEngine:
         SpacyRecognizer(supported_entities=["PERSON"]),
     ):
         registry.add_recognizer(recognizer)
-    analyzer = AnalyzerEngine(nlp_engine=nlp, registry=registry, supported_languages=["en"])
-    # Presidio reads spaCy's tokens, lemmas (tagger + attribute ruler + lemmatizer) and
-    # entities (ner, which has its own tok2vec): never the dependency parse. Not running the
-    # parser changes no finding and saves its share of the pass (docs/SAFETY.md, Costs).
-    for model in analyzer.nlp_engine.nlp.values():  # type: ignore[attr-defined]
-        if "parser" in model.pipe_names:
-            model.disable_pipe("parser")
-    return analyzer
+    # The whole pipeline runs, the parser too: Presidio never reads the parse, but spaCy's
+    # ner does not extend an entity across a sentence start the parser set (docs/SAFETY.md,
+    # "Tried: the PII pass without the parser").
+    return AnalyzerEngine(nlp_engine=nlp, registry=registry, supported_languages=["en"])
 
 
 @dataclass

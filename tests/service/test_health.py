@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -94,6 +95,11 @@ def test_the_tokenizer_is_loaded_before_the_service_is_ready():
         "    print(tokens.encoding.cache_info().currsize)\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=Path(__file__).parents[2],  # `tests.support` imports from the repository root
     )
     assert out.stdout.strip() == "1"

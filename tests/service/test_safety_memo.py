@@ -6,14 +6,11 @@ from __future__ import annotations
 import pytest
 
 from reference_service.clock import FakeClock
+from reference_service.llm.deadline import Deadline
 from reference_service.memo import TextMemo
+from reference_service.safety.guard import SafetyGuard, SafetyReport
 from reference_service.safety.pii import NotRemembered, Placeholders
-from tests.support import chat_requests, services_of
-
-
-def moderation_requests(mock) -> list:
-    return [r for r in mock.state.requests if r.path.endswith("/moderations")]
-
+from tests.support import chat_requests, moderation_requests, services_of
 
 # -- the memo itself ----------------------------------------------------------------------
 
@@ -161,12 +158,66 @@ def test_a_flagged_verdict_is_remembered_too(guarded, mock):
 
 
 def test_a_fail_open_pass_is_not_remembered(guarded_server, guarded, mock):
-    guard = services_of(guarded_server.app).pipeline.guard
+    services = services_of(guarded_server.app)
+    guard = services.pipeline.guard
     guard.fail_open = True
+    body = {"message": "Is GDDR7 faster?"}
     try:
         mock.state.fail_next(20, "500", endpoint="moderations")
-        r = guarded.post("/chat", json={"message": "Is GDDR7 faster?"})
+        r = guarded.post("/chat", json=body, headers={"Cache-Control": "no-store"})
         assert r.status_code == 200
-        assert len(guard.verdicts) == 0  # nobody said it was fine
+        mock.state.reset()  # moderation is back: the question is asked about, not recalled
+        guarded_server.run_in_loop(services.breakers.reset())  # the outage opened it
+        r = guarded.post("/chat", json=body, headers={"Cache-Control": "no-store"})
+        inputs = [m for req in moderation_requests(mock) for m in req.body["input"]]
+        assert r.status_code == 200 and "Is GDDR7 faster?" in inputs
+        mock.state.reset()  # and now that it was answered, it is remembered
+        guarded.post("/chat", json=body, headers={"Cache-Control": "no-store"})
+        inputs = [m for req in moderation_requests(mock) for m in req.body["input"]]
+        assert "Is GDDR7 faster?" not in inputs
     finally:
         guard.fail_open = False
+
+
+# -- one tenant's memory is not another's ----------------------------------------------------
+
+
+class CountingModerator:
+    mode = "local"
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def moderate(self, texts, deadline):
+        self.asked += texts
+        return [[] for _ in texts]
+
+    async def check(self, timeout_s):
+        return True
+
+
+async def test_verdicts_are_remembered_per_tenant_and_answers_never():
+    clock = FakeClock()
+    moderator = CountingModerator()
+    guard = SafetyGuard(None, moderator, verdicts=TextMemo(100, 3600.0, clock))
+    deadline, report = Deadline(clock, 10), SafetyReport()
+    ask = [{"role": "user", "content": "What is CXL?"}]
+    await guard.check_input(ask, deadline, report, "tenant-a")
+    await guard.check_input(ask, deadline, report, "tenant-a")
+    assert moderator.asked == ["What is CXL?"]
+    await guard.check_input(ask, deadline, report, "tenant-b")  # another tenant: asked again
+    assert moderator.asked == ["What is CXL?"] * 2
+    for _ in range(2):  # an answer is new text: always asked, never kept
+        await guard.check_output("CXL is a cache-coherent link.", deadline, report)
+    assert moderator.asked.count("CXL is a cache-coherent link.") == 2
+
+
+def test_findings_are_remembered_per_tenant(guarded_server, guarded):
+    redactor = services_of(guarded_server.app).pipeline.guard.redactor
+    messages = [{"role": "user", "content": "I am Maria Garcia from the lab."}]
+    redactor.redact(messages, scope="tenant-a")
+    assert redactor.redact(messages, remembered_only=True, scope="tenant-a")[0][0]["content"] == (
+        "I am <PERSON_1> from the lab."
+    )
+    with pytest.raises(NotRemembered):  # what tenant a sent says nothing about tenant b
+        redactor.redact(messages, remembered_only=True, scope="tenant-b")
