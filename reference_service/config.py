@@ -129,7 +129,7 @@ class Settings(BaseSettings):
     moderation_fail_open: bool = False  # moderation unreachable: refuse (503) unless true
     # A text seen again (a repeated question, a conversation's earlier turns) is not analyzed
     # or moderated again: what Presidio found in it and moderation's verdict are remembered
-    # per worker by the text's SHA-256 (never the text), the last SAFETY_MEMO_SIZE texts;
+    # per worker and tenant by SHA-256 (never the text), the last SAFETY_MEMO_SIZE texts;
     # a verdict for MODERATION_MEMO_TTL_S (0: always ask). docs/SAFETY.md.
     safety_memo_size: int = Field(10_000, ge=0)
     moderation_memo_ttl_s: float = Field(3600.0, ge=0)
