@@ -56,6 +56,16 @@ def test_size_zero_is_off_and_a_lone_surrogate_still_hashes():
     assert memo.get("bad \ud800 text") == (True, 1)
 
 
+def spy_on_analyzer(redactor, monkeypatch) -> list[str]:
+    """The texts the analyzer is asked about from now on (it still answers)."""
+    calls: list[str] = []
+    analyze = redactor.analyzer.analyze
+    monkeypatch.setattr(
+        redactor.analyzer, "analyze", lambda *a, **k: calls.append(a[0]) or analyze(*a, **k)
+    )
+    return calls
+
+
 # -- the PII pass --------------------------------------------------------------------------
 
 
@@ -63,11 +73,7 @@ def test_a_repeated_text_is_not_analyzed_again_and_gets_the_same_placeholders(
     guarded_server, guarded, monkeypatch
 ):
     redactor = services_of(guarded_server.app).pipeline.guard.redactor
-    calls = []
-    analyze = redactor.analyzer.analyze
-    monkeypatch.setattr(
-        redactor.analyzer, "analyze", lambda *a, **k: calls.append(a[0]) or analyze(*a, **k)
-    )
+    calls = spy_on_analyzer(redactor, monkeypatch)
     messages = [{"role": "user", "content": "I am Maria Garcia, call 212-555-0187."}]
     first = redactor.redact(messages)
     assert len(calls) == 1
@@ -86,11 +92,7 @@ def test_an_exact_repeat_through_the_service_skips_presidio_and_moderation(
     guarded_server, guarded, mock, monkeypatch
 ):
     redactor = services_of(guarded_server.app).pipeline.guard.redactor
-    calls = []
-    analyze = redactor.analyzer.analyze
-    monkeypatch.setattr(
-        redactor.analyzer, "analyze", lambda *a, **k: calls.append(a[0]) or analyze(*a, **k)
-    )
+    calls = spy_on_analyzer(redactor, monkeypatch)
     body = {"message": "I am Maria Garcia: what is NVLink?"}
     r1 = guarded.post("/chat", json=body)
     assert r1.status_code == 200 and r1.headers["x-cache"] == "MISS"
@@ -108,11 +110,7 @@ def test_a_conversation_resent_with_a_new_turn_analyzes_and_moderates_only_the_n
     guarded_server, guarded, mock, monkeypatch
 ):
     redactor = services_of(guarded_server.app).pipeline.guard.redactor
-    calls = []
-    analyze = redactor.analyzer.analyze
-    monkeypatch.setattr(
-        redactor.analyzer, "analyze", lambda *a, **k: calls.append(a[0]) or analyze(*a, **k)
-    )
+    calls = spy_on_analyzer(redactor, monkeypatch)
     turns = [{"role": "user", "content": "What is HBM3?"}]
     r = guarded.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": turns})
     assert r.status_code == 200
