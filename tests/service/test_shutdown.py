@@ -49,6 +49,9 @@ class StreamReader(threading.Thread):
             body = {"message": self.message, "stream_options": {"include_usage": True}}
             with httpx.stream("POST", self.url + "/chat/stream", json=body, timeout=60) as r:
                 self.status = r.status_code
+                if r.status_code != 200:  # the error body, for the assertion message
+                    self.error = r.read().decode(errors="replace")[:300]
+                    return
 
                 def lines():
                     for line in r.iter_lines():
