@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from reference_service import Settings
 from reference_service.app import shared_embedder
 from reference_service.cache import CacheConfig, train
+from reference_service.cache.verifier import verify
 
 
 def shipped() -> dict:
@@ -28,6 +30,8 @@ def test_the_service_runs_at_the_chosen_threshold():
     chosen = shipped()["similarity_threshold"]
     assert Settings(_env_file=None).cache_similarity_threshold == chosen
     assert CacheConfig().similarity_threshold == chosen
+    # the verifier's own entry point (tests, notebooks) judges at the same threshold
+    assert inspect.signature(verify).parameters["threshold"].default == chosen
 
 
 def row(source: str, label: int, cosine: float, passes: bool = True, group: str = "g") -> train.Row:
