@@ -33,15 +33,13 @@ import psutil
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from benchmarks.loadgen import build_request, run
-from benchmarks.overhead import HOST, cpu_seconds, start
+from benchmarks.overhead import HOST, cpu_seconds, spec_questions, start
 from benchmarks.stats import percentile
 from mock_llm import free_port
 
-POPULAR = [
-    f"What is the {what} of the {gpu}?"
-    for what in ("memory bandwidth", "TDP", "NVLink bandwidth", "FP8 throughput", "memory size")
-    for gpu in ("H100 SXM", "A100 80GB", "L40S", "H200", "B200", "MI300X", "RTX 6000 Ada", "L4")
-]
+POPULAR = spec_questions(
+    "memory bandwidth", "TDP", "NVLink bandwidth", "FP8 throughput", "memory size"
+)
 SETTINGS = {
     "CACHE_ENABLED": "true",
     "SAFETY_GUARDS": "true",

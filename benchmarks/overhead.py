@@ -100,11 +100,17 @@ CONFIGS = {
         "ROUTING_ENABLED": "true",
     },
 }
-SEMANTIC_BASES = [
-    f"What is the {what} of the {gpu}?"
-    for what in ("memory bandwidth", "NVLink bandwidth", "FP8 throughput", "memory size")
-    for gpu in ("H100 SXM", "A100 80GB", "L40S", "H200", "B200", "MI300X", "RTX 6000 Ada", "L4")
-]
+GPUS = ("H100 SXM", "A100 80GB", "L40S", "H200", "B200", "MI300X", "RTX 6000 Ada", "L4")
+
+
+def spec_questions(*whats: str) -> list[str]:
+    """ "What is the <what> of the <gpu>?" for each of GPUS (the benchmarks' stored questions)."""
+    return [f"What is the {what} of the {gpu}?" for what in whats for gpu in GPUS]
+
+
+SEMANTIC_BASES = spec_questions(
+    "memory bandwidth", "NVLink bandwidth", "FP8 throughput", "memory size"
+)
 _PREFIXES = ["hey, ", "hi, ", "quick question: ", "so ", "ok, ", "hello, ", "sorry, "]
 _PREFIXES += ["well, ", "question: ", "hi there, ", "hey there, ", ""]
 _SUFFIXES = [" thanks", " please", " thank you", " cheers", " if you know", " thanks a lot"]
