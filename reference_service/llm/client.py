@@ -110,6 +110,17 @@ def map_error(exc: Exception) -> ServiceError:
     raise exc
 
 
+def _flagged_categories(result: object) -> list[str]:
+    """One moderation result's flagged categories, by their API names ("self-harm")."""
+    if not isinstance(result, dict) or not isinstance(result.get("flagged"), bool):
+        raise UpstreamError("The moderation upstream sent a malformed result.")
+    if not result["flagged"]:
+        return []
+    cats = result.get("categories")
+    named = sorted(k for k, v in cats.items() if v is True) if isinstance(cats, dict) else []
+    return named or ["unspecified"]
+
+
 class UpstreamClient:
     """The LLM behind the service: complete or stream one chat."""
 
@@ -210,20 +221,19 @@ class UpstreamClient:
         yield final
 
     async def moderate(self, texts: list[str], model: str) -> list[list[str]]:
-        """The flagged categories of each text (an empty list: not flagged)."""
+        """The flagged categories of each text (an empty list: not flagged). Through the
+        SDK's `post` with `cast_to=object`, as chat: the typed call built a pydantic object
+        of every category and score per text, on every guarded request."""
         try:
-            resp = await self._client.moderations.create(model=model, input=texts)
+            resp = await self._client.post(
+                "/moderations", body={"model": model, "input": texts}, cast_to=object
+            )
         except _SDK_ERRORS as exc:
             raise map_error(exc) from exc
-        if len(resp.results) != len(texts):
+        results = resp.get("results") if isinstance(resp, dict) else None
+        if not isinstance(results, list) or len(results) != len(texts):
             raise UpstreamError("The moderation upstream sent the wrong number of results.")
-        flagged = []
-        for r in resp.results:
-            cats = r.categories.model_dump(by_alias=True) if r.flagged else {}
-            flagged.append(
-                sorted(k for k, v in cats.items() if v) or (["unspecified"] if r.flagged else [])
-            )
-        return flagged
+        return [_flagged_categories(r) for r in results]
 
     async def probe_moderations(
         self, model: str, timeout_s: float

@@ -14,6 +14,8 @@ import pytest
 from mock_llm.server import ThreadedServer
 from reference_service.app import create_app
 from reference_service.clock import FakeClock
+from reference_service.errors import UpstreamError
+from reference_service.llm.client import _flagged_categories
 from tests.support import chat_requests, make_settings, parse_sse, services_of, upstream_text
 
 CASES = [json.loads(line) for line in Path("data/pii_cases.jsonl").read_text().splitlines()]
@@ -356,6 +358,30 @@ def test_moderation_unavailable_fails_closed_by_default(guarded, mock):
     r = guarded.post("/chat/safe", json={"message": "What is CXL?"})
     assert r.status_code == 503 and r.json()["error"]["type"] == "safety_unavailable"
     assert chat_requests(mock) == []
+
+
+def test_a_malformed_moderation_reply_is_a_clear_503_and_nothing_goes_upstream(guarded, mock):
+    mock.state.fail_next(10, "malformed", endpoint="moderations")
+    r = guarded.post("/chat/safe", json={"message": "What is CXL?"})
+    assert r.status_code == 503 and r.json()["error"]["type"] == "safety_unavailable"
+    assert chat_requests(mock) == []
+
+
+@pytest.mark.parametrize(
+    "result",
+    [None, [], {}, {"flagged": "yes"}, {"flagged": 1, "categories": {"hate": True}}],
+    ids=["null", "list", "no flagged", "flagged a string", "flagged a number"],
+)
+def test_a_moderation_result_of_the_wrong_shape_is_an_upstream_error(result):
+    with pytest.raises(UpstreamError, match="malformed"):
+        _flagged_categories(result)
+
+
+def test_flagged_categories_are_named_as_the_api_names_them():
+    cats = {"hate": False, "self-harm": True, "violence": True, "illicit": None}
+    assert _flagged_categories({"flagged": True, "categories": cats}) == ["self-harm", "violence"]
+    assert _flagged_categories({"flagged": True, "categories": {}}) == ["unspecified"]
+    assert _flagged_categories({"flagged": False, "categories": {"hate": True}}) == []
 
 
 def test_moderation_fail_open_is_a_setting(mock_server, mock):
