@@ -6,13 +6,14 @@ The SDK is built with `max_retries=0`: retries belong to one layer of our own.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx2
 import openai
-from openai import AsyncOpenAI, AsyncStream
+from openai import AsyncOpenAI
 
 from ..errors import (
     RequestTooLarge,
@@ -121,6 +122,51 @@ def _flagged_categories(result: object) -> list[str]:
     return named or ["unspecified"]
 
 
+async def _stream_chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], None]:
+    """The JSON chunks of a chat stream, read off the SDK's raw response: the SSE framing
+    (lines; a blank line, or the end of the body, ends an event; its `data:` lines are its
+    data) and one json.loads each, up to `[DONE]`. The SDK's own AsyncStream decoded the
+    same bytes but ran each chunk through a pydantic TypeAdapter as well: ~40% of the
+    gateway's CPU per relayed chunk (docs/BENCHMARKS.md, "Relayed chunks"). An error object
+    in the stream (vLLM, OpenAI) is an upstream error, as the SDK made it one."""
+    buf, data, body = b"", list[bytes](), response.aiter_bytes()
+    async for piece in body:
+        *lines, buf = (buf + piece).split(b"\n")
+        for line in lines:
+            line = line.rstrip(b"\r")
+            if line:
+                _data_line(line, data)
+            elif data:
+                text, data = b"\n".join(data), []
+                if text.startswith(b"[DONE]"):
+                    async for _ in body:  # the rest, so the connection
+                        pass  # can be reused (HTTP/1.1), as the SDK does
+                    return
+                yield _chunk(text)
+    _data_line(buf.rstrip(b"\r"), data)  # a last event with no blank line after it
+    if data and not (text := b"\n".join(data)).startswith(b"[DONE]"):
+        yield _chunk(text)
+
+
+def _data_line(line: bytes, data: list[bytes]) -> None:
+    """Keep the value of a `data:` line (other fields, `event:` and `id:`, say nothing here)."""
+    if line.startswith(b"data:"):
+        value = line[5:]
+        data.append(value[1:] if value.startswith(b" ") else value)
+
+
+def _chunk(text: bytes) -> dict[str, Any]:
+    chunk = json.loads(text)
+    if not isinstance(chunk, dict):
+        raise ValueError("a stream chunk that is not a JSON object")
+    if error := chunk.get("error"):
+        message = error.get("message") if isinstance(error, dict) else None
+        raise UpstreamError(
+            f"The LLM upstream sent an error in the stream: {message or error}"[:300]
+        )
+    return chunk
+
+
 class UpstreamClient:
     """The LLM behind the service: complete or stream one chat."""
 
@@ -188,17 +234,11 @@ class UpstreamClient:
             "stream_options": {"include_usage": True},
         }
         try:
-            stream = await self._client.post(
-                "/chat/completions",
-                body=body,
-                cast_to=object,
-                stream=True,
-                stream_cls=AsyncStream[object],
+            response = await self._client.post(
+                "/chat/completions", body=body, cast_to=httpx2.Response, stream=True
             )
-            async with stream:
-                async for chunk in stream:
-                    if not isinstance(chunk, dict):
-                        raise ValueError("a stream chunk that is not a JSON object")
+            try:
+                async for chunk in _stream_chunks(response):
                     if usage := chunk.get("usage"):
                         final.prompt_tokens = usage.get("prompt_tokens")
                         final.completion_tokens = usage.get("completion_tokens")
@@ -211,6 +251,8 @@ class UpstreamClient:
                         if reason := choice.get("finish_reason"):
                             final.finish_reason = reason
                         break  # one choice: the gateway asks for n=1
+            finally:
+                await response.aclose()  # a client that went away: the upstream call ends too
         except _SDK_ERRORS as exc:
             raise map_error(exc) from exc
         if final.finish_reason is None:  # closed cleanly, but before the answer was finished
