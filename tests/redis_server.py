@@ -34,6 +34,16 @@ class RedisServer:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> RedisServer:
+        """Start on the free port picked; if another process took it meanwhile (two pytest
+        workers pick ports at once), start again on a new one."""
+        for _ in range(5):
+            if self._start_once():
+                return self
+            self.port = free_port()
+            self.url = f"redis://127.0.0.1:{self.port}/0"
+        raise RuntimeError("redis-server did not start: no port of five was free")
+
+    def _start_once(self) -> bool:
         self.proc = subprocess.Popen(
             [
                 redis_server_binary(),
@@ -54,18 +64,29 @@ class RedisServer:
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError as exc:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start: " + self.stop()) from exc
-                time.sleep(0.05)
-        version = client.info("server")["redis_version"]
+        try:
+            while True:
+                try:
+                    info = client.info("server")
+                    break
+                except redis.ConnectionError as exc:
+                    if self.proc.poll() is not None:  # e.g. the port was taken
+                        out = self.proc.communicate(timeout=10)[0]
+                        if "Address already in use" in out:
+                            return False
+                        raise RuntimeError("redis-server did not start: " + out) from exc
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("redis-server did not start: " + self.stop()) from exc
+                    time.sleep(0.05)
+        finally:
+            client.close()
+        if info["process_id"] != self.proc.pid:  # another worker's server answered
+            self.proc.terminate()
+            self.proc.communicate(timeout=10)
+            return False
+        version = info["redis_version"]
         assert int(version.split(".")[0]) >= 8, f"need Redis >= 8, got {version}"
-        client.close()
-        return self
+        return True
 
     def stop(self) -> str:
         out = ""
