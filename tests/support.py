@@ -153,3 +153,13 @@ def chat_requests(mock) -> list[Any]:
 def moderation_requests(mock) -> list[Any]:
     """The moderation requests the fake upstream received."""
     return [r for r in mock.state.requests if r.path.endswith("/moderations")]
+
+
+class Replies:
+    """Stands in for the SDK client: `post` answers with the given reply."""
+
+    def __init__(self, reply: object) -> None:
+        self.reply = reply
+
+    async def post(self, *args, **kwargs) -> object:
+        return self.reply

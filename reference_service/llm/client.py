@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -83,6 +84,10 @@ def map_error(exc: Exception) -> ServiceError:
         exc.__cause__, httpx2.ConnectTimeout
     ):
         return UpstreamTimeout("The LLM upstream did not answer in time.")
+    # A stream's body is read off the raw response, outside the SDK's request: a gap
+    # longer than the read timeout arrives as httpx's own ReadTimeout, still "no answer".
+    if isinstance(exc, httpx2.TimeoutException) and not isinstance(exc, httpx2.ConnectTimeout):
+        return UpstreamTimeout("The LLM upstream stopped sending in time.")
     if isinstance(exc, (openai.APIConnectionError, httpx2.TransportError)):
         return UpstreamError("Could not reach the LLM upstream, or it closed the connection.")
     if isinstance(exc, openai.APIStatusError):
@@ -126,8 +131,8 @@ async def _stream_chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, 
     """The JSON chunks of a chat stream, read off the SDK's raw response: the SSE framing
     (lines; a blank line, or the end of the body, ends an event; its `data:` lines are its
     data) and one json.loads each, up to `[DONE]`. The SDK's own AsyncStream decoded the
-    same bytes but ran each chunk through a pydantic TypeAdapter as well: ~40% of the
-    gateway's CPU per relayed chunk (docs/BENCHMARKS.md, "Relayed chunks"). An error object
+    same bytes but ran each chunk through a pydantic TypeAdapter as well: reading a chunk
+    this way costs ~14% less CPU (docs/BENCHMARKS.md, "Relayed chunks"). An error object
     in the stream (vLLM, OpenAI) is an upstream error, as the SDK made it one."""
     buf, data, body = b"", list[bytes](), response.aiter_bytes()
     async for piece in body:
@@ -156,15 +161,37 @@ def _data_line(line: bytes, data: list[bytes]) -> None:
 
 
 def _chunk(text: bytes) -> dict[str, Any]:
+    """One chunk, checked for the shape the relay reads (a chunk of another shape is a
+    malformed answer, a 502, never a 500)."""
     chunk = json.loads(text)
     if not isinstance(chunk, dict):
         raise ValueError("a stream chunk that is not a JSON object")
     if error := chunk.get("error"):
-        message = error.get("message") if isinstance(error, dict) else None
-        raise UpstreamError(
-            f"The LLM upstream sent an error in the stream: {message or error}"[:300]
-        )
+        raise _stream_error(error)
+    usage, choices = chunk.get("usage"), chunk.get("choices")
+    if not isinstance(usage, dict | None) or not isinstance(choices, list | None):
+        raise ValueError("a stream chunk of the wrong shape")
+    if choices:
+        choice = choices[0]
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        content = delta.get("content") if isinstance(delta, dict) else None
+        if not (
+            isinstance(choice, dict)
+            and isinstance(delta, dict | None)
+            and isinstance(content, str | None)
+        ):
+            raise ValueError("a stream chunk of the wrong shape")
     return chunk
+
+
+def _stream_error(error: object) -> UpstreamError:
+    """An error object sent inside a stream (vLLM, OpenAI): a 4xx code says the request
+    itself was refused (too long a context, say): not worth a retry."""
+    message = error.get("message") if isinstance(error, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    refused = str(code).isdigit() and 400 <= int(str(code)) < 500
+    text = f"The LLM upstream sent an error in the stream: {message or error}"[:300]
+    return UpstreamError(text, retryable=not refused)
 
 
 class UpstreamClient:
@@ -206,6 +233,12 @@ class UpstreamClient:
         except (TypeError, KeyError, IndexError):
             raise UpstreamError("The LLM upstream sent an answer with no choices.") from None
         usage = reply.get("usage") or {}
+        if not (
+            isinstance(message, dict)
+            and isinstance(usage, dict)
+            and isinstance(message.get("content"), str | None)
+        ):
+            raise UpstreamError("The LLM upstream sent a malformed response.")
         return Completion(
             text=message.get("content") or "",
             model=reply.get("model") or model,
@@ -238,19 +271,20 @@ class UpstreamClient:
                 "/chat/completions", body=body, cast_to=httpx2.Response, stream=True
             )
             try:
-                async for chunk in _stream_chunks(response):
-                    if usage := chunk.get("usage"):
-                        final.prompt_tokens = usage.get("prompt_tokens")
-                        final.completion_tokens = usage.get("completion_tokens")
-                    for choice in chunk.get("choices") or ():
-                        delta = choice.get("delta") or {}
-                        if text := delta.get("content"):
-                            yield Delta(text=text)
-                        if calls := delta.get("tool_calls"):
-                            yield Delta(tool_calls=calls)
-                        if reason := choice.get("finish_reason"):
-                            final.finish_reason = reason
-                        break  # one choice: the gateway asks for n=1
+                async with aclosing(_stream_chunks(response)) as chunks:
+                    async for chunk in chunks:
+                        if usage := chunk.get("usage"):
+                            final.prompt_tokens = usage.get("prompt_tokens")
+                            final.completion_tokens = usage.get("completion_tokens")
+                        for choice in chunk.get("choices") or ():
+                            delta = choice.get("delta") or {}
+                            if text := delta.get("content"):
+                                yield Delta(text=text)
+                            if calls := delta.get("tool_calls"):
+                                yield Delta(tool_calls=calls)
+                            if reason := choice.get("finish_reason"):
+                                final.finish_reason = reason
+                            break  # one choice: the gateway asks for n=1
             finally:
                 await response.aclose()  # a client that went away: the upstream call ends too
         except _SDK_ERRORS as exc:
@@ -273,7 +307,9 @@ class UpstreamClient:
         except _SDK_ERRORS as exc:
             raise map_error(exc) from exc
         results = resp.get("results") if isinstance(resp, dict) else None
-        if not isinstance(results, list) or len(results) != len(texts):
+        if not isinstance(results, list):
+            raise UpstreamError("The moderation upstream sent a malformed reply (no results).")
+        if len(results) != len(texts):
             raise UpstreamError("The moderation upstream sent the wrong number of results.")
         return [_flagged_categories(r) for r in results]
 

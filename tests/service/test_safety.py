@@ -15,8 +15,15 @@ from mock_llm.server import ThreadedServer
 from reference_service.app import create_app
 from reference_service.clock import FakeClock
 from reference_service.errors import UpstreamError
-from reference_service.llm.client import _flagged_categories
-from tests.support import chat_requests, make_settings, parse_sse, services_of, upstream_text
+from reference_service.llm.client import UpstreamClient, _flagged_categories
+from tests.support import (
+    Replies,
+    chat_requests,
+    make_settings,
+    parse_sse,
+    services_of,
+    upstream_text,
+)
 
 CASES = [json.loads(line) for line in Path("data/pii_cases.jsonl").read_text().splitlines()]
 
@@ -375,6 +382,22 @@ def test_a_malformed_moderation_reply_is_a_clear_503_and_nothing_goes_upstream(g
 def test_a_moderation_result_of_the_wrong_shape_is_an_upstream_error(result):
     with pytest.raises(UpstreamError, match="malformed"):
         _flagged_categories(result)
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (["not", "an", "object"], "no results"),
+        ({"id": "modr-1"}, "no results"),
+        ({"results": {"flagged": False}}, "no results"),
+        ({"results": []}, "wrong number"),
+        ({"results": [{"flagged": False}, {"flagged": False}]}, "wrong number"),
+    ],
+)
+async def test_a_moderation_reply_of_the_wrong_shape_is_an_upstream_error(reply, message):
+    client = UpstreamClient(Replies(reply))  # type: ignore[arg-type]
+    with pytest.raises(UpstreamError, match=message):
+        await client.moderate(["What is CXL?"], "omni-moderation-latest")
 
 
 def test_flagged_categories_are_named_as_the_api_names_them():

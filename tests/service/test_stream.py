@@ -5,10 +5,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+import httpx
 import pytest
 
+from mock_llm import MockConfig, MockLLMServer, ThreadedServer
 from mock_llm.knowledge import find_entry
-from tests.support import parse_sse
+from mock_llm.timing import ModelProfile
+from reference_service import create_app
+from tests.support import make_settings, parse_sse
 
 
 def stream(client, method="POST", **kw):
@@ -104,6 +108,23 @@ def test_malformed_chunk_ends_with_an_error_event(client, mock):
     mock.state.fail_next(1, "malformed", after_chunks=3)
     _, events = stream(client, json={"message": "What is HBM3?"})
     assert events[-1].event == "error" and "malformed" in events[-1].json()["message"]
+
+
+def test_a_stream_that_stalls_after_its_first_token_ends_with_a_timeout_event():
+    # The first token at once, then one every 0.8 s; the read timeout is 0.5 s. The stream's
+    # body is read off the SDK's raw response, so the stall is httpx's own ReadTimeout:
+    # still "no answer in time" (upstream_timeout), not "could not reach" (upstream_error).
+    slow = ModelProfile(ttft_ms=20, tokens_per_s=1.2, detailed=False)
+    with MockLLMServer(MockConfig(models={"gpt-4o-mini": slow, "gpt-4o": slow})) as mock:
+        settings = make_settings(
+            openai_base_url=mock.base_url, request_timeout_s=0.5, cache_enabled=False
+        )
+        app = create_app(settings)
+        with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=20) as c:
+            r, events = stream(c, json={"message": "What is HBM3?"})
+    assert r.status_code == 200
+    assert events[0].event == "token" and events[-1].event == "error", [e.event for e in events]
+    assert events[-1].json()["type"] == "upstream_timeout"
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")

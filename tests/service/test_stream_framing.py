@@ -1,5 +1,6 @@
 """The upstream stream read off the SDK's raw response (llm/client.py `_stream_chunks`):
-SSE framing however the bytes arrive, `[DONE]`, and errors in the stream."""
+SSE framing however the bytes arrive, `[DONE]`, and errors in the stream; and a whole
+answer of the wrong shape (`UpstreamClient.complete`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import json
 import pytest
 
 from reference_service.errors import UpstreamError
-from reference_service.llm.client import _stream_chunks
+from reference_service.llm.client import UpstreamClient, _stream_chunks
+from tests.support import Replies
 
 
 class Body:
@@ -66,11 +68,51 @@ async def test_a_last_event_without_a_blank_line_counts():
 
 async def test_an_error_object_in_the_stream_is_an_upstream_error():
     err = {"error": {"message": "the model crashed", "type": "server_error"}}
-    with pytest.raises(UpstreamError, match="the model crashed"):
+    with pytest.raises(UpstreamError, match="the model crashed") as caught:
         await chunks(event(A), event(err))
+    assert caught.value.retryable  # a server's failure: worth another try
+
+
+@pytest.mark.parametrize("code", [400, "400", 413])
+async def test_an_error_in_the_stream_with_a_4xx_code_is_not_retried(code):
+    err = {"error": {"message": "context too long", "code": code, "object": "error"}}
+    with pytest.raises(UpstreamError, match="context too long") as caught:
+        await chunks(event(err))
+    assert not caught.value.retryable
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        {"usage": "lots"},
+        {"choices": "many"},
+        {"choices": ["one"]},
+        {"choices": [{"delta": "text"}]},
+        {"choices": [{"delta": {"content": 42}}]},
+    ],
+    ids=["usage", "choices", "choice", "delta", "content"],
+)
+async def test_a_chunk_of_the_wrong_shape_is_malformed_not_a_crash(chunk):
+    with pytest.raises(ValueError, match="wrong shape"):
+        await chunks(event(chunk))
 
 
 @pytest.mark.parametrize("data", [b"not json", b"[1, 2]", b'"text"'])
 async def test_a_chunk_that_is_not_a_json_object_is_malformed(data):
     with pytest.raises(ValueError):
         await chunks(b"data: " + data + b"\n\n")
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"choices": [{"message": "text"}]},
+        {"choices": [{"message": {"content": ["a", "list"]}}]},
+        {"choices": [{"message": {"content": "ok"}}], "usage": "lots"},
+    ],
+    ids=["message", "content", "usage"],
+)
+async def test_a_whole_answer_of_the_wrong_shape_is_malformed_not_a_crash(reply):
+    client = UpstreamClient(Replies(reply))  # type: ignore[arg-type]
+    with pytest.raises(UpstreamError, match="malformed"):
+        await client.complete([{"role": "user", "content": "hi"}], "gpt-4o-mini", {})
