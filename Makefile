@@ -12,7 +12,8 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 # make test runs the suite and the notebooks in this many processes (pytest-xdist), each
-# test file whole in one of them: about 12 minutes of tests in 7 on a 2-core machine.
+# test file whole in one of them: on a 2-core machine about 13 minutes of tests in 7, and 5
+# of notebooks in 2.
 # TEST_WORKERS=0 runs them in this process, one after the other.
 TEST_WORKERS ?= 2
 XDIST  := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
