@@ -74,6 +74,7 @@ class RedisServer:
                         out = self.proc.communicate(timeout=10)[0]
                         if "Address already in use" in out:
                             return False
+                        self._dir.cleanup()
                         raise RuntimeError("redis-server did not start: " + out) from exc
                     if time.monotonic() > deadline:
                         raise RuntimeError("redis-server did not start: " + self.stop()) from exc

@@ -186,10 +186,11 @@ def _chunk(text: bytes) -> dict[str, Any]:
 
 def _stream_error(error: object) -> UpstreamError:
     """An error object sent inside a stream (vLLM, OpenAI): a 4xx code says the request
-    itself was refused (too long a context, say): not worth a retry."""
+    itself was refused (too long a context, say): not worth a retry, but for 408, 409 and
+    429, which map_error retries as HTTP statuses too."""
     message = error.get("message") if isinstance(error, dict) else None
-    code = error.get("code") if isinstance(error, dict) else None
-    refused = str(code).isdigit() and 400 <= int(str(code)) < 500
+    code = str(error.get("code") if isinstance(error, dict) else None).removesuffix(".0")
+    refused = code.isdigit() and 400 <= int(code) < 500 and int(code) not in (408, 409, 429)
     text = f"The LLM upstream sent an error in the stream: {message or error}"[:300]
     return UpstreamError(text, retryable=not refused)
 

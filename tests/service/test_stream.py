@@ -111,13 +111,14 @@ def test_malformed_chunk_ends_with_an_error_event(client, mock):
 
 
 def test_a_stream_that_stalls_after_its_first_token_ends_with_a_timeout_event():
-    # The first token at once, then one every 0.8 s; the read timeout is 0.5 s. The stream's
+    # The first token at once, then one every 4 s; the read timeout is 2 s (it is also the
+    # deadline for the first token, which a loaded machine needs room for). The stream's
     # body is read off the SDK's raw response, so the stall is httpx's own ReadTimeout:
     # still "no answer in time" (upstream_timeout), not "could not reach" (upstream_error).
-    slow = ModelProfile(ttft_ms=20, tokens_per_s=1.2, detailed=False)
+    slow = ModelProfile(ttft_ms=20, tokens_per_s=0.25, detailed=False)
     with MockLLMServer(MockConfig(models={"gpt-4o-mini": slow, "gpt-4o": slow})) as mock:
         settings = make_settings(
-            openai_base_url=mock.base_url, request_timeout_s=0.5, cache_enabled=False
+            openai_base_url=mock.base_url, request_timeout_s=2.0, cache_enabled=False
         )
         app = create_app(settings)
         with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=20) as c:

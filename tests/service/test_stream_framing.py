@@ -73,12 +73,15 @@ async def test_an_error_object_in_the_stream_is_an_upstream_error():
     assert caught.value.retryable  # a server's failure: worth another try
 
 
-@pytest.mark.parametrize("code", [400, "400", 413])
-async def test_an_error_in_the_stream_with_a_4xx_code_is_not_retried(code):
+@pytest.mark.parametrize(
+    ("code", "retried"),
+    [(400, False), ("400", False), (400.0, False), (413, False), (429, True), (408, True)],
+)
+async def test_an_error_in_the_stream_with_a_4xx_code_is_not_retried(code, retried):
     err = {"error": {"message": "context too long", "code": code, "object": "error"}}
     with pytest.raises(UpstreamError, match="context too long") as caught:
         await chunks(event(err))
-    assert not caught.value.retryable
+    assert caught.value.retryable is retried  # as map_error treats the same HTTP status
 
 
 @pytest.mark.parametrize(
