@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from benchmarks.overhead import HOST, start
-from mock_llm import free_port
+from benchmarks.client_rounds import alternating_rounds, fake_llm
 from reference_service.llm.client import UpstreamClient, _flagged_categories, build_openai_client
 
 TEXTS = ["What is the bandwidth of PCIe 5.0 x16 in lab 7?"]
@@ -84,29 +81,13 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    os.sched_setaffinity(0, {0})
-    port = free_port()
-    mock = start(
-        [sys.executable, "-m", "mock_llm", "--port", str(port), "--latency", "zero"],
-        {},
-        {1},
-        f"http://{HOST}:{port}/v1/models",
-    )
-    results: dict[str, list[float]] = {"typed": [], "post": [], "aiohttp": []}
-    try:
-        for _ in range(args.rounds):
-            for name, way in (("typed", typed), ("post", raw), ("aiohttp", plain)):
-                ms = asyncio.run(cpu_per_call(way, f"http://{HOST}:{port}/v1", args.calls))
-                results[name].append(ms)
-                print(f"{name}: {ms:.3f} ms of CPU per call", flush=True)
-    finally:
-        mock.terminate()
-        mock.wait(timeout=10)
-    med = {name: statistics.median(ms) for name, ms in results.items()}
-    print(
-        f"median of {args.rounds} rounds, ms of CPU per call: "
-        + ", ".join(f"{name} {ms:.3f}" for name, ms in med.items())
-    )
+    with fake_llm() as (_, base_url):
+        ways = {"typed": typed, "post": raw, "aiohttp": plain}
+
+        def measure(way) -> float:
+            return asyncio.run(cpu_per_call(way, base_url, args.calls))
+
+        alternating_rounds(ways, measure, args.rounds, "call")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
+from benchmarks.client_rounds import fake_llm
 from benchmarks.loadgen import build_request, run
 from benchmarks.moderation_client import cpu_per_call, raw
 from benchmarks.overhead import BARE, BODY, CONFIGS, HOST, SEMANTIC_BASES, paraphrase, start
@@ -167,21 +168,15 @@ def main() -> None:
     args = parser.parse_args()
     from tests.redis_server import RedisServer
 
-    os.sched_setaffinity(0, {0})
     redis_server = RedisServer().start()
     os.sched_setaffinity(redis_server.proc.pid, {1})
-    mock_port = free_port()
-    mock_cmd = [sys.executable, "-m", "mock_llm", "--port", str(mock_port), "--latency", "zero"]
-    mock = start(mock_cmd, {}, {1}, f"http://{HOST}:{mock_port}/v1/models")
     try:
-        parts = model_parts(args.n)
-        parts["upstream call through the SDK"] = asyncio.run(
-            cpu_per_call(raw, f"http://{HOST}:{mock_port}/v1", 2000)
-        )
-        parts["Redis command (redis-py)"] = redis_command(redis_server.url)
-        commands = commands_per_request(redis_server.url, mock_port)
+        with fake_llm() as (mock_port, base_url):
+            parts = model_parts(args.n)
+            parts["upstream call through the SDK"] = asyncio.run(cpu_per_call(raw, base_url, 2000))
+            parts["Redis command (redis-py)"] = redis_command(redis_server.url)
+            commands = commands_per_request(redis_server.url, mock_port)
     finally:
-        mock.terminate()
         redis_server.stop()
     for name, ms in parts.items():
         print(f"{name:40s} {ms:6.2f} ms of CPU")

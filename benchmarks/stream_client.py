@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -25,8 +23,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 import httpx2
 from openai import AsyncStream
 
-from benchmarks.overhead import HOST, start
-from mock_llm import free_port
+from benchmarks.client_rounds import alternating_rounds, fake_llm
 from reference_service.llm.client import UpstreamClient, _stream_chunks, build_openai_client
 
 BODY = {
@@ -79,29 +76,13 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    os.sched_setaffinity(0, {0})
-    port = free_port()
-    mock = start(
-        [sys.executable, "-m", "mock_llm", "--port", str(port), "--latency", "zero"],
-        {},
-        {1},
-        f"http://{HOST}:{port}/v1/models",
-    )
-    results: dict[str, list[float]] = {"AsyncStream[object]": [], "raw + _stream_chunks": []}
-    try:
-        for _ in range(args.rounds):
-            for name, way in zip(results, (sdk_stream, raw_stream), strict=True):
-                ms = asyncio.run(cpu_per_chunk(way, f"http://{HOST}:{port}/v1", args.streams))
-                results[name].append(ms)
-                print(f"{name}: {ms:.4f} ms of CPU per chunk", flush=True)
-    finally:
-        mock.terminate()
-        mock.wait(timeout=10)
-    med = {name: statistics.median(ms) for name, ms in results.items()}
-    print(
-        f"median of {args.rounds} rounds, ms of CPU per chunk: "
-        + ", ".join(f"{name} {ms:.4f}" for name, ms in med.items())
-    )
+    with fake_llm() as (_, base_url):
+        ways = {"AsyncStream[object]": sdk_stream, "raw + _stream_chunks": raw_stream}
+
+        def measure(way) -> float:
+            return asyncio.run(cpu_per_chunk(way, base_url, args.streams))
+
+        alternating_rounds(ways, measure, args.rounds, "chunk")
 
 
 if __name__ == "__main__":
