@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     retry_max_wait_s: float = Field(8.0, gt=0)
     breaker_failure_threshold: int = Field(5, ge=1)
     breaker_cooldown_s: float = Field(30.0, gt=0)
+    breaker_sync_s: float = Field(0.25, ge=0)  # a closed, clean breaker trusted this long
     breaker_fallback: bool = True  # a routed request whose model's breaker is open uses the other
 
     # Rate limits per client (GCRA in Redis). API_KEYS is JSON:

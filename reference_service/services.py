@@ -107,6 +107,7 @@ async def start(settings: Settings, clock: Clock, prices: PriceTable) -> Service
             settings.breaker_failure_threshold,
             settings.breaker_cooldown_s,
             probe_lease_s=settings.request_timeout_s,
+            sync_s=settings.breaker_sync_s,
         ),
     )
     retry = RetryPolicy(

@@ -90,9 +90,11 @@ def test_hung_upstream_is_504_at_the_deadline_and_the_call_is_cancelled(mock):
 # -- the breaker on its own (fakeredis and a real Redis 8) --------------------------------
 
 
-def registry(redis, clock):
+def registry(redis, clock, sync_s=0.25):
     return BreakerRegistry(
-        redis, clock, BreakerConfig(failure_threshold=5, cooldown_s=30, probe_lease_s=10)
+        redis,
+        clock,
+        BreakerConfig(failure_threshold=5, cooldown_s=30, probe_lease_s=10, sync_s=sync_s),
     )
 
 
@@ -372,6 +374,65 @@ async def test_a_clean_success_costs_no_round_trip_but_a_success_after_failures_
     for _ in range(4):
         await b.record_failure()
     assert b.state == "closed"  # the count was reset: 4 more do not open it
+
+
+class CountingScript:
+    """A registered Lua script that counts its calls (each is one Redis round trip)."""
+
+    def __init__(self, script):
+        self.script, self.calls = script, 0
+
+    async def __call__(self, **kwargs):
+        self.calls += 1
+        return await self.script(**kwargs)
+
+
+async def test_a_closed_clean_breaker_is_trusted_for_sync_s_without_a_round_trip(
+    async_redis_factory,
+):
+    clock = FakeClock()
+    reg = registry(async_redis_factory(), clock)
+    asks = reg.allow_script = CountingScript(reg.allow_script)
+    b = reg.for_model("m")
+    for _ in range(20):
+        ticket = await b.allow()
+        assert ticket.clean and not ticket.probe
+        await b.record_success(ticket.probe, clean=ticket.clean)
+    assert asks.calls == 1  # the first call asked Redis; the next 19 trusted its answer
+    clock.advance(0.25)
+    await b.allow()
+    assert asks.calls == 2  # the view is 0.25 s old: asked again
+
+
+@pytest.mark.parametrize("sync_s", [0.25, 0.0])
+async def test_another_workers_open_breaker_is_seen_within_sync_s(async_redis_factory, sync_s):
+    clock = FakeClock()
+    redis = async_redis_factory()
+    worker_a = registry(redis, clock, sync_s).for_model("m")
+    worker_b = registry(redis, clock, sync_s).for_model("m")
+    assert (await worker_a.allow()).clean
+    for _ in range(5):
+        await worker_b.record_failure()
+    assert worker_b.state == "open"
+    if sync_s:
+        await worker_a.allow()  # still trusting its view: at most sync_s of calls slip by
+        clock.advance(sync_s)
+    with pytest.raises(CircuitOpen):
+        await worker_a.allow()
+
+
+async def test_a_failure_recorded_here_ends_the_trust_at_once(async_redis_factory):
+    clock = FakeClock()
+    redis = async_redis_factory()
+    worker_a = registry(redis, clock).for_model("m")
+    worker_b = registry(redis, clock).for_model("m")
+    ticket = await worker_a.allow()
+    assert ticket.clean
+    await worker_a.record_failure(ticket.probe)
+    for _ in range(4):
+        await worker_b.record_failure()
+    with pytest.raises(CircuitOpen):  # no clock advance: worker A asked Redis again
+        await worker_a.allow()
 
 
 @pytest.mark.parametrize(
