@@ -24,6 +24,7 @@ import os
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
@@ -100,6 +101,7 @@ class CommandCount:
         import redis
 
         self.sent = 0
+        self.names: Counter[str] = Counter()  # what was sent, by command
         self._stop = threading.Event()
         self._conn = redis.Redis.from_url(url)
         self._thread = threading.Thread(target=self._listen, args=(url,), daemon=True)
@@ -115,6 +117,7 @@ class CommandCount:
                     return
                 if cmd.get("client_type") != "lua":
                     self.sent += 1
+                    self.names[cmd["command"].split(" ", 1)[0].upper()] += 1
 
     def stop(self) -> int:
         self._conn.get("COUNT-STOP")
@@ -156,6 +159,8 @@ def commands_per_request(redis_url: str, mock_port: int, n: int = 50) -> dict[st
                 r = asyncio.run(run(HOST, port, ask(question(i)), concurrency=1, requests=1))
                 assert r.statuses == {200: 1}, r.statuses
             out[kind] = count.stop() / n
+            by_name = ", ".join(f"{c} {k / n:.1f}" for c, k in count.names.most_common())
+            print(f"Redis commands per {kind}: {by_name}", flush=True)
     finally:
         svc.terminate()
         svc.wait(timeout=30)
