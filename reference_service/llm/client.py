@@ -7,7 +7,7 @@ The SDK is built with `max_retries=0`: retries belong to one layer of our own.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -127,30 +127,51 @@ def _flagged_categories(result: object) -> list[str]:
     return named or ["unspecified"]
 
 
+_DRAIN_LIMIT = 64 * 1024  # bytes read after [DONE] so the connection can be reused
+
+
 async def _stream_chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], None]:
     """The JSON chunks of a chat stream, read off the SDK's raw response: the SSE framing
-    (lines; a blank line, or the end of the body, ends an event; its `data:` lines are its
-    data) and one json.loads each, up to `[DONE]`. The SDK's own AsyncStream decoded the
-    same bytes but ran each chunk through a pydantic TypeAdapter as well: reading a chunk
-    this way costs ~14% less CPU (docs/BENCHMARKS.md, "Relayed chunks"). An error object
-    in the stream (vLLM, OpenAI) is an upstream error, as the SDK made it one."""
-    buf, data, body = b"", list[bytes](), response.aiter_bytes()
+    (lines ended by CRLF, LF or CR; a blank line, or the end of the body, ends an event; its
+    `data:` lines are its data) and one json.loads each, up to `[DONE]`. The SDK's own
+    AsyncStream decoded the same bytes but ran each chunk through a pydantic TypeAdapter as
+    well: reading a chunk this way costs ~14% less CPU (docs/BENCHMARKS.md, "Relayed
+    chunks"). An error object in the stream (vLLM, OpenAI) is an upstream error, as the SDK
+    made it one."""
+    buf, data, body, after_cr = b"", list[bytes](), response.aiter_bytes(), False
     async for piece in body:
-        *lines, buf = (buf + piece).split(b"\n")
+        if after_cr and piece.startswith(b"\n"):
+            piece = piece[1:]  # a CRLF split between pieces: its CR ended the line
+        if not piece:
+            continue
+        text = buf + piece
+        after_cr = text.endswith(b"\r")
+        if b"\r" in text:
+            text = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        *lines, buf = text.split(b"\n")
         for line in lines:
-            line = line.rstrip(b"\r")
             if line:
                 _data_line(line, data)
             elif data:
-                text, data = b"\n".join(data), []
-                if text.startswith(b"[DONE]"):
-                    async for _ in body:  # the rest, so the connection
-                        pass  # can be reused (HTTP/1.1), as the SDK does
+                event, data = b"\n".join(data), []
+                if event.startswith(b"[DONE]"):
+                    await _drain(body)
                     return
-                yield _chunk(text)
-    _data_line(buf.rstrip(b"\r"), data)  # a last event with no blank line after it
-    if data and not (text := b"\n".join(data)).startswith(b"[DONE]"):
-        yield _chunk(text)
+                yield _chunk(event)
+    _data_line(buf, data)  # a last event with no blank line after it
+    if data and not (event := b"\n".join(data)).startswith(b"[DONE]"):
+        yield _chunk(event)
+
+
+async def _drain(body: AsyncIterator[bytes]) -> None:
+    """Read what follows [DONE] (normally nothing but the body's end), so the connection can
+    be reused (HTTP/1.1), as the SDK does; but no more than _DRAIN_LIMIT bytes: past that
+    the response is closed instead, and its connection with it."""
+    read = 0
+    async for piece in body:
+        read += len(piece)
+        if read > _DRAIN_LIMIT:
+            return
 
 
 def _data_line(line: bytes, data: list[bytes]) -> None:

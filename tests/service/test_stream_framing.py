@@ -54,6 +54,26 @@ async def test_crlf_lines_other_fields_and_multi_line_data():
     assert await chunks(wire) == [A, B]
 
 
+MULTI_LINE_B = b'data: {"choices": [{"delta":\ndata:  {"content": "lo"}}]}\n\n'
+
+
+@pytest.mark.parametrize("eol", [b"\r\n", b"\r"], ids=["crlf", "cr"])
+async def test_crlf_or_cr_line_ends_split_anywhere(eol):
+    """SSE lets a line end in CRLF, LF or CR; a CRLF split between two pieces is one line end
+    (two would end the multi-line event early)."""
+    wire = (event(A) + MULTI_LINE_B + b"data: [DONE]\n\n").replace(b"\n", eol)
+    for cut in range(1, len(wire)):
+        assert await chunks(wire[:cut], wire[cut:]) == [A, B], cut
+    assert await chunks(*[bytes([b]) for b in wire]) == [A, B]  # a byte at a time
+
+
+async def test_what_follows_done_is_drained_only_up_to_64_kib():
+    tail = [b"x" * 1024] * 200  # 200 KiB after [DONE]: a server that does not stop
+    body = Body(event(A), b"data: [DONE]\n\n", *tail)
+    assert [c async for c in _stream_chunks(body)] == [A]  # type: ignore[arg-type]
+    assert body.read == 2 + 65  # 65 KiB read, then left to the response's close
+
+
 async def test_done_ends_the_stream_and_the_rest_of_the_body_is_read():
     body = Body(event(A), b"data: [DONE]\n\n", event(B), b"trailing")
     assert [c async for c in _stream_chunks(body)] == [A]  # type: ignore[arg-type]
