@@ -9,6 +9,8 @@ another upstream (vLLM, Ollama, llama.cpp) sets its own, e.g. a local model at 0
 
 A model without a price costs 0, and the log says so once per model and process (a
 metric that silently reads 0 would look like a free model rather than a missing price).
+Class mode refuses to start with such a model (services.start): its budgets would never
+stop a request to it.
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ class PriceTable:
     def __init__(self, prices: Mapping[str, ModelPrice] | None = None) -> None:
         self._prices = dict(default_model_prices() if prices is None else prices)
         self._unpriced: set[str] = set()
+
+    def __contains__(self, model: object) -> bool:
+        """Whether `model` has a price (0 included)."""
+        return model in self._prices
 
     def cost_usd(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
         """USD for these tokens; 0 for a model without a price (logged once)."""

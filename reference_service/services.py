@@ -5,6 +5,7 @@ NoLimits, NoRouter), so nothing downstream checks for None."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -92,12 +93,7 @@ class Services:
 # long: the composition root: every collaborator built in one readable place
 async def start(settings: Settings, clock: Clock, prices: PriceTable) -> Services:
     """Connect to the upstream and Redis, load the models, build the pipeline."""
-    if settings.class_mode and not settings.redis_url:
-        raise ClassModeNeedsRedis(
-            "CLASS_MODE=true needs REDIS_URL: the keys made with `python -m reference_service "
-            "keys create` live in Redis, shared by every worker; the embedded fakeredis lives "
-            "inside one process, where neither the command line nor the other workers see it."
-        )
+    _check_class_mode(settings, prices)
     embedded, upstream = _upstream(settings)
     redis = make_redis(settings)
     breakers = BreakerRegistry(
@@ -166,6 +162,29 @@ async def start(settings: Settings, clock: Clock, prices: PriceTable) -> Service
 
 class ClassModeNeedsRedis(RuntimeError):
     """CLASS_MODE without REDIS_URL: a start-up error."""
+
+
+class ClassModeNeedsPrices(RuntimeError):
+    """CLASS_MODE with a model MODEL_PRICES does not price: a start-up error."""
+
+
+def _check_class_mode(settings: Settings, prices: PriceTable) -> None:
+    """What class mode cannot run without: Redis (keys, budgets) and a price per model."""
+    if not settings.class_mode:
+        return
+    if not settings.redis_url:
+        raise ClassModeNeedsRedis(
+            "CLASS_MODE=true needs REDIS_URL: the keys made with `python -m reference_service "
+            "keys create` live in Redis, shared by every worker; the embedded fakeredis lives "
+            "inside one process, where neither the command line nor the other workers see it."
+        )
+    if unpriced := [m for m in settings.models if m not in prices]:
+        free = json.dumps({unpriced[0]: {"usd_per_1m_input": 0, "usd_per_1m_output": 0}})
+        raise ClassModeNeedsPrices(
+            "CLASS_MODE=true counts budgets in dollars, and MODEL_PRICES has no price for "
+            f"{', '.join(unpriced)}: their requests would cost 0 and no budget would ever stop "
+            f"them. Set MODEL_PRICES (a local model is free when priced so: MODEL_PRICES='{free}')."
+        )
 
 
 async def check_models(settings: Settings, upstream: UpstreamClient) -> list[str]:
