@@ -91,7 +91,7 @@ async def test_class_mode_with_an_unpriced_model_refuses_to_start(redis_url):
 
     local = {"default_model": "llama3.2:3b", "strong_model": "llama3.2:3b"}
     settings = make_settings(class_mode=True, redis_url=redis_url, **local)
-    with pytest.raises(ClassModeNeedsPrices, match="MODEL_PRICES has no price for llama3.2:3b"):
+    with pytest.raises(ClassModeNeedsPrices, match=r"MODEL_PRICES has no price for llama3\.2:3b"):
         await start(settings, FakeClock(), PriceTable(settings.model_prices))
     free = {"llama3.2:3b": ModelPrice(usd_per_1m_input=0, usd_per_1m_output=0)}
     _check_class_mode(settings.model_copy(update={"model_prices": free}), PriceTable(free))
