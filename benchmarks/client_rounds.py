@@ -1,5 +1,5 @@
 """The set-up the client-side benchmarks share (moderation_client.py, stream_client.py,
-request_floors.py): the fake LLM in its own process on CPU 1, this process on CPU 0, and
+request_floors.py, and breaker_ask.py's rounds): the fake LLM in its own process on CPU 1, this process on CPU 0, and
 ways of doing the same thing measured in alternating rounds (a busy spell on a shared VM
 then hits every way), reported as the median of the rounds."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .budgets import Budget, Period, zone
@@ -165,6 +165,17 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, v: Any) -> Any:
         return v or None
+
+    @model_validator(mode="after")
+    def _breaker_sync_within_cooldown(self) -> Settings:
+        # Trusted past the cooldown, a worker would send calls while the breaker is
+        # half-open, beside the one probe of the whole deployment.
+        if self.breaker_sync_s >= self.breaker_cooldown_s:
+            raise ValueError(
+                f"BREAKER_SYNC_S ({self.breaker_sync_s}) must be less than "
+                f"BREAKER_COOLDOWN_S ({self.breaker_cooldown_s})"
+            )
+        return self
 
     @field_validator("budget_timezone")
     @classmethod

@@ -117,6 +117,7 @@ class CircuitBreaker:
         self.state = CLOSED  # as last seen by this process
         self.transitions: list[tuple[float, str]] = []  # (clock time, state) seen here
         self._clean_until = -math.inf  # (monotonic) trusted closed and clean until then
+        self._records = 0  # outcomes recorded here: one during an ask voids its answer
 
     async def allow(self) -> Ticket:
         """Take a call slot, or raise CircuitOpen."""
@@ -124,6 +125,7 @@ class CircuitBreaker:
         now = self._r.clock.monotonic()
         if now < self._clean_until:
             return Ticket(probe=False, clean=True)
+        records = self._records
         try:
             verdict, retry_ms, state, *failures = await self._r.allow_script(
                 keys=[self.key], args=[self._r.clock.time(), cfg.cooldown_s, cfg.probe_lease_s]
@@ -135,7 +137,7 @@ class CircuitBreaker:
         self._saw(as_text(state))
         if int(verdict) >= 0:
             clean = bool(failures) and int(failures[0]) == 0
-            if clean:
+            if clean and records == self._records:  # nothing recorded here meanwhile
                 self._clean_until = now + cfg.sync_s
             return Ticket(probe=int(verdict) == 1, clean=clean)
         wait = max(1, math.ceil(int(retry_ms) / 1000))
@@ -164,6 +166,7 @@ class CircuitBreaker:
 
     async def _record(self, outcome: str, probe: bool) -> None:
         self._clean_until = -math.inf  # the next call asks Redis again
+        self._records += 1
         try:
             state = await self._r.record_script(
                 keys=[self.key],
