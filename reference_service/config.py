@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     embedder_onnx_dir: Path | None = Field(
         None, description="default: $XDG_CACHE_HOME or ~/.cache, /llm-production-lab/onnx"
     )
+    # Questions of concurrent requests embedded together, up to this many a pass (1: one by
+    # one); a question alone never waits for company (cache/batching.py).
+    embedder_max_batch: int = Field(16, ge=1, le=256)
     admin_token: SecretStr | None = None  # enables /admin/* with `Authorization: Bearer`
 
     # Safety (docs/SAFETY.md). POST /chat/safe always applies the guards (the lecture guards

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import tokens
 from .cache import CacheConfig, SemanticCache
+from .cache.batching import BatchingEmbedder
 from .cache.disabled import NoCache
 from .clock import Clock
 from .config import Settings
@@ -285,7 +286,7 @@ async def _cache(
     )
     cache = SemanticCache(
         redis,
-        embedder,
+        BatchingEmbedder(embedder, settings.embedder_max_batch),
         clock,
         CacheConfig(
             similarity_threshold=settings.cache_similarity_threshold,

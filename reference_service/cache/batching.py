@@ -1,0 +1,67 @@
+"""The questions of concurrent requests embedded in one forward pass.
+
+A forward pass of MiniLM on one short question spends most of its time on matrix products
+too thin for the CPU to run well (one row per token, ~17 rows); eight questions in one pass
+cost about half as much each (docs/BENCHMARKS.md, "Embeddings of concurrent requests"). So
+the cache asks this wrapper, not the embedder: a pass starts as soon as a question waits,
+with every question waiting then (none waits for company: one request at a time costs what
+it did); the questions that arrive while a pass runs go together in the next one, up to
+`max_batch` a pass.
+
+Written by hand: it is a queue and one task; the batching libraries looked at add a wait
+window, which would add latency when there is nothing to batch with.
+
+A question embedded in a batch gets the vector it gets alone: the padding is masked out of
+the attention and the mean, and on ONNX Runtime the two were equal in every coordinate
+(benchmarks/embed_batching.py; the test allows 1e-6). So no cache decision changes; the
+cache's evaluation embeds its pairs in batches anyway (embedder.embed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from .embedder import BatchEmbedder
+
+
+class BatchingEmbedder:
+    """`aembed_one` for the cache, over an embedder's `embed(texts)` run off the event loop."""
+
+    def __init__(self, embedder: BatchEmbedder, max_batch: int = 16) -> None:
+        self.embedder = embedder
+        self.max_batch = max_batch
+        self.passes = 0  # forward passes run (the tests and the benchmark read it)
+        self._waiting: list[tuple[str, asyncio.Future[np.ndarray]]] = []
+        self._runner: asyncio.Task[None] | None = None
+
+    async def aembed_one(self, text: str) -> np.ndarray:
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        self._waiting.append((text, future))
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting:
+                batch = [(t, f) for t, f in self._waiting[: self.max_batch] if not f.done()]
+                del self._waiting[: self.max_batch]  # a caller gone: its future is cancelled
+                if batch:
+                    await self._embed(batch)
+        finally:
+            self._runner = None
+
+    async def _embed(self, batch: list[tuple[str, asyncio.Future[np.ndarray]]]) -> None:
+        self.passes += 1
+        try:
+            vectors = await asyncio.to_thread(self.embedder.embed, [t for t, _ in batch])
+        except Exception as exc:  # every question of the pass gets the error
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), vector in zip(batch, vectors, strict=True):
+            if not future.done():
+                future.set_result(vector)
