@@ -79,6 +79,16 @@ CONFIGS = {
         "RATE_LIMIT_ENABLED": "true",
         "ROUTING_ENABLED": "true",
     },
+    # The same, each question embedded in its own forward pass (the service before the
+    # questions of concurrent requests were batched): compare the c10 and c50 rows.
+    "everything on, one embedding a pass (EMBEDDER_MAX_BATCH=1)": {
+        "CACHE_ENABLED": "true",
+        "SAFETY_GUARDS": "true",
+        "SAFETY_PII": "true",
+        "RATE_LIMIT_ENABLED": "true",
+        "ROUTING_ENABLED": "true",
+        "EMBEDDER_MAX_BATCH": "1",
+    },
     # The same settings, the same question every time: the exact tier answers (after the
     # PII pass, the router, the limiter and input moderation, which run before the lookup).
     "everything on (defaults), every request an exact hit": {
@@ -285,6 +295,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
     parser.add_argument("--configs", nargs="*", help="names (prefixes) of configurations")
+    parser.add_argument("--exact", action="store_true", help="--configs are whole names")
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--json", type=Path)
     parser.add_argument(
@@ -329,6 +340,8 @@ def main() -> None:
         for workers in args.workers:
             for name, env in CONFIGS.items():
                 if args.configs and not any(name.startswith(c) for c in args.configs):
+                    continue
+                if args.exact and name not in args.configs:
                     continue
                 if workers > 1 and name not in ("bare", "everything on (defaults)"):
                     continue

@@ -2,14 +2,15 @@
 
 A forward pass of MiniLM on one short question spends most of its time on matrix products
 too thin for the CPU to run well (one row per token, ~17 rows); eight questions in one pass
-cost about half as much each (docs/BENCHMARKS.md, "Embeddings of concurrent requests"). So
+cost about 40% less each (docs/BENCHMARKS.md, "Embeddings of concurrent requests"). So
 the cache asks this wrapper, not the embedder: a pass starts as soon as a question waits,
 with every question waiting then (none waits for company: one request at a time costs what
 it did); the questions that arrive while a pass runs go together in the next one, up to
 `max_batch` a pass.
 
-Written by hand: it is a queue and one task; the batching libraries looked at add a wait
-window, which would add latency when there is nothing to batch with.
+Written by hand: it is a list and one task. The batchers looked at (PyPI's async-batcher
+and batched, Ray Serve's @serve.batch) gather by size or within a wait window (Ray's
+default 10 ms): a dependency, for what this needs without the window.
 
 A question embedded in a batch gets the vector it gets alone: the padding is masked out of
 the attention and the mean, and on ONNX Runtime the two were equal in every coordinate
