@@ -79,8 +79,9 @@ CONFIGS = {
         "RATE_LIMIT_ENABLED": "true",
         "ROUTING_ENABLED": "true",
     },
-    # The same, each question embedded in its own forward pass (the service before the
-    # questions of concurrent requests were batched): compare the c10 and c50 rows.
+    # The same, each question embedded in its own forward pass, one pass at a time (before
+    # batching, passes ran side by side in threads: on a worker pinned to one core, the same
+    # CPU, though not the same latency): compare the c10 and c50 rows.
     "everything on, one embedding a pass (EMBEDDER_MAX_BATCH=1)": {
         "CACHE_ENABLED": "true",
         "SAFETY_GUARDS": "true",
@@ -341,7 +342,7 @@ def main() -> None:
             for name, env in CONFIGS.items():
                 if args.configs and not any(name.startswith(c) for c in args.configs):
                     continue
-                if args.exact and name not in args.configs:
+                if args.exact and name not in (args.configs or []):
                     continue
                 if workers > 1 and name not in ("bare", "everything on (defaults)"):
                     continue

@@ -1,4 +1,5 @@
-"""`python -m reference_service [--host H] [--port P] [--workers N]`: run the service.
+"""`python -m reference_service [--host H] [--port P] [--workers N] [--keep-alive S]`: run
+the service.
 
 Settings come from the environment (see reference_service/config.py and the README).
 `python -m reference_service keys|tenants|usage ...` manages class mode (cli.py).

@@ -1,8 +1,8 @@
 """The questions of concurrent requests embedded in one forward pass.
 
 A forward pass of MiniLM on one short question spends most of its time on matrix products
-too thin for the CPU to run well (one row per token, ~17 rows); eight questions in one pass
-cost about 40% less each (docs/BENCHMARKS.md, "Embeddings of concurrent requests"). So
+too thin for the CPU to run well (one row per token, ~17 rows); questions in one pass cost
+less each (docs/BENCHMARKS.md, "Embeddings of concurrent requests"). So
 the cache asks this wrapper, not the embedder: a pass starts as soon as a question waits,
 with every question waiting then (none waits for company: one request at a time costs what
 it did); the questions that arrive while a pass runs go together in the next one, up to
@@ -45,6 +45,7 @@ class BatchingEmbedder:
         return await future
 
     async def _run(self) -> None:
+        batch: list[tuple[str, asyncio.Future[np.ndarray]]] = []
         try:
             while self._waiting:
                 batch = [(t, f) for t, f in self._waiting[: self.max_batch] if not f.done()]
@@ -53,16 +54,23 @@ class BatchingEmbedder:
                     await self._embed(batch)
         finally:
             self._runner = None
+            # Only if this task was interrupted (cancelled at shutdown, say): no caller is
+            # left waiting forever.
+            for _, future in (*batch, *self._waiting):
+                if not future.done():
+                    future.set_exception(RuntimeError("the embedding pass was interrupted"))
+            self._waiting.clear()
 
     async def _embed(self, batch: list[tuple[str, asyncio.Future[np.ndarray]]]) -> None:
         self.passes += 1
         try:
             vectors = await asyncio.to_thread(self.embedder.embed, [t for t, _ in batch])
+            results = list(zip(batch, vectors, strict=True))
         except Exception as exc:  # every question of the pass gets the error
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, future), vector in zip(batch, vectors, strict=True):
+        for (_, future), vector in results:
             if not future.done():
                 future.set_result(vector)

@@ -127,7 +127,7 @@ def _flagged_categories(result: object) -> list[str]:
     return named or ["unspecified"]
 
 
-_DRAIN_LIMIT = 64 * 1024  # bytes read after [DONE] so the connection can be reused
+_DRAIN_LIMIT = 64 * 1024  # see _drain
 
 
 async def _stream_chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], None]:
@@ -141,7 +141,7 @@ async def _stream_chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, 
     buf, data, body, after_cr = b"", list[bytes](), response.aiter_bytes(), False
     async for piece in body:
         if after_cr and piece.startswith(b"\n"):
-            piece = piece[1:]  # a CRLF split between pieces: its CR ended the line
+            piece, after_cr = piece[1:], False  # a CRLF split between pieces: one line end
         if not piece:
             continue
         text = buf + piece

@@ -80,6 +80,20 @@ async def test_a_caller_that_left_is_not_embedded():
     assert embedder.passes == [1, 1]  # "gone" was dropped from the second pass
 
 
+async def test_no_caller_waits_forever_when_the_pass_is_interrupted():
+    embedder = Recording()
+    batcher = BatchingEmbedder(embedder)
+    first, rest = await queue_behind_first(embedder, batcher, ["a", "bb"])
+    assert batcher._runner is not None
+    batcher._runner.cancel()  # as at shutdown
+    try:
+        for task in (first, *rest):
+            with pytest.raises(RuntimeError, match="interrupted"):
+                await asyncio.wait_for(task, 10)
+    finally:
+        embedder.release.set()
+
+
 def test_the_real_embedder_gives_a_question_the_same_vector_in_a_batch():
     """Padding is masked out: short and long questions together get the vectors they get
     alone (measured equal in every coordinate; allowed 1e-6 here)."""

@@ -83,14 +83,14 @@ async def test_class_mode_without_redis_refuses_to_start():
         await start(make_settings(class_mode=True), FakeClock(), PriceTable())
 
 
-async def test_class_mode_with_an_unpriced_model_refuses_to_start(redis_url):
+async def test_class_mode_with_an_unpriced_model_refuses_to_start():
     """Its requests would cost 0: no budget would ever stop them. Priced at 0 on purpose, a
     local model is fine."""
     from reference_service.pricing import ModelPrice, PriceTable
     from reference_service.services import ClassModeNeedsPrices, _check_class_mode, start
 
     local = {"default_model": "llama3.2:3b", "strong_model": "llama3.2:3b"}
-    settings = make_settings(class_mode=True, redis_url=redis_url, **local)
+    settings = make_settings(class_mode=True, redis_url="redis://unused", **local)
     with pytest.raises(ClassModeNeedsPrices, match=r"MODEL_PRICES has no price for llama3\.2:3b"):
         await start(settings, FakeClock(), PriceTable(settings.model_prices))
     free = {"llama3.2:3b": ModelPrice(usd_per_1m_input=0, usd_per_1m_output=0)}

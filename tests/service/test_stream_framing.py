@@ -67,6 +67,15 @@ async def test_crlf_or_cr_line_ends_split_anywhere(eol):
     assert await chunks(*[bytes([b]) for b in wire]) == [A, B]  # a byte at a time
 
 
+async def test_mixed_line_ends_split_in_three_anywhere():
+    """A CR whose LF comes in the next piece, then a line end of another kind: each counts
+    once (the LF after a split CRLF must not swallow the next piece's own LF)."""
+    wire = event(A, b"\r\n\n") + event(B, b"\r\r") + b"data: [DONE]\r\n\r\n"
+    for i in range(1, len(wire)):
+        for j in range(i, len(wire)):
+            assert await chunks(wire[:i], wire[i:j], wire[j:]) == [A, B], (i, j)
+
+
 async def test_what_follows_done_is_drained_only_up_to_64_kib():
     tail = [b"x" * 1024] * 200  # 200 KiB after [DONE]: a server that does not stop
     body = Body(event(A), b"data: [DONE]\n\n", *tail)
