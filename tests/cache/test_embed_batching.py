@@ -42,8 +42,12 @@ async def queue_behind_first(embedder: Recording, batcher: BatchingEmbedder, tex
 async def test_a_question_alone_is_embedded_at_once_alone():
     embedder = Recording()
     embedder.release.set()
-    vector = await BatchingEmbedder(embedder).aembed_one("abc")
-    assert vector.tolist() == [3.0] and embedder.passes == [1]
+    batcher = BatchingEmbedder(embedder)
+    task = asyncio.create_task(batcher.aembed_one("abc"))
+    for _ in range(3):  # the caller, then the pass's task: no wait window between them
+        await asyncio.sleep(0)
+    assert batcher.passes == 1
+    assert (await task).tolist() == [3.0] and embedder.passes == [1]
 
 
 async def test_questions_arriving_during_a_pass_go_together_in_the_next():

@@ -13,6 +13,7 @@ def run_main(monkeypatch) -> dict:
     seen: dict = {}
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
     monkeypatch.setattr(sys, "argv", ["reference_service"])
+    monkeypatch.setenv("WORKERS", "1")  # more would make a metrics directory
     main()
     return seen
 
