@@ -35,13 +35,15 @@ def cpu_per_call(url: str, sync_s: float, calls: int) -> float:
         breaker = BreakerRegistry(redis, SystemClock(), BreakerConfig(sync_s=sync_s)).for_model(
             "gpt-4o-mini"
         )
-        for _ in range(200):  # warm: the script loaded, the connection open
-            ticket = await breaker.allow()
-            await breaker.record_success(ticket.probe, clean=ticket.clean)
+
+        async def call(n: int) -> None:
+            for _ in range(n):
+                ticket = await breaker.allow()
+                await breaker.record_success(ticket.probe, clean=ticket.clean)
+
+        await call(200)  # warm: the script loaded, the connection open
         cpu0 = time.process_time()
-        for _ in range(calls):
-            ticket = await breaker.allow()
-            await breaker.record_success(ticket.probe, clean=ticket.clean)
+        await call(calls)
         cpu = time.process_time() - cpu0
         await redis.aclose()
         return cpu / calls * 1000
