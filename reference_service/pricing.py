@@ -45,10 +45,6 @@ class PriceTable:
         self._prices = dict(default_model_prices() if prices is None else prices)
         self._unpriced: set[str] = set()
 
-    def __contains__(self, model: object) -> bool:
-        """Whether `model` has a price (0 included)."""
-        return model in self._prices
-
     def cost_usd(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
         """USD for these tokens; 0 for a model without a price (logged once)."""
         price = self._prices.get(model)

@@ -94,7 +94,7 @@ class Services:
 # long: the composition root: every collaborator built in one readable place
 async def start(settings: Settings, clock: Clock, prices: PriceTable) -> Services:
     """Connect to the upstream and Redis, load the models, build the pipeline."""
-    _check_class_mode(settings, prices)
+    _check_class_mode(settings)
     embedded, upstream = _upstream(settings)
     redis = make_redis(settings)
     breakers = BreakerRegistry(
@@ -169,7 +169,7 @@ class ClassModeNeedsPrices(RuntimeError):
     """CLASS_MODE with a model MODEL_PRICES does not price: a start-up error."""
 
 
-def _check_class_mode(settings: Settings, prices: PriceTable) -> None:
+def _check_class_mode(settings: Settings) -> None:
     """What class mode cannot run without: Redis (keys, budgets) and a price per model."""
     if not settings.class_mode:
         return
@@ -179,7 +179,7 @@ def _check_class_mode(settings: Settings, prices: PriceTable) -> None:
             "keys create` live in Redis, shared by every worker; the embedded fakeredis lives "
             "inside one process, where neither the command line nor the other workers see it."
         )
-    if unpriced := [m for m in settings.models if m not in prices]:
+    if unpriced := [m for m in settings.models if m not in settings.model_prices]:
         free = json.dumps({unpriced[0]: {"usd_per_1m_input": 0, "usd_per_1m_output": 0}})
         raise ClassModeNeedsPrices(
             "CLASS_MODE=true counts budgets in dollars, and MODEL_PRICES has no price for "

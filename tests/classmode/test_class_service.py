@@ -94,8 +94,8 @@ async def test_class_mode_with_an_unpriced_model_refuses_to_start():
     with pytest.raises(ClassModeNeedsPrices, match=r"MODEL_PRICES has no price for llama3\.2:3b"):
         await start(settings, FakeClock(), PriceTable(settings.model_prices))
     free = {"llama3.2:3b": ModelPrice(usd_per_1m_input=0, usd_per_1m_output=0)}
-    _check_class_mode(settings.model_copy(update={"model_prices": free}), PriceTable(free))
-    _check_class_mode(settings.model_copy(update={"class_mode": False}), PriceTable())
+    _check_class_mode(settings.model_copy(update={"model_prices": free}))
+    _check_class_mode(settings.model_copy(update={"class_mode": False}))
 
 
 def test_a_stored_key_is_served_and_logged_by_its_id_only(cls, captured):
