@@ -6,6 +6,7 @@ The SDK is built with `max_retries=0`: retries belong to one layer of our own.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
@@ -127,7 +128,8 @@ def _flagged_categories(result: object) -> list[str]:
     return named or ["unspecified"]
 
 
-_DRAIN_LIMIT = 64 * 1024  # see _drain
+_DRAIN_LIMIT = 64 * 1024  # bytes; see _drain
+_DRAIN_S = 1.0  # seconds; see _drain
 
 
 async def _stream_chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, Any], None]:
@@ -165,13 +167,19 @@ async def _stream_chunks(response: httpx2.Response) -> AsyncGenerator[dict[str, 
 
 async def _drain(body: AsyncIterator[bytes]) -> None:
     """Read what follows [DONE] (normally nothing but the body's end), so the connection can
-    be reused (HTTP/1.1), as the SDK does; but no more than _DRAIN_LIMIT bytes: past that
-    the response is closed instead, and its connection with it."""
+    be reused (HTTP/1.1), as the SDK does; but no more than _DRAIN_LIMIT bytes and no longer
+    than _DRAIN_S seconds: past either the response is closed instead, and its connection
+    with it. The answer is complete by now, so a read that fails here (a reset, the read
+    timeout) costs the connection only, never the answer."""
     read = 0
-    async for piece in body:
-        read += len(piece)
-        if read > _DRAIN_LIMIT:
-            return
+    try:
+        async with asyncio.timeout(_DRAIN_S):
+            async for piece in body:
+                read += len(piece)
+                if read > _DRAIN_LIMIT:
+                    return
+    except (TimeoutError, httpx2.HTTPError, OSError):
+        return
 
 
 def _data_line(line: bytes, data: list[bytes]) -> None:

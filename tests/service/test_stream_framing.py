@@ -4,11 +4,14 @@ answer of the wrong shape (`UpstreamClient.complete`)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
+import httpx2
 import pytest
 
 from reference_service.errors import UpstreamError
+from reference_service.llm import client as llm_client
 from reference_service.llm.client import UpstreamClient, _stream_chunks
 from tests.support import Replies
 
@@ -87,6 +90,40 @@ async def test_done_ends_the_stream_and_the_rest_of_the_body_is_read():
     body = Body(event(A), b"data: [DONE]\n\n", event(B), b"trailing")
     assert [c async for c in _stream_chunks(body)] == [A]  # type: ignore[arg-type]
     assert body.read == 4  # drained: the connection can be reused
+
+
+class StallingBody(Body):
+    """Its pieces, then nothing more and no end: a server that keeps the body open."""
+
+    async def aiter_bytes(self):
+        async for p in super().aiter_bytes():
+            yield p
+        await asyncio.Event().wait()
+        yield b""  # never reached
+
+
+class FailingBody(Body):
+    """Its pieces, then a read error (a connection reset)."""
+
+    async def aiter_bytes(self):
+        async for p in super().aiter_bytes():
+            yield p
+        raise httpx2.ReadError("connection reset by peer")
+
+
+async def test_a_body_left_open_after_done_is_drained_only_for_a_bounded_time(monkeypatch):
+    """The answer is complete at [DONE]: a server that then neither sends nor closes must
+    not hold the answer back until the read timeout (and then fail it)."""
+    monkeypatch.setattr(llm_client, "_DRAIN_S", 0.05)
+    body = StallingBody(event(A), b"data: [DONE]\n\n", b"x")
+    async with asyncio.timeout(5):  # the drain's own bound ends it, not this one
+        assert [c async for c in _stream_chunks(body)] == [A]  # type: ignore[arg-type]
+    assert body.read == 3
+
+
+async def test_a_read_error_after_done_costs_the_connection_not_the_answer():
+    body = FailingBody(event(A), b"data: [DONE]\n\n")
+    assert [c async for c in _stream_chunks(body)] == [A]  # type: ignore[arg-type]
 
 
 async def test_a_last_event_without_a_blank_line_counts():
