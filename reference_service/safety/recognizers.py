@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported where used: loading them takes seconds
     from presidio_analyzer import AnalyzerEngine, EntityRecognizer
+    from thinc.api import Ops
     from tldextract import TLDExtract
 
 ENTITIES = ("PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IP_ADDRESS")
@@ -184,6 +185,27 @@ def build_analyzer() -> AnalyzerEngine:
     # ner does not extend an entity across a sentence start the parser set (docs/SAFETY.md,
     # "Tried: the PII pass without the parser").
     return AnalyzerEngine(nlp_engine=nlp, registry=registry, supported_languages=["en"])
+
+
+@functools.cache
+def _cpu_ops() -> Ops:
+    from thinc.api import get_ops
+
+    return get_ops("cpu")  # what thinc's require_cpu() picks: NumpyOps on this machine
+
+
+def use_cpu_ops() -> None:
+    """Give the current context spaCy's CPU backend before an analyzer pass.
+
+    thinc keeps its current backend in a ContextVar. `asyncio.to_thread` runs each pass in a
+    copy of the request's context, where it is unset, and then every parser and ner call
+    looked it up again through the installed packages' entry points (catalogue): ~1 ms of a
+    ~7 ms pass (docs/BENCHMARKS.md, "spaCy's backend"). It is the backend thinc would have
+    looked up (the same class spaCy's models were loaded with), so the results are the
+    same; setting it is a ContextVar write."""
+    from thinc.api import set_current_ops
+
+    set_current_ops(_cpu_ops())
 
 
 @dataclass

@@ -1,0 +1,65 @@
+"""CPU of one Presidio pass as the service runs it: in a worker thread, in a copy of the
+request's context (`asyncio.to_thread`), where thinc (spaCy's backend library) has no
+current backend, with and without `recognizers.use_cpu_ops()` setting one first.
+
+    .venv/bin/python benchmarks/spacy_backend.py [--texts 300] [--rounds 5]
+
+Each pass runs in a fresh `contextvars.Context()`, as each request's pass does. Without a
+backend in the context, thinc looks it up again (through the installed packages' entry
+points) in the first parser or ner call of every pass. The texts are the overhead
+benchmark's misses and semantic-hit wordings (request_floors.texts); rounds alternate the two
+ways; the median of the rounds is reported (docs/BENCHMARKS.md, "spaCy's backend").
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextvars
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+from benchmarks.request_floors import texts
+from reference_service.safety.recognizers import ENTITIES, shared_analyzer, use_cpu_ops
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--texts", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {0})
+    analyzer = shared_analyzer()
+    entities = list(ENTITIES)
+    ts = texts(args.texts)
+
+    def before(t: str) -> None:
+        analyzer.analyze(t, language="en", entities=entities, score_threshold=0.4)
+
+    def after(t: str) -> None:
+        use_cpu_ops()
+        before(t)
+
+    ways = {"no backend in the context (before)": before, "use_cpu_ops() first (now)": after}
+    for t in ts[:20]:  # warm
+        for fn in ways.values():
+            contextvars.Context().run(fn, t)
+    results: dict[str, list[float]] = {name: [] for name in ways}
+    for r in range(args.rounds):
+        order = list(ways) if r % 2 == 0 else list(reversed(ways))
+        for name in order:
+            cpu = time.process_time()
+            for t in ts:
+                contextvars.Context().run(ways[name], t)
+            results[name].append((time.process_time() - cpu) / len(ts) * 1000)
+        print(f"round {r + 1}: " + ", ".join(f"{n} {results[n][-1]:.2f} ms" for n in ways))
+    for name, values in results.items():
+        print(f"{name:40} {statistics.median(values):.2f} ms of CPU per pass (median)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""CPU per relayed chunk through the whole gateway: the slope of the service's CPU per
+stream between a short and a long answer, the rest of the request's cost cancelled out.
+
+    .venv/bin/python benchmarks/stream_chunks.py [--streams 300] [--rounds 5]
+
+Dividing one stream's CPU by its chunks (as a 20-chunk stream's CPU does in the side-by-side
+run) charges the request's own cost (its parsing, the pipeline, the upstream call) to the
+chunks. Here the same question is streamed with `max_tokens` SHORT and LONG: the upstream
+(the fake LLM, one scripted answer longer than LONG tokens, a token per chunk) sends SHORT or
+LONG content chunks, each relayed by the service as one SSE event, and everything else is
+the same. (CPU per LONG stream - CPU per SHORT stream) / (LONG - SHORT) is what one more
+chunk costs: read off the upstream's body, through the pipeline, written out as an event.
+
+The service runs "bare" (as the side-by-side harness runs it: cache, guards, rate limits and
+routing off; the request log on; its breaker on a real Redis 8), one worker on CPU 0; the
+fake LLM, Redis and this client on CPU 1. Rounds alternate the two lengths (which one goes
+first alternates too); the median of the rounds' slopes is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+from pathlib import Path
+
+import httpx
+import psutil
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+from benchmarks.loadgen import build_request, run
+from benchmarks.overhead import BARE, BODY, HOST, cpu_seconds, start
+from mock_llm import free_port
+from reference_service.tokens import split_tokens
+
+SHORT, LONG = 20, 220
+# A plain English answer, one token a chunk; longer than LONG so max_tokens always cuts it.
+ANSWER = " ".join(
+    ["PCIe 5.0 x16 carries about 64 GB/s in each direction, twice what 4.0 carries."] * 30
+)
+
+
+def stream_body(max_tokens: int) -> dict:
+    return dict(BODY, stream=True, max_tokens=max_tokens)
+
+
+def content_events(port: int, max_tokens: int) -> int:
+    """How many content events one stream of this length carries (checked, not assumed)."""
+    n = 0
+    with httpx.stream(
+        "POST",
+        f"http://{HOST}:{port}/v1/chat/completions",
+        json=stream_body(max_tokens),
+        timeout=30,
+    ) as r:
+        r.raise_for_status()
+        for line in r.iter_lines():
+            if line.startswith("data: {") and '"content":' in line and '"content":""' not in line:
+                n += 1
+    return n
+
+
+def cpu_per_stream(port: int, proc, max_tokens: int, streams: int) -> float:
+    """ms of the service's CPU per stream, over `streams` streams at one client."""
+    request = build_request(HOST, port, "/v1/chat/completions", stream_body(max_tokens))
+    before = cpu_seconds(proc)
+    r = asyncio.run(run(HOST, port, request, concurrency=1, requests=streams))
+    if r.errors or set(r.statuses) != {200}:
+        raise RuntimeError(f"failed streams: {r.statuses}, {r.errors} errors")
+    return (cpu_seconds(proc) - before) / len(r.latencies) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--streams", type=int, default=300, help="streams per round and length")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    assert len(split_tokens(ANSWER)) > LONG
+    os.sched_setaffinity(0, {1})
+    from tests.redis_server import RedisServer
+
+    redis_server = RedisServer().start()
+    psutil.Process(redis_server.proc.pid).cpu_affinity([1])
+    mock_port = free_port()
+    mock = start(
+        [sys.executable, "-m", "mock_llm", "--port", str(mock_port), "--latency", "zero"],
+        {},
+        {1},
+        f"http://{HOST}:{mock_port}/v1/models",
+    )
+    scripted = (args.rounds * 2 + 1) * (args.streams + 1) + 100
+    httpx.post(
+        f"http://{HOST}:{mock_port}/_mock/answers", json={"text": ANSWER, "count": scripted}
+    ).raise_for_status()
+    port = free_port()
+    svc = start(
+        [sys.executable, "-m", "reference_service", "--port", str(port), "--workers", "1"],
+        {
+            **BARE,
+            "REDIS_URL": redis_server.url,
+            "OPENAI_BASE_URL": f"http://{HOST}:{mock_port}/v1",
+            "OPENAI_API_KEY": "x",
+        },
+        {0},
+        f"http://{HOST}:{port}/readyz",
+    )
+    try:
+        events = {n: content_events(port, n) for n in (SHORT, LONG)}
+        assert events == {SHORT: SHORT, LONG: LONG}, events
+        cpu_per_stream(port, svc, LONG, 50)  # warm-up
+        rounds = []
+        for i in range(args.rounds):
+            order = (SHORT, LONG) if i % 2 == 0 else (LONG, SHORT)
+            ms = {n: cpu_per_stream(port, svc, n, args.streams) for n in order}
+            slope = (ms[LONG] - ms[SHORT]) / (LONG - SHORT)
+            rounds.append((ms[SHORT], ms[LONG], slope))
+            print(
+                f"round {i + 1}: {SHORT} chunks {ms[SHORT]:.2f} ms, {LONG} chunks "
+                f"{ms[LONG]:.2f} ms of CPU per stream: {slope:.4f} ms per chunk",
+                flush=True,
+            )
+    finally:
+        svc.terminate()
+        svc.wait(timeout=30)
+        mock.terminate()
+        mock.wait(timeout=10)
+        redis_server.stop()
+    short, long_, slope = (statistics.median(r[k] for r in rounds) for k in range(3))
+    print(
+        f"median of {args.rounds} rounds: {SHORT} chunks {short:.2f} ms, {LONG} chunks "
+        f"{long_:.2f} ms of CPU per stream; {slope:.4f} ms of CPU per relayed chunk"
+    )
+
+
+if __name__ == "__main__":
+    main()
