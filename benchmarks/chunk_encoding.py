@@ -1,0 +1,96 @@
+"""CPU to encode one relayed token as an OpenAI `chat.completion.chunk` SSE event: the whole
+chunk object through json.dumps and sse-starlette's ServerSentEvent (the service before), and
+streaming.openai_events now (a per-stream template with the token's JSON string in its slot).
+
+    .venv/bin/python benchmarks/chunk_encoding.py [--tokens 50000] [--rounds 5]
+
+Both ways run the same loop: `openai_events` over batches of one TokenEvent each, the
+"before" way with its token encoder replaced by the whole-object one it used (the bytes are
+the same: tests/service/test_openai_events.py). Encoding only: no network, no pipeline.
+Rounds alternate the two ways; the median of the rounds is reported (docs/BENCHMARKS.md,
+"Relayed chunks").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+from sse_starlette import ServerSentEvent
+
+from reference_service.call import ChatCall, TokenEvent
+from reference_service.clients import Client, Limits
+from reference_service.streaming import openai_events
+
+WORDS = [" the", " bandwidth", " of", " PCIe", " 5.0", " x16", " is", " about", " 64", " GB/s"]
+
+
+def whole_object(text: str) -> bytes:
+    """What openai_events encoded per token before: the chunk object, whole."""
+    obj = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": "gpt-4o-mini",
+        "system_fingerprint": None,
+        "choices": [
+            {"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": None}
+        ],
+    }
+    return ServerSentEvent(json.dumps(obj)).encode()
+
+
+async def one_way(tokens: int, before: bool) -> float:
+    """ms of CPU per token, through openai_events (now) or the same loop encoding whole
+    objects (before)."""
+    events = [[TokenEvent(WORDS[i % len(WORDS)])] for i in range(tokens)]
+
+    async def batches() -> AsyncIterator[list]:
+        for batch in events:
+            yield batch
+
+    call = ChatCall(messages=[], model="gpt-4o-mini", client=Client("c", "t", Limits(1, 1)))
+    cpu = time.process_time()
+    if before:
+        async for batch in batches():
+            b"".join(whole_object(e.text) for e in batch)
+    else:
+        stream = openai_events(
+            batches(),
+            call,
+            completion_id="chatcmpl-bench",
+            created=1700000000,
+            model="gpt-4o-mini",
+            include_usage=False,
+        )
+        async for _ in stream:
+            pass
+    return (time.process_time() - cpu) / tokens * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tokens", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    ways = {"the whole chunk object (before)": True, "the template (now)": False}
+    results: dict[str, list[float]] = {name: [] for name in ways}
+    for r in range(args.rounds):
+        order = list(ways) if r % 2 == 0 else list(reversed(ways))
+        for name in order:
+            results[name].append(asyncio.run(one_way(args.tokens, ways[name])))
+        print(f"round {r + 1}: " + ", ".join(f"{n} {results[n][-1]:.4f} ms" for n in ways))
+    for name, values in results.items():
+        print(f"{name:34} {statistics.median(values):.4f} ms of CPU per token (median)")
+
+
+if __name__ == "__main__":
+    main()
