@@ -4,9 +4,11 @@ streaming.openai_events now (a per-stream template with the token's JSON string 
 
     .venv/bin/python benchmarks/chunk_encoding.py [--tokens 50000] [--rounds 5]
 
-Both ways run the same loop: `openai_events` over batches of one TokenEvent each, the
-"before" way with its token encoder replaced by the whole-object one it used (the bytes are
-the same: tests/service/test_openai_events.py). Encoding only: no network, no pipeline.
+Batches of one TokenEvent each: "now" goes through `openai_events` itself; "before" is a
+plain loop over the same batches encoding each token as the whole object, as
+`openai_events` did (the bytes are the same: tests/service/test_openai_events.py). Only
+"now" pays for `openai_events`' own generator and type checks, so the saving shown is if
+anything understated. Encoding only: no network, no pipeline.
 Rounds alternate the two ways; the median of the rounds is reported (docs/BENCHMARKS.md,
 "Relayed chunks").
 """

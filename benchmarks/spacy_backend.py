@@ -1,6 +1,7 @@
-"""CPU of one Presidio pass as the service runs it: in a worker thread, in a copy of the
-request's context (`asyncio.to_thread`), where thinc (spaCy's backend library) has no
-current backend, with and without `recognizers.use_cpu_ops()` setting one first.
+"""CPU of one Presidio pass in the context the service runs it in: a copy of the request's
+context (`asyncio.to_thread`; here each pass runs on the main thread in a fresh
+`contextvars.Context()`, which is what matters), where thinc (spaCy's backend library) has
+no current backend, with and without `recognizers.use_cpu_ops()` setting one first.
 
     .venv/bin/python benchmarks/spacy_backend.py [--texts 300] [--rounds 5]
 
