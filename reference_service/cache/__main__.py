@@ -54,6 +54,9 @@ def main() -> None:
         "--backend", choices=["torch", "onnx", "onnx-int8"], default=settings.embedder_backend
     )
     parser.add_argument("--variant", choices=["fp32", "int8"], default="fp32")
+    parser.add_argument(
+        "--force", action="store_true", help="export-onnx: rebuild even if the file is there"
+    )
     parser.add_argument("--dir", type=Path, default=settings.embedder_onnx_dir)
     parser.add_argument("--pairs", type=Path)
     parser.add_argument("--threshold", type=float, default=settings.cache_similarity_threshold)
@@ -75,9 +78,15 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.command == "export-onnx":
-        from .onnx_embedder import export_onnx
+        from .onnx_embedder import export_onnx, onnx_path
 
-        print(export_onnx(args.dir, args.variant))
+        # The file is named by the weights it was made from: one already there is this one
+        # (`make setup` runs this after every reinstall; a rebuild takes ~10 s).
+        present = onnx_path(args.dir, args.variant)
+        if present.exists() and not args.force:
+            print(f"{present} (already built from these weights; --force rebuilds it)")
+        else:
+            print(export_onnx(args.dir, args.variant))
         return
     if args.command == "train":
         from .train import QQP_DEV

@@ -118,3 +118,29 @@ def test_a_damaged_file_is_a_clear_startup_error(onnx_dir, tmp_path):
     damaged.write_bytes(onnx_path(onnx_dir, "fp32").read_bytes()[:100_000])
     with pytest.raises(EmbedderError, match="delete it"):
         OnnxEmbedder(damaged)
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_the_export_command_keeps_a_file_already_built_unless_forced(
+    tmp_path, monkeypatch, capsys, force
+):
+    """`make setup` runs the command after every reinstall: a file named by these weights is
+    already the one it would build (a rebuild is ~10 s)."""
+    from reference_service.cache import __main__ as cli
+    from reference_service.cache import onnx_embedder
+
+    built = []
+    monkeypatch.setattr(
+        onnx_embedder, "export_onnx", lambda d, v: built.append((d, v)) or onnx_path(d, v)
+    )
+    target = onnx_path(tmp_path, "fp32")
+    target.write_bytes(b"built before")
+    argv = ["prog", "export-onnx", "--dir", str(tmp_path)] + (["--force"] if force else [])
+    monkeypatch.setattr("sys.argv", argv)
+    cli.main()
+    assert built == ([(tmp_path, "fp32")] if force else [])
+    assert str(target) in capsys.readouterr().out
+    target.unlink()  # absent: built, forced or not
+    monkeypatch.setattr("sys.argv", argv[:4])
+    cli.main()
+    assert built[-1] == (tmp_path, "fp32")
