@@ -7,6 +7,7 @@ from typing import overload
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.driver_info import DriverInfo
 
 from .config import Settings
 
@@ -26,6 +27,10 @@ def make_redis(settings: Settings) -> redis.Redis:
             socket_connect_timeout=0.5,
             retry=Retry(NoBackoff(), 0),
             health_check_interval=10,
+            # What each connection tells Redis (CLIENT SETINFO: "redis-py", its version),
+            # made once: left to redis-py, every connection its pool opens reads the
+            # version from the package metadata again (~0.5 ms each).
+            driver_info=DriverInfo(),
         )
     import fakeredis  # only the embedded default needs it
 
