@@ -20,9 +20,11 @@ things in their own words, replay.py) through the lecture's cache (cosine >= 0.9
 expiry) and the lab's, and prints LLM calls saved, wrong answers served and cost saved;
 --plot writes the two curves as a PNG.
 
-python -m reference_service.cache export-onnx [--variant fp32|int8] [--dir DIR]
+python -m reference_service.cache export-onnx [--variant fp32|int8] [--dir DIR] [--force]
 builds the ONNX file of EMBEDDER_BACKEND=onnx (fp32) or onnx-int8 from the packaged weights
-(default DIR: EMBEDDER_ONNX_DIR, else ~/.cache/llm-production-lab/onnx) and prints its path.
+(default DIR: EMBEDDER_ONNX_DIR, else ~/.cache/llm-production-lab/onnx) and prints its path;
+a file already there (named by the weights' sha256, which are checked) is kept unless
+--force (rebuild after changing the export code).
 
 Every command embeds with --backend (default: EMBEDDER_BACKEND).
 """
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,13 +81,17 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.command == "export-onnx":
+        from .embedder import check_weights, model_dir
         from .onnx_embedder import export_onnx, onnx_path
 
-        # The file is named by the weights it was made from: one already there is this one
-        # (`make setup` runs this after every reinstall; a rebuild takes ~10 s).
+        # The file is named by the weights it was made from: once they are checked to be
+        # those, one already there is this one (`make setup` runs this after every
+        # reinstall; a rebuild takes ~10 s).
         present = onnx_path(args.dir, args.variant)
         if present.exists() and not args.force:
-            print(f"{present} (already built from these weights; --force rebuilds it)")
+            check_weights(model_dir())
+            print("already built from these weights; --force rebuilds it", file=sys.stderr)
+            print(present)
         else:
             print(export_onnx(args.dir, args.variant))
         return
