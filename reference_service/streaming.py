@@ -206,8 +206,50 @@ def _openai_error_event(event: ErrorEvent, call: ChatCall) -> dict[str, Any]:
     )
 
 
-_SLOT = "\x00"  # a token's place in the chunk template of openai_events
+_SLOT = "\x00"  # a token's place in _Chunks' template
 _SLOT_JSON = json.dumps(_SLOT).encode()
+
+
+class _Chunks:
+    """One stream's `chat.completion.chunk` events, encoded.
+
+    A token's chunk is the same bytes every time but for the text's JSON string: made once
+    per stream around a slot, then each token's text (json.dumps of a str: the C encoder's
+    fast path) goes in the slot, where encoding the whole chunk object and its SSE framing
+    per token cost ~0.01 ms of CPU more (docs/BENCHMARKS.md, "Relayed chunks"). The bytes
+    are chunk({"content": text})'s (tests compare them). The slot is the last string in the
+    chunk (only nulls follow it), hence rpartition."""
+
+    def __init__(self, completion_id: str, created: int, model: str, include_usage: bool):
+        self.completion_id, self.created, self.model = completion_id, created, model
+        self.include_usage = include_usage
+        self._head, _, self._tail = self.chunk({"content": _SLOT}).rpartition(_SLOT_JSON)
+
+    def token(self, text: str) -> bytes:
+        return self._head + json.dumps(text).encode() + self._tail
+
+    def chunk(
+        self,
+        delta: dict[str, Any] | None,
+        finish_reason: str | None = None,
+        usage: dict[str, int] | None = None,
+        choices: bool = True,
+    ) -> bytes:
+        obj: dict[str, Any] = {
+            "id": self.completion_id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": None,
+            "choices": [
+                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+            ]
+            if choices
+            else [],
+        }
+        if self.include_usage:
+            obj["usage"] = usage
+        return ServerSentEvent(json.dumps(obj)).encode()
 
 
 async def openai_events(
@@ -221,39 +263,18 @@ async def openai_events(
 ) -> AsyncIterator[bytes]:
     """OpenAI's streaming dialect: `chat.completion.chunk` objects, then `[DONE]`; one write
     per batch of events."""
+    chunks = _Chunks(completion_id, created, model, include_usage)
 
-    def chunk(
-        delta: dict[str, Any] | None,
-        finish_reason: str | None = None,
-        usage: dict[str, int] | None = None,
-        choices: bool = True,
-    ) -> bytes:
-        obj: dict[str, Any] = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "system_fingerprint": None,
-            "choices": [
-                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-            ]
-            if choices
-            else [],
-        }
-        if include_usage:
-            obj["usage"] = usage
-        return ServerSentEvent(json.dumps(obj)).encode()
-
-    def encode_other(event: StreamEvent | ErrorEvent) -> bytes:
+    def encode(event: StreamEvent | ErrorEvent) -> bytes:
         if isinstance(event, TokenEvent):
-            return chunk({"content": event.text})
+            return chunks.token(event.text)
         if isinstance(event, ToolCallEvent):
-            return chunk({"tool_calls": event.tool_calls})  # relayed piece by piece
+            return chunks.chunk({"tool_calls": event.tool_calls})  # relayed piece by piece
         if isinstance(event, DoneEvent):
             r = event.result
-            out = chunk({}, finish_reason=r.finish_reason)  # never invented: see pipeline
+            out = chunks.chunk({}, finish_reason=r.finish_reason)  # never invented: pipeline
             if include_usage:
-                out += chunk(
+                out += chunks.chunk(
                     None,
                     usage={
                         "prompt_tokens": r.prompt_tokens,
@@ -265,20 +286,7 @@ async def openai_events(
             return out + ServerSentEvent("[DONE]").encode()
         return ServerSentEvent(json.dumps(_openai_error_event(event, call))).encode()
 
-    # A token's chunk is the same bytes every time but for the text's JSON string: made
-    # once per stream around a slot, then each token's text (json.dumps of a str: the C
-    # encoder's fast path) goes in the slot, where encoding the whole chunk object and its
-    # SSE framing per token cost ~0.01 ms of CPU more (docs/BENCHMARKS.md, "Relayed
-    # chunks"). The bytes are chunk({"content": text})'s (tests compare them). The
-    # slot is the last string in the chunk (only nulls follow it), hence rpartition.
-    head, _, tail = chunk({"content": _SLOT}).rpartition(_SLOT_JSON)
-
-    def encode(event: StreamEvent | ErrorEvent) -> bytes:
-        if isinstance(event, TokenEvent):
-            return head + json.dumps(event.text).encode() + tail
-        return encode_other(event)
-
-    yield chunk({"role": "assistant", "content": ""})
+    yield chunks.chunk({"role": "assistant", "content": ""})
     async for batch in batches:
         yield b"".join(encode(event) for event in batch)
         if isinstance(batch[-1], ErrorEvent):
