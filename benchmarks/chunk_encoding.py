@@ -5,20 +5,18 @@ streaming.openai_events now (a per-stream template with the token's JSON string 
     .venv/bin/python benchmarks/chunk_encoding.py [--tokens 50000] [--rounds 5]
 
 Batches of one TokenEvent each: "now" goes through `openai_events` itself; "before" is a
-plain loop over the same batches encoding each token as the whole object, as
-`openai_events` did (the bytes are the same: tests/service/test_openai_events.py). Only
-"now" pays for `openai_events`' own generator and type checks, so the saving shown is if
-anything understated. Encoding only: no network, no pipeline.
-Rounds alternate the two ways; the median of the rounds is reported (docs/BENCHMARKS.md,
-"Relayed chunks").
+plain loop over the same batches encoding each token as the whole object
+(`_Chunks.chunk`), as `openai_events` did (the bytes are the same:
+tests/service/test_openai_events.py). Only "now" pays for `openai_events`' own generator and
+type checks, so the saving shown is if anything understated. Encoding only: no network, no
+pipeline. Rounds alternate the two ways (client_rounds.alternating_rounds); the median of
+the rounds is reported (docs/BENCHMARKS.md, "Relayed chunks").
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import statistics
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -26,28 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from sse_starlette import ServerSentEvent
-
+from benchmarks.client_rounds import alternating_rounds
 from reference_service.call import ChatCall, TokenEvent
 from reference_service.clients import Client, Limits
-from reference_service.streaming import openai_events
+from reference_service.streaming import _Chunks, openai_events
 
 WORDS = [" the", " bandwidth", " of", " PCIe", " 5.0", " x16", " is", " about", " 64", " GB/s"]
-
-
-def whole_object(text: str) -> bytes:
-    """What openai_events encoded per token before: the chunk object, whole."""
-    obj = {
-        "id": "chatcmpl-bench",
-        "object": "chat.completion.chunk",
-        "created": 1700000000,
-        "model": "gpt-4o-mini",
-        "system_fingerprint": None,
-        "choices": [
-            {"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": None}
-        ],
-    }
-    return ServerSentEvent(json.dumps(obj)).encode()
 
 
 async def one_way(tokens: int, before: bool) -> float:
@@ -62,8 +44,9 @@ async def one_way(tokens: int, before: bool) -> float:
     call = ChatCall(messages=[], model="gpt-4o-mini", client=Client("c", "t", Limits(1, 1)))
     cpu = time.process_time()
     if before:
+        whole = _Chunks("chatcmpl-bench", 1700000000, "gpt-4o-mini", include_usage=False)
         async for batch in batches():
-            b"".join(whole_object(e.text) for e in batch)
+            b"".join(whole.chunk({"content": e.text}) for e in batch)
     else:
         stream = openai_events(
             batches(),
@@ -84,14 +67,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     ways = {"the whole chunk object (before)": True, "the template (now)": False}
-    results: dict[str, list[float]] = {name: [] for name in ways}
-    for r in range(args.rounds):
-        order = list(ways) if r % 2 == 0 else list(reversed(ways))
-        for name in order:
-            results[name].append(asyncio.run(one_way(args.tokens, ways[name])))
-        print(f"round {r + 1}: " + ", ".join(f"{n} {results[n][-1]:.4f} ms" for n in ways))
-    for name, values in results.items():
-        print(f"{name:34} {statistics.median(values):.4f} ms of CPU per token (median)")
+    alternating_rounds(
+        ways, lambda before: asyncio.run(one_way(args.tokens, before)), args.rounds, "token"
+    )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ Each pass runs in a fresh `contextvars.Context()`, as each request's pass does. 
 backend in the context, thinc looks it up again (through the installed packages' entry
 points) in the first parser or ner call of every pass. The texts are the overhead
 benchmark's misses and semantic-hit wordings (request_floors.texts); rounds alternate the two
-ways; the median of the rounds is reported (docs/BENCHMARKS.md, "spaCy's backend").
+ways (client_rounds.alternating_rounds); the median of the rounds is reported (docs/BENCHMARKS.md, "spaCy's backend").
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from __future__ import annotations
 import argparse
 import contextvars
 import os
-import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
+from benchmarks.client_rounds import alternating_rounds
 from benchmarks.request_floors import texts
 from reference_service.safety.recognizers import ENTITIES, shared_analyzer, use_cpu_ops
 
@@ -45,21 +46,17 @@ def main() -> None:
         use_cpu_ops()
         before(t)
 
-    ways = {"no backend in the context (before)": before, "use_cpu_ops() first (now)": after}
+    def cpu_per_pass(way: Callable[[str], None]) -> float:
+        """ms of CPU per pass, each pass in a fresh context."""
+        cpu = time.process_time()
+        for t in ts:
+            contextvars.Context().run(way, t)
+        return (time.process_time() - cpu) / len(ts) * 1000
+
     for t in ts[:20]:  # warm
-        for fn in ways.values():
-            contextvars.Context().run(fn, t)
-    results: dict[str, list[float]] = {name: [] for name in ways}
-    for r in range(args.rounds):
-        order = list(ways) if r % 2 == 0 else list(reversed(ways))
-        for name in order:
-            cpu = time.process_time()
-            for t in ts:
-                contextvars.Context().run(ways[name], t)
-            results[name].append((time.process_time() - cpu) / len(ts) * 1000)
-        print(f"round {r + 1}: " + ", ".join(f"{n} {results[n][-1]:.2f} ms" for n in ways))
-    for name, values in results.items():
-        print(f"{name:40} {statistics.median(values):.2f} ms of CPU per pass (median)")
+        contextvars.Context().run(after, t)
+    ways = {"no backend in the context (before)": before, "use_cpu_ops() first (now)": after}
+    alternating_rounds(ways, cpu_per_pass, args.rounds, "pass")
 
 
 if __name__ == "__main__":

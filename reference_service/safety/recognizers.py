@@ -200,9 +200,9 @@ def use_cpu_ops() -> None:
     thinc keeps its current backend in a ContextVar. `asyncio.to_thread` runs each pass in a
     copy of the request's context, where it is unset, and then each pass looked it up again
     (in its first parser call) through the installed packages' entry points (catalogue):
-    ~0.8 ms of a ~7.6 ms pass (docs/BENCHMARKS.md, "spaCy's backend"). It is the backend thinc would have
-    looked up (the same class spaCy's models were loaded with), so the results are the
-    same; setting it is a ContextVar write."""
+    ~0.8 ms of a ~7.6 ms pass (docs/BENCHMARKS.md, "spaCy's backend in the worker thread").
+    It is the backend thinc would have looked up (the same class spaCy's models were loaded
+    with), so the results are the same; setting it is a ContextVar write."""
     from thinc.api import set_current_ops
 
     set_current_ops(_cpu_ops())
