@@ -1,0 +1,122 @@
+"""Where a cache miss's CPU goes, by thread: the event loop's thread (the HTTP, the upstream
+calls, Redis, the path) against the worker threads (Presidio's pass and the embedding), and
+what those two models cost alone on the same texts.
+
+    .venv/bin/python benchmarks/miss_threads.py [--seconds 15]
+
+The service with everything on (the `make serve` defaults, a real Redis 8), one worker on
+CPU 0; the fake LLM, Redis and this client on CPU 1. Every request a new question (the
+overhead benchmark's misses, one client) for `--seconds`; each thread's CPU time (psutil)
+is divided by the requests. Then, in this process on CPU 0 once the service is stopped,
+Presidio's pass (each in a fresh context, as the service runs it) and the embedding on the
+first 300 of those questions (docs/BENCHMARKS.md, "Every case in one run").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextvars
+import os
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+from benchmarks.loadgen import run
+from benchmarks.overhead import BARE, CONFIGS, HOST, request_factory, start
+from benchmarks.request_floors import per_text
+from mock_llm import free_port
+
+CONFIG = "everything on (defaults)"
+
+
+def thread_cpu(pid: int) -> dict[int, float]:
+    return {t.id: t.user_time + t.system_time for t in psutil.Process(pid).threads()}
+
+
+def the_models_alone(questions: list[str]) -> dict[str, float]:
+    from reference_service.cache.embedder import load_embedder
+    from reference_service.safety.recognizers import ENTITIES, shared_analyzer, use_cpu_ops
+
+    os.sched_setaffinity(0, {0})
+    analyzer, embedder, entities = shared_analyzer(), load_embedder("onnx"), list(ENTITIES)
+
+    def presidio(t: str) -> None:
+        use_cpu_ops()
+        analyzer.analyze(t, language="en", entities=entities, score_threshold=0.4)
+
+    for t in questions[:20]:  # warm
+        embedder.embed_one(t)
+    return {
+        "Presidio's pass": per_text(lambda t: contextvars.Context().run(presidio, t), questions),
+        "the embedding (onnx fp32)": per_text(embedder.embed_one, questions),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=15)
+    args = parser.parse_args()
+    from tests.redis_server import RedisServer
+
+    os.sched_setaffinity(0, {1})
+    redis_server = RedisServer().start()
+    psutil.Process(redis_server.proc.pid).cpu_affinity([1])
+    mock_port, port = free_port(), free_port()
+    mock = start(
+        [sys.executable, "-m", "mock_llm", "--port", str(mock_port), "--latency", "zero"],
+        {},
+        {1},
+        f"http://{HOST}:{mock_port}/v1/models",
+    )
+    try:
+        env = {
+            **BARE,
+            **CONFIGS[CONFIG],
+            "REDIS_URL": redis_server.url,
+            "OPENAI_BASE_URL": f"http://{HOST}:{mock_port}/v1",
+            "OPENAI_API_KEY": "x",
+            "LOG_LEVEL": "warning",
+            "RATE_LIMIT_RPM": "1000000000",  # as overhead.py: the limiter counts, never stops
+            "RATE_LIMIT_TPM": "1000000000",
+        }
+        cmd = [sys.executable, "-m", "reference_service", "--port", str(port), "--workers", "1"]
+        svc = start(cmd, env, {0}, f"http://{HOST}:{port}/readyz")
+        try:
+            warm = request_factory(port, CONFIG, phase="warm")
+            asyncio.run(run(HOST, port, warm, concurrency=1, requests=50))
+            before = thread_cpu(svc.pid)
+            misses = request_factory(port, CONFIG, phase="c10-")
+            r = asyncio.run(
+                run(HOST, port, misses, concurrency=1, requests=10**6, time_limit_s=args.seconds)
+            )
+            after, n = thread_cpu(svc.pid), len(r.latencies)
+        finally:
+            svc.terminate()
+            svc.wait(timeout=30)
+    finally:
+        mock.terminate()
+        mock.wait(timeout=10)
+        redis_server.stop()
+    if set(r.statuses) != {200} or r.errors:
+        raise RuntimeError(f"not every request answered: {r.statuses}, {r.errors} errors")
+    ms = {tid: (v - before.get(tid, 0.0)) / n * 1000 for tid, v in after.items()}
+    loop = ms.pop(svc.pid, 0.0)
+    print(f"{n} misses at one client, statuses {r.statuses}; ms of CPU per miss:")
+    print(f"  the event loop's thread   {loop:6.2f}")
+    print(f"  the other threads         {sum(ms.values()):6.2f}")
+    print(f"  all                       {loop + sum(ms.values()):6.2f}")
+    questions = [
+        f"What is the bandwidth of PCIe {i}.0 x16 in lab c10-{i}?" for i in range(300)
+    ]  # the misses' own wording (overhead.request_factory)
+    time.sleep(1)
+    for name, cost in the_models_alone(questions).items():
+        print(f"{name} alone on these questions: {cost:.2f} ms of CPU")
+
+
+if __name__ == "__main__":
+    main()
