@@ -257,13 +257,25 @@ class ChatPipeline:
         # an image, extra keys) is scope too: two requests that differ there never share.
         scope = scope_of(
             tenant=call.tenant,
-            model=call.model or "",
+            model=self._scope_model(call),
             params=params,
             context=call.messages[:last_user],
             after=call.messages[last_user + 1 :],
             question_shape=shape_key(call.messages[last_user]),
         )
         return scope, message_text(call.messages[last_user])
+
+    def _scope_model(self, call: ChatCall) -> str:
+        """The model a cache scope names. A pinned call: its model. A call the service
+        routed (or kept on a conversation's first choice): the route, both models, not the
+        one chosen. The router reads the wording, so two wordings of one question can land
+        on different models (a sixth to a quarter of the lab's paraphrase pairs; CACHE.md,
+        "Routing and the scope"); scoped by the chosen model, the second would never find
+        the first's answer. A hit names the model that wrote it (`model_used`, X-Model)."""
+        route, models = call.route, self.settings.models
+        if route is None or route.reason == "pinned" or len(models) == 1:
+            return call.model or ""
+        return "routed:" + "|".join(models)
 
     async def _cache_lookup(self, call: ChatCall) -> ChatResult | None:
         """A cached answer for this call, or None."""
@@ -287,6 +299,11 @@ class ChatPipeline:
             call.cache = Lookup("MISS", vector=lookup.vector)
             call.cache_status = "MISS"
             return None
+        if e.chosen in self.settings.models and e.chosen != call.model and call.route:
+            # a routed call served the other model's answer: X-Model and a stream's chunks
+            # name the model that wrote it, as `model_used` does
+            call.route = replace(call.route, model=e.chosen)
+            call.model = e.chosen
         return ChatResult(
             text=e.answer,
             model=e.model,
@@ -317,6 +334,7 @@ class ChatPipeline:
                 prompt_tokens=result.prompt_tokens,
                 completion_tokens=result.completion_tokens,
                 vector=call.cache.vector,
+                chosen=self._model(call),
             )
         hit = result.cache == "HIT"
         if not hit:
@@ -352,9 +370,7 @@ class ChatPipeline:
             return False
         other = s.strong_model if route.model == s.default_model else s.default_model
         call.route = replace(route, model=other, fallback_from=route.model)
-        call.model = other
-        if call.cache_key is not None:  # the scope names the model: the answer is other's
-            call.cache_key = self._scope(call)
+        call.model = other  # the cache scope stays: a routed call's names both models
         return True
 
     async def _next_delta(self, call: ChatCall, deltas: AsyncIterator[Delta]) -> Delta:

@@ -117,8 +117,17 @@ def main() -> None:
         _lecture(args, embedder)
         return
 
+    from ..routing import make_router
+
     report = evaluate_file(
-        args.pairs, args.threshold, args.split, args.sweep or bool(args.plot), embedder, args.errors
+        args.pairs,
+        args.threshold,
+        args.split,
+        args.sweep or bool(args.plot),
+        embedder,
+        args.errors,
+        make_router(settings.router),
+        settings.route_threshold,
     )
     if args.json:
         print(json.dumps(report))
@@ -130,6 +139,13 @@ def main() -> None:
         print(
             f"  precision {report['precision']}  recall {report['recall']}  "
             f"false-hit rate {report['false_hit_rate']}  hits {report['hits']}"
+        )
+        r = report["routing"]
+        print(
+            f"  routing on (ROUTER={settings.router}): {r['answerable_apart']} answerable and "
+            f"{r['different_apart']} different pairs go to two models; scoped by the chosen "
+            f"model, precision {r['scoped_by_model']['precision']} recall "
+            f"{r['scoped_by_model']['recall']}"
         )
         for kind, k in report.get("by_kind", {}).items():
             print(f"    {kind:<16} label {k['label']}  hits {k['hits']}/{k['n']}")

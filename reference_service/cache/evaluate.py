@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..clock import SystemClock
+from ..routing import Router
 from .embedder import BatchEmbedder, TextEmbedder
 from .normalize import question_form
 from .store import CacheConfig, SemanticCache
@@ -105,6 +107,28 @@ def score(outcomes: list[Outcome]) -> dict[str, Any]:
         "hits": tp + fp,
         "n_pairs": len(outcomes),
         "positives": pos,
+    }
+
+
+def routed_apart(
+    outcomes: list[Outcome], score_of: Callable[[str], float], threshold: float
+) -> dict[str, Any]:
+    """With routing on, the pairs whose two wordings the router sends to different models,
+    and what the cache would score if its scope named the chosen model (as it did before
+    commit "routed calls share one cache scope"): such a pair could never hit."""
+    apart = [
+        (score_of(o.pair.a) >= threshold) != (score_of(o.pair.b) >= threshold) for o in outcomes
+    ]
+    return {
+        "answerable_apart": sum(
+            x and o.pair.label == 1 for x, o in zip(apart, outcomes, strict=True)
+        ),
+        "different_apart": sum(
+            x and o.pair.label == 0 for x, o in zip(apart, outcomes, strict=True)
+        ),
+        "scoped_by_model": score(
+            [o if not x else replace(o, hit=False) for x, o in zip(apart, outcomes, strict=True)]
+        ),
     }
 
 
@@ -212,10 +236,14 @@ def evaluate_file(
     do_sweep: bool,
     embedder: TextEmbedder,
     errors: bool = False,
+    router: Router | None = None,
+    route_threshold: float = 0.5,
 ) -> dict[str, Any]:
     pairs = load_pairs(path, split)
     outcomes = asyncio.run(run_pairs(pairs, embedder, threshold))
     report = {"pairs": str(path), "split": split, "threshold": threshold, **score(outcomes)}
+    if router is not None:
+        report["routing"] = routed_apart(outcomes, router.score, route_threshold)
     if errors:  # the wrong answers served: pairs labelled different that hit
         report["false_hits"] = [
             {"tier": o.tier, "similarity": o.similarity, "stored": o.pair.a, "asked": o.pair.b}

@@ -295,6 +295,47 @@ def test_openai_front_door_is_cached(service, mock):
     assert len(mock.state.chat_requests()) == 1
 
 
+# The router reads the wording: these two wordings of one question go to different models.
+TPM, TPM_LONG = "Does the server have a TPM?", "Does the server have a Trusted Platform Module?"
+
+
+def test_a_paraphrase_routed_to_the_other_model_is_served_the_first_answer(service, client, mock):
+    import openai
+
+    from reference_service.routing import make_router
+
+    router = make_router("weighted")
+    assert router.score(TPM) < 0.5 <= router.score(TPM_LONG)  # the premise: routed apart
+    first = client.post("/chat/smart", json={"message": TPM})
+    assert first.headers["x-model"] == "gpt-4o-mini" and first.headers["x-cache"] == "MISS"
+    second = client.post("/chat/smart", json={"message": TPM_LONG})
+    assert second.headers["x-cache"] == "HIT" and second.json()["answer"] == first.json()["answer"]
+    # named for the model that wrote the answer, in the body and the header alike
+    assert second.json()["model_used"] == "gpt-4o-mini" == second.headers["x-model"]
+    # a stream served that answer says so in its chunks (/v1 is a scope of its own)
+    sdk = openai.OpenAI(base_url=service.url + "/v1", api_key="x", max_retries=0)
+    sdk.chat.completions.create(model="auto", messages=[{"role": "user", "content": TPM}])
+    msgs = [{"role": "user", "content": TPM_LONG}]
+    chunks = list(sdk.chat.completions.create(model="auto", messages=msgs, stream=True))
+    assert {c.model for c in chunks} == {"gpt-4o-mini"}
+    assert len(mock.state.chat_requests()) == 2
+    # a client that pins a model is never served another model's answer
+    pinned = client.post("/chat", json={"message": TPM_LONG, "model": "gpt-4o"})
+    assert pinned.headers["x-cache"] == "MISS" and pinned.json()["model_used"] == "gpt-4o"
+
+
+def test_eval_counts_the_pairs_routing_sends_to_two_models():
+    from reference_service.cache.evaluate import Outcome, Pair, routed_apart
+
+    def hit(a: str, b: str, label: int) -> Outcome:
+        return Outcome(Pair(a, b, label), True, "semantic", 0.95, True)
+
+    outcomes = [hit("short", "long one", 1), hit("short", "short too", 1), hit("long", "x", 0)]
+    r = routed_apart(outcomes, lambda text: 1.0 if "long" in text else 0.0, 0.5)
+    assert (r["answerable_apart"], r["different_apart"]) == (1, 1)
+    assert r["scoped_by_model"]["hits"] == 1 and r["scoped_by_model"]["recall"] == 0.5
+
+
 def test_admin_api(mock):
     with ThreadedServer(create_app(make_settings(openai_base_url=mock.base_url))) as s:
         assert httpx.get(s.url + "/admin/cache/stats").status_code == 404  # no ADMIN_TOKEN
