@@ -20,6 +20,10 @@ By default the fake LLM sends its chunks as fast as it can, as the side-by-side 
 fake does, so several often arrive in one read. `--tps N` spaces them (N tokens a second,
 no wait for the first), as a real model's decoding does: then each chunk is a read of its
 own, the case a deployment relays.
+
+`--floor bytes|json` measures, the same way, a raw ASGI relay on the service's own server
+stack instead of the service (benchmarks/relay_floor.py): what any relay built on uvicorn,
+uvloop and aiohttp pays per chunk, with the chunks relayed as bytes or decoded and encoded.
 """
 
 from __future__ import annotations
@@ -85,6 +89,20 @@ def cpu_per_stream(port: int, proc, max_tokens: int, streams: int) -> float:
     return (cpu_seconds(proc) - before) / len(r.latencies) * 1000
 
 
+def _gateway(floor: str | None, port: int, redis_url: str, mock_port: int) -> tuple:
+    """start()'s arguments for what relays: the service bare, or the floor's relay app on
+    the same server stack (uvicorn, uvloop, httptools) and CPU."""
+    upstream = f"http://{HOST}:{mock_port}/v1"
+    if floor is not None:
+        cmd = [sys.executable, "-m", "uvicorn", "benchmarks.relay_floor:app", "--port", str(port)]
+        cmd += ["--http", "httptools", "--no-access-log", "--log-level", "warning"]
+        env = {"RELAY_UPSTREAM": upstream, "RELAY_PARSE": str(int(floor == "json"))}
+    else:
+        cmd = [sys.executable, "-m", "reference_service", "--port", str(port), "--workers", "1"]
+        env = {**BARE, "REDIS_URL": redis_url, "OPENAI_BASE_URL": upstream, "OPENAI_API_KEY": "x"}
+    return cmd, env, {0}, f"http://{HOST}:{port}/readyz"
+
+
 def stopped(proc: subprocess.Popen, timeout: float = 30) -> None:
     proc.terminate()
     proc.wait(timeout=timeout)
@@ -96,6 +114,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
         "--tps", type=float, help="the fake LLM's tokens a second (default: no wait)"
+    )
+    parser.add_argument(
+        "--floor",
+        choices=["bytes", "json"],
+        help="relay with benchmarks/relay_floor.py instead of the service: bytes as they "
+        "came, or each chunk decoded and encoded again (the stack's floor)",
     )
     args = parser.parse_args()
     assert len(split_tokens(ANSWER)) > LONG
@@ -120,17 +144,7 @@ def main() -> None:
             f"http://{HOST}:{mock_port}/_mock/answers", json={"text": ANSWER, "count": scripted}
         ).raise_for_status()
         port = free_port()
-        svc = start(
-            [sys.executable, "-m", "reference_service", "--port", str(port), "--workers", "1"],
-            {
-                **BARE,
-                "REDIS_URL": redis_server.url,
-                "OPENAI_BASE_URL": f"http://{HOST}:{mock_port}/v1",
-                "OPENAI_API_KEY": "x",
-            },
-            {0},
-            f"http://{HOST}:{port}/readyz",
-        )
+        svc = start(*_gateway(args.floor, port, redis_server.url, mock_port))
         cleanup.callback(stopped, svc)
         events = {n: content_events(port, n) for n in (SHORT, LONG)}
         assert events == {SHORT: SHORT, LONG: LONG}, events
