@@ -21,9 +21,12 @@ fake does, so several often arrive in one read. `--tps N` spaces them (N tokens 
 no wait for the first), as a real model's decoding does: then each chunk is a read of its
 own, the case a deployment relays.
 
-`--floor bytes|json` measures, the same way, a raw ASGI relay on the service's own server
-stack instead of the service (benchmarks/relay_floor.py): what any relay built on uvicorn,
-uvloop and aiohttp pays per chunk, with the chunks relayed as bytes or decoded and encoded.
+`--gateway` measures, the same way, something else in the service's place:
+`floor-bytes|floor-json`, a raw ASGI relay on the service's own server stack
+(benchmarks/relay_floor.py): what any relay built on uvicorn, uvloop and aiohttp pays per
+chunk, relaying the chunks as bytes or decoded and encoded; `litellm`, LiteLLM proxy on its
+minimum path as ../shared/perf/side_by_side.sh runs it (installed per ../shared/perf/README.md;
+`--litellm-venv`, default /tmp/llvenv).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -60,28 +64,31 @@ def stream_body(max_tokens: int) -> dict:
     return dict(BODY, stream=True, max_tokens=max_tokens)
 
 
-def content_events(port: int, max_tokens: int) -> int:
+def content_events(port: int, max_tokens: int, headers: dict[str, str]) -> int:
     """How many content events one stream of this length carries (checked, not assumed)."""
     n = 0
     with httpx.stream(
         "POST",
         f"http://{HOST}:{port}/v1/chat/completions",
         json=stream_body(max_tokens),
+        headers=headers,
         timeout=30,
     ) as r:
         r.raise_for_status()
         for line in r.iter_lines():
             if line.startswith("data: {"):
-                delta = (
-                    json.loads(line[6:])["choices"][0]["delta"] if '"choices": [{' in line else {}
-                )
-                n += bool(delta.get("content"))  # not the opening role event, not the last
+                choices = json.loads(line[6:]).get("choices") or [{}]
+                # not the opening role event, not the last (nor a usage chunk)
+                n += bool(choices[0].get("delta", {}).get("content"))
     return n
 
 
-def cpu_per_stream(port: int, proc, max_tokens: int, streams: int) -> float:
-    """ms of the service's CPU per stream, over `streams` streams at one client."""
-    request = build_request(HOST, port, "/v1/chat/completions", stream_body(max_tokens))
+def cpu_per_stream(
+    port: int, proc, max_tokens: int, streams: int, headers: dict[str, str]
+) -> float:
+    """ms of the gateway's CPU per stream, over `streams` streams at one client."""
+    path = "/v1/chat/completions"
+    request = build_request(HOST, port, path, stream_body(max_tokens), headers)
     before = cpu_seconds(proc)
     r = asyncio.run(run(HOST, port, request, concurrency=1, requests=streams))
     if r.errors or set(r.statuses) != {200}:
@@ -89,18 +96,47 @@ def cpu_per_stream(port: int, proc, max_tokens: int, streams: int) -> float:
     return (cpu_seconds(proc) - before) / len(r.latencies) * 1000
 
 
-def _gateway(floor: str | None, port: int, redis_url: str, mock_port: int) -> tuple:
-    """start()'s arguments for what relays: the service bare, or the floor's relay app on
-    the same server stack (uvicorn, uvloop, httptools) and CPU."""
+LITELLM_KEY = "sk-stream-chunks"
+
+
+def _gateway(name: str, port: int, redis_url: str, mock_port: int, venv: Path) -> tuple:
+    """What relays, as start()'s arguments and the headers its requests carry: the service
+    bare; the floor's relay app on the same server stack; or LiteLLM proxy on its minimum
+    path, as ../shared/perf/side_by_side.sh runs it (one worker, a master key, no cache, no
+    callbacks). Each on CPU 0."""
     upstream = f"http://{HOST}:{mock_port}/v1"
-    if floor is not None:
+    ready, headers = f"http://{HOST}:{port}/readyz", {}
+    if name.startswith("floor-"):
         cmd = [sys.executable, "-m", "uvicorn", "benchmarks.relay_floor:app", "--port", str(port)]
         cmd += ["--http", "httptools", "--no-access-log", "--log-level", "warning"]
-        env = {"RELAY_UPSTREAM": upstream, "RELAY_PARSE": str(int(floor == "json"))}
+        env = {"RELAY_UPSTREAM": upstream, "RELAY_PARSE": str(int(name == "floor-json"))}
+    elif name == "litellm":
+        config = Path(tempfile.mkdtemp(prefix="stream-chunks-")) / "litellm.yaml"
+        model = {"model": f"openai/{BODY['model']}", "api_base": upstream, "api_key": "sk-fake"}
+        config.write_text(
+            json.dumps(  # JSON is YAML
+                {
+                    "model_list": [{"model_name": BODY["model"], "litellm_params": model}],
+                    "litellm_settings": {"callbacks": [], "cache": False, "set_verbose": False},
+                }
+            )
+        )
+        cmd = [str(venv / "bin/litellm"), "--config", str(config), "--host", HOST]
+        cmd += ["--port", str(port), "--num_workers", "1"]
+        env = {
+            "LITELLM_MASTER_KEY": LITELLM_KEY,
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "LITELLM_TELEMETRY": "False",
+            "HF_HUB_OFFLINE": "1",
+        }
+        ready, headers = (
+            f"http://{HOST}:{port}/health/liveliness",
+            {"Authorization": f"Bearer {LITELLM_KEY}"},
+        )
     else:
         cmd = [sys.executable, "-m", "reference_service", "--port", str(port), "--workers", "1"]
         env = {**BARE, "REDIS_URL": redis_url, "OPENAI_BASE_URL": upstream, "OPENAI_API_KEY": "x"}
-    return cmd, env, {0}, f"http://{HOST}:{port}/readyz"
+    return (cmd, env, {0}, ready), headers
 
 
 def stopped(proc: subprocess.Popen, timeout: float = 30) -> None:
@@ -116,11 +152,13 @@ def main() -> None:
         "--tps", type=float, help="the fake LLM's tokens a second (default: no wait)"
     )
     parser.add_argument(
-        "--floor",
-        choices=["bytes", "json"],
-        help="relay with benchmarks/relay_floor.py instead of the service: bytes as they "
-        "came, or each chunk decoded and encoded again (the stack's floor)",
+        "--gateway",
+        choices=["service", "floor-bytes", "floor-json", "litellm"],
+        default="service",
+        help="what relays: the service; benchmarks/relay_floor.py relaying bytes as they "
+        "came or each chunk decoded and encoded again (the stack's floor); LiteLLM proxy",
     )
+    parser.add_argument("--litellm-venv", type=Path, default=Path("/tmp/llvenv"))
     args = parser.parse_args()
     assert len(split_tokens(ANSWER)) > LONG
     os.sched_setaffinity(0, {1})
@@ -144,20 +182,25 @@ def main() -> None:
             f"http://{HOST}:{mock_port}/_mock/answers", json={"text": ANSWER, "count": scripted}
         ).raise_for_status()
         port = free_port()
-        svc = start(*_gateway(args.floor, port, redis_server.url, mock_port))
+        start_args, headers = _gateway(
+            args.gateway, port, redis_server.url, mock_port, args.litellm_venv
+        )
+        svc = start(*start_args)
         cleanup.callback(stopped, svc)
-        events = {n: content_events(port, n) for n in (SHORT, LONG)}
+        events = {n: content_events(port, n, headers) for n in (SHORT, LONG)}
         assert events == {SHORT: SHORT, LONG: LONG}, events
-        cpu_per_stream(port, svc, LONG, 50)  # warm-up
+        cpu_per_stream(port, svc, LONG, 50, headers)  # warm-up
         # The slope also takes in what the service spends idle (timers, the breaker) over
         # the longer stream's extra time: shown here, to be weighed against it.
         before = cpu_seconds(svc)
         time.sleep(5)
-        print(f"the service idle: {(cpu_seconds(svc) - before) / 5 * 1000:.2f} ms of CPU a second")
+        print(
+            f"the {args.gateway} idle: {(cpu_seconds(svc) - before) / 5 * 1000:.2f} ms of CPU a second"
+        )
         rounds = []
         for i in range(args.rounds):
             order = (SHORT, LONG) if i % 2 == 0 else (LONG, SHORT)
-            ms = {n: cpu_per_stream(port, svc, n, args.streams) for n in order}
+            ms = {n: cpu_per_stream(port, svc, n, args.streams, headers) for n in order}
             slope = (ms[LONG] - ms[SHORT]) / (LONG - SHORT)
             rounds.append((ms[SHORT], ms[LONG], slope))
             print(
