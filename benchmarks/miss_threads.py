@@ -20,6 +20,7 @@ import contextvars
 import os
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import psutil
@@ -27,7 +28,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from benchmarks.loadgen import run
-from benchmarks.overhead import BARE, CONFIGS, HOST, request_factory, start
+from benchmarks.overhead import BARE, CONFIGS, HOST, request_factory, start, stopped
 from benchmarks.request_floors import per_text
 from mock_llm import free_port
 
@@ -40,13 +41,13 @@ def thread_cpu(pid: int) -> dict[int, float]:
 
 def the_models_alone(questions: list[str]) -> dict[str, float]:
     from reference_service.cache.embedder import load_embedder
-    from reference_service.safety.recognizers import ENTITIES, shared_analyzer, use_cpu_ops
+    from reference_service.safety.recognizers import ENTITIES, shared_analyzer, use_analyzer_ops
 
     os.sched_setaffinity(0, {0})
     analyzer, embedder, entities = shared_analyzer(), load_embedder("onnx"), list(ENTITIES)
 
     def presidio(t: str) -> None:
-        use_cpu_ops()
+        use_analyzer_ops()
         analyzer.analyze(t, language="en", entities=entities, score_threshold=0.4)
 
     for t in questions[:20]:  # warm
@@ -64,16 +65,18 @@ def main() -> None:
     from tests.redis_server import RedisServer
 
     os.sched_setaffinity(0, {1})
-    redis_server = RedisServer().start()
-    psutil.Process(redis_server.proc.pid).cpu_affinity([1])
-    mock_port, port = free_port(), free_port()
-    mock = start(
-        [sys.executable, "-m", "mock_llm", "--port", str(mock_port), "--latency", "zero"],
-        {},
-        {1},
-        f"http://{HOST}:{mock_port}/v1/models",
-    )
-    try:
+    with ExitStack() as cleanup:  # whatever started is stopped, even if a later step fails
+        redis_server = RedisServer().start()
+        cleanup.callback(redis_server.stop)
+        psutil.Process(redis_server.proc.pid).cpu_affinity([1])
+        mock_port, port = free_port(), free_port()
+        mock = start(
+            [sys.executable, "-m", "mock_llm", "--port", str(mock_port), "--latency", "zero"],
+            {},
+            {1},
+            f"http://{HOST}:{mock_port}/v1/models",
+        )
+        cleanup.callback(stopped, mock, 10)
         env = {
             **BARE,
             **CONFIGS[CONFIG],
@@ -86,22 +89,15 @@ def main() -> None:
         }
         cmd = [sys.executable, "-m", "reference_service", "--port", str(port), "--workers", "1"]
         svc = start(cmd, env, {0}, f"http://{HOST}:{port}/readyz")
-        try:
-            warm = request_factory(port, CONFIG, phase="warm")
-            asyncio.run(run(HOST, port, warm, concurrency=1, requests=50))
-            before = thread_cpu(svc.pid)
-            misses = request_factory(port, CONFIG, phase="c10-")
-            r = asyncio.run(
-                run(HOST, port, misses, concurrency=1, requests=10**6, time_limit_s=args.seconds)
-            )
-            after, n = thread_cpu(svc.pid), len(r.latencies)
-        finally:
-            svc.terminate()
-            svc.wait(timeout=30)
-    finally:
-        mock.terminate()
-        mock.wait(timeout=10)
-        redis_server.stop()
+        cleanup.callback(stopped, svc)
+        warm = request_factory(port, CONFIG, phase="warm")
+        asyncio.run(run(HOST, port, warm, concurrency=1, requests=50))
+        before = thread_cpu(svc.pid)
+        misses = request_factory(port, CONFIG, phase="c10-")
+        r = asyncio.run(
+            run(HOST, port, misses, concurrency=1, requests=10**6, time_limit_s=args.seconds)
+        )
+        after, n = thread_cpu(svc.pid), len(r.latencies)
     if set(r.statuses) != {200} or r.errors:
         raise RuntimeError(f"not every request answered: {r.statuses}, {r.errors} errors")
     ms = {tid: (v - before.get(tid, 0.0)) / n * 1000 for tid, v in after.items()}

@@ -1,7 +1,7 @@
 """CPU of one Presidio pass in the context the service runs it in: a copy of the request's
 context (`asyncio.to_thread`; here each pass runs on the main thread in a fresh
 `contextvars.Context()`, which is what matters), where thinc (spaCy's backend library) has
-no current backend, with and without `recognizers.use_cpu_ops()` setting one first.
+no current backend, with and without `recognizers.use_analyzer_ops()` setting one first.
 
     .venv/bin/python benchmarks/spacy_backend.py [--texts 300] [--rounds 5]
 
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from benchmarks.client_rounds import alternating_rounds
 from benchmarks.request_floors import texts
-from reference_service.safety.recognizers import ENTITIES, shared_analyzer, use_cpu_ops
+from reference_service.safety.recognizers import ENTITIES, shared_analyzer, use_analyzer_ops
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
         analyzer.analyze(t, language="en", entities=entities, score_threshold=0.4)
 
     def after(t: str) -> None:
-        use_cpu_ops()
+        use_analyzer_ops()
         before(t)
 
     def cpu_per_pass(way: Callable[[str], None]) -> float:
@@ -55,7 +55,7 @@ def main() -> None:
 
     for t in ts[:20]:  # warm
         contextvars.Context().run(after, t)
-    ways = {"no backend in the context (before)": before, "use_cpu_ops() first (now)": after}
+    ways = {"no backend in the context (before)": before, "use_analyzer_ops() first (now)": after}
     alternating_rounds(ways, cpu_per_pass, args.rounds, "pass")
 
 

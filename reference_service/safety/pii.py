@@ -25,7 +25,7 @@ from ..errors import PiiBlocked
 from ..memo import TextMemo
 from ..messages import Message, map_text
 from .normalize import normalize
-from .recognizers import ENTITIES, hardware_spans, keep, use_cpu_ops
+from .recognizers import ENTITIES, hardware_spans, keep, use_analyzer_ops
 
 if TYPE_CHECKING:  # loaded by recognizers.build_analyzer, not at import time
     from presidio_analyzer import AnalyzerEngine
@@ -142,7 +142,7 @@ class PiiRedactor:
         # Detect on the canonical form (full-width digits, odd spaces, zero-width characters
         # folded); mask the span of the client's own text it came from.
         norm = normalize(text)
-        use_cpu_ops()  # a worker thread's pass: see recognizers.use_cpu_ops
+        use_analyzer_ops()  # a worker thread's pass: see recognizers.use_analyzer_ops
         results = self.analyzer.analyze(
             norm.text, language="en", entities=self.entities, score_threshold=self.score_threshold
         )

@@ -167,6 +167,9 @@ def build_analyzer() -> AnalyzerEngine:
             "ner_model_configuration": {"labels_to_ignore": SPACY_LABELS_IGNORED},
         }
     ).create_engine()
+    from thinc.api import get_current_ops
+
+    _ANALYZER_OPS["ops"] = get_current_ops()  # what the models were loaded with
     from .obfuscated import SeparatedDigitsRecognizer, SpelledEmailRecognizer
 
     registry = RecognizerRegistry(supported_languages=["en"])
@@ -187,25 +190,25 @@ def build_analyzer() -> AnalyzerEngine:
     return AnalyzerEngine(nlp_engine=nlp, registry=registry, supported_languages=["en"])
 
 
-@functools.cache
-def _cpu_ops() -> Ops:
-    from thinc.api import get_ops
-
-    return get_ops("cpu")  # what thinc's require_cpu() picks: NumpyOps on this machine
+# The backend spaCy's models were loaded with, recorded by build_analyzer.
+_ANALYZER_OPS: dict[str, Ops] = {}
 
 
-def use_cpu_ops() -> None:
-    """Give the current context spaCy's CPU backend before an analyzer pass.
+def use_analyzer_ops() -> None:
+    """Give the current context spaCy's backend before an analyzer pass.
 
     thinc keeps its current backend in a ContextVar. `asyncio.to_thread` runs each pass in a
     copy of the request's context, where it is unset, and then each pass looked it up again
     (in its first parser call) through the installed packages' entry points (catalogue):
     ~0.8 ms of a ~7.6 ms pass (docs/BENCHMARKS.md, "spaCy's backend in the worker thread").
-    It is the backend thinc would have looked up (the same class spaCy's models were loaded
-    with), so the results are the same; setting it is a ContextVar write."""
-    from thinc.api import set_current_ops
+    This sets the backend the analyzer was built with (thinc's CPU backend, unless the
+    process chose another, a GPU with spacy.require_gpu() say, before it was built), so the
+    results are the same; setting it is a ContextVar write. Before any analyzer was built
+    it does nothing: thinc looks its backend up, as before."""
+    if (ops := _ANALYZER_OPS.get("ops")) is not None:
+        from thinc.api import set_current_ops
 
-    set_current_ops(_cpu_ops())
+        set_current_ops(ops)
 
 
 @dataclass

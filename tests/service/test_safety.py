@@ -602,7 +602,7 @@ def test_a_pass_in_a_fresh_context_does_not_look_up_spacys_backend(redactor, mon
 
     texts = ("Ada Smith asked about NVLink on the H100.", "Call Grace at 555-010-4477.")
     with monkeypatch.context() as m:  # the pass as it ran before: thinc finds its backend
-        m.setattr(pii, "use_cpu_ops", lambda: None)
+        m.setattr(pii, "use_analyzer_ops", lambda: None)
         before = [contextvars.Context().run(redactor._analyze, t) for t in texts]
     lookups = []
     real = thinc.backends.require_cpu
@@ -610,6 +610,30 @@ def test_a_pass_in_a_fresh_context_does_not_look_up_spacys_backend(redactor, mon
     assert [contextvars.Context().run(redactor._analyze, t) for t in texts] == before
     assert lookups == []
     assert any(before)  # the texts do carry PII: the comparison compares findings
+
+
+def test_a_pass_runs_on_the_backend_the_analyzer_was_built_with(redactor, monkeypatch):
+    """Not thinc's CPU backend by fiat: a process that chose another (spacy.require_gpu())
+    before the analyzer was built keeps it in every worker thread's pass."""
+    import contextvars
+
+    from thinc.api import NumpyOps, get_current_ops
+
+    from reference_service.safety import recognizers
+
+    assert isinstance(recognizers._ANALYZER_OPS["ops"], NumpyOps)  # recorded at build time
+
+    class OtherOps(NumpyOps):
+        name = "other"
+
+    other = OtherOps()
+    monkeypatch.setitem(recognizers._ANALYZER_OPS, "ops", other)
+
+    def fresh_pass_backend():
+        recognizers.use_analyzer_ops()
+        return get_current_ops()
+
+    assert contextvars.Context().run(fresh_pass_backend) is other
 
 
 def test_a_written_form_is_masked_where_it_was_and_restored_as_written(redactor):
