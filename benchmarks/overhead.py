@@ -158,6 +158,11 @@ def start(cmd: list[str], env: dict, cpus: set[int], ready_url: str) -> subproce
     raise RuntimeError(f"{cmd} did not start")
 
 
+def stopped(proc: subprocess.Popen, timeout: float = 30) -> None:
+    proc.terminate()
+    proc.wait(timeout=timeout)
+
+
 def cpu_seconds(proc: subprocess.Popen) -> float:
     procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
     return sum(p.cpu_times().user + p.cpu_times().system for p in procs)

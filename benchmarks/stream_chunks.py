@@ -36,7 +36,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,7 +48,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from benchmarks.loadgen import build_request, run
-from benchmarks.overhead import BARE, BODY, HOST, cpu_seconds, start
+from benchmarks.overhead import BARE, BODY, HOST, cpu_seconds, start, stopped
 from mock_llm import free_port
 from reference_service.tokens import split_tokens
 
@@ -137,11 +136,6 @@ def _gateway(name: str, port: int, redis_url: str, mock_port: int, venv: Path) -
         cmd = [sys.executable, "-m", "reference_service", "--port", str(port), "--workers", "1"]
         env = {**BARE, "REDIS_URL": redis_url, "OPENAI_BASE_URL": upstream, "OPENAI_API_KEY": "x"}
     return (cmd, env, {0}, ready), headers
-
-
-def stopped(proc: subprocess.Popen, timeout: float = 30) -> None:
-    proc.terminate()
-    proc.wait(timeout=timeout)
 
 
 def main() -> None:
