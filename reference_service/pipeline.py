@@ -191,7 +191,7 @@ class ChatPipeline:
         if len(self.settings.models) == 1:  # a single-model upstream: nothing to choose
             return RouteDecision(self.settings.default_model, "routed", "single_model")
         users = [message_text(m) for m in call.messages if m.get("role") == "user"]
-        key = StickyRoutes.key(call.tenant, users[0] if users else "")
+        key = self._sticky_key(call)
         remembered = await self.sticky.get(key) if len(users) > 1 else None
         if remembered in self.settings.models:
             return RouteDecision(remembered, "sticky")
@@ -200,6 +200,22 @@ class ChatPipeline:
         model = self.settings.strong_model if strong else self.settings.default_model
         await self.sticky.set(key, model)
         return RouteDecision(model, "routed", self.router.name, round(score, 3))
+
+    @staticmethod
+    def _sticky_key(call: ChatCall) -> str:
+        """A conversation's key: its tenant and its first user message."""
+        first = next((m for m in call.messages if m.get("role") == "user"), None)
+        return StickyRoutes.key(call.tenant, message_text(first) if first else "")
+
+    async def _answered_by(self, call: ChatCall, model: str) -> None:
+        """A routed call served the other model's answer from the cache (they share a
+        scope): X-Model and a stream's chunks name the model that wrote it, as `model_used`
+        does, and a conversation this turn starts stays on that model, as after a miss."""
+        assert call.route is not None and call.route.reason != "pinned", "scoped apart"
+        call.route = replace(call.route, model=model)
+        call.model = model
+        if call.route.reason == "routed":
+            await self.sticky.set(self._sticky_key(call), model, first=False)
 
     async def _admit(self, call: ChatCall) -> None:
         """Take one request and the prompt's tokens from the client's budget, or 429."""
@@ -272,10 +288,11 @@ class ChatPipeline:
         on different models (a sixth to a quarter of the lab's paraphrase pairs; CACHE.md,
         "Routing and the scope"); scoped by the chosen model, the second would never find
         the first's answer. A hit names the model that wrote it (`model_used`, X-Model)."""
-        route, models = call.route, self.settings.models
-        if route is None or route.reason == "pinned" or len(models) == 1:
+        route, s = call.route, self.settings
+        # routing off or one model: every call the service routes goes to DEFAULT_MODEL
+        if route is None or route.reason == "pinned" or not s.routing_enabled or len(s.models) == 1:
             return call.model or ""
-        return "routed:" + "|".join(models)
+        return "routed:" + "|".join(s.models)
 
     async def _cache_lookup(self, call: ChatCall) -> ChatResult | None:
         """A cached answer for this call, or None."""
@@ -299,11 +316,8 @@ class ChatPipeline:
             call.cache = Lookup("MISS", vector=lookup.vector)
             call.cache_status = "MISS"
             return None
-        if e.chosen in self.settings.models and e.chosen != call.model and call.route:
-            # a routed call served the other model's answer: X-Model and a stream's chunks
-            # name the model that wrote it, as `model_used` does
-            call.route = replace(call.route, model=e.chosen)
-            call.model = e.chosen
+        if e.model != call.model and e.model in self.settings.models:
+            await self._answered_by(call, e.model)
         return ChatResult(
             text=e.answer,
             model=e.model,
@@ -334,7 +348,6 @@ class ChatPipeline:
                 prompt_tokens=result.prompt_tokens,
                 completion_tokens=result.completion_tokens,
                 vector=call.cache.vector,
-                chosen=self._model(call),
             )
         hit = result.cache == "HIT"
         if not hit:
@@ -370,7 +383,9 @@ class ChatPipeline:
             return False
         other = s.strong_model if route.model == s.default_model else s.default_model
         call.route = replace(route, model=other, fallback_from=route.model)
-        call.model = other  # the cache scope stays: a routed call's names both models
+        call.model = other
+        if call.cache_key is not None:  # a scope that names the model: the answer is other's
+            call.cache_key = self._scope(call)
         return True
 
     async def _next_delta(self, call: ChatCall, deltas: AsyncIterator[Delta]) -> Delta:

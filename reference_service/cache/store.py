@@ -70,7 +70,6 @@ class Entry:
     created: float = 0.0
     expires_at: float = 0.0
     vector: str | None = None  # the question's embedding, float32, base64: exact cosine
-    chosen: str = ""  # the model the service asked for, by its own name ("": not recorded)
 
 
 @dataclass
@@ -255,7 +254,6 @@ class SemanticCache:
         finish_reason: str | None = "stop",
         vector: np.ndarray | None = None,
         semantic: bool = True,
-        chosen: str = "",
     ) -> None:
         """Keep an answer for this question (exact tier, and semantic tier if allowed)."""
         now = self.clock.time()
@@ -269,7 +267,6 @@ class SemanticCache:
             finish_reason,
             created=now,
             expires_at=now + self.config.ttl_s,
-            chosen=chosen,
         )
         eid = entry_id(question)
         try:

@@ -33,8 +33,10 @@ class StickyRoutes:
             return None
         return as_text(value)
 
-    async def set(self, key: str, model: str) -> None:
+    async def set(self, key: str, model: str, *, first: bool = True) -> None:
+        """Keep the conversation's model: only if none is kept yet (`first`), or in place
+        of the one kept (the cache answered its first turn from the other model)."""
         try:
-            await self.redis.set(key, model, ex=self.ttl_s, nx=True)
+            await self.redis.set(key, model, ex=self.ttl_s, nx=first)
         except RedisError:
             pass

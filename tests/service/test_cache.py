@@ -322,6 +322,37 @@ def test_a_paraphrase_routed_to_the_other_model_is_served_the_first_answer(servi
     # a client that pins a model is never served another model's answer
     pinned = client.post("/chat", json={"message": TPM_LONG, "model": "gpt-4o"})
     assert pinned.headers["x-cache"] == "MISS" and pinned.json()["model_used"] == "gpt-4o"
+    assert len(mock.state.chat_requests()) == 3
+
+
+def test_a_conversation_served_the_other_models_answer_stays_on_that_model(client, mock):
+    """Two models do not take turns in one conversation: its first turn was answered by
+    gpt-4o-mini (from the cache), so its follow-ups go there too."""
+    conv = {"X-Client-ID": "conv-tpm"}
+    client.post("/chat/smart", json={"message": TPM}, headers=conv)
+    with client.stream(
+        "POST", "/chat/stream", json={"message": TPM_LONG, "model": "auto"}, headers=conv
+    ) as s:
+        assert s.headers["x-cache"] == "HIT" and s.headers["x-model"] == "gpt-4o-mini"
+        answer = "".join(e.data for e in parse_sse(s.iter_lines()) if e.event == "token")
+    history = [
+        {"role": "user", "content": TPM_LONG},
+        {"role": "assistant", "content": answer},
+    ]
+    follow = client.post(
+        "/chat/smart", json={"message": "And how do I enable it?", "history": history}, headers=conv
+    )
+    assert follow.json()["routing"]["reason"] == "sticky"
+    assert follow.json()["model_used"] == "gpt-4o-mini"
+
+
+def test_with_routing_off_routed_and_plain_calls_share_the_default_models_answers(mock):
+    settings = make_settings(openai_base_url=mock.base_url, routing_enabled=False)
+    with ThreadedServer(create_app(settings, clock=FakeClock())) as server:
+        first = httpx.post(server.url + "/chat", json={"message": TPM_LONG})
+        routed = httpx.post(server.url + "/chat/smart", json={"message": TPM_LONG})
+    assert first.json()["model_used"] == "gpt-4o-mini" == routed.json()["model_used"]
+    assert routed.headers["x-cache"] == "HIT" and len(mock.state.chat_requests()) == 1
 
 
 def test_eval_counts_the_pairs_routing_sends_to_two_models():

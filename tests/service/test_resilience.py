@@ -302,6 +302,10 @@ def test_routed_requests_fall_back_when_their_models_breaker_is_open(fallback_se
     pinned = httpx.post(url + "/chat", json={**hard, "model": "gpt-4o"})
     assert pinned.status_code == 503 and pinned.json()["error"]["type"] == "circuit_open"
     assert [c.body["model"] for c in mock.state.chat_requests()][5:] == ["gpt-4o-mini"] * 2
+    # the fallback's answer is in the routed calls' cache, named for the model that wrote it
+    again = httpx.post(url + "/chat/smart", json=hard)
+    assert again.headers["x-cache"] == "HIT" and again.headers["x-model"] == "gpt-4o-mini"
+    assert len(mock.state.chat_requests()) == 7
 
 
 def test_breaker_is_shared_by_all_workers(mock, redis_url):
