@@ -1,6 +1,6 @@
 """A measuring stick, not the service: the least a relay of a chat stream can cost on the
 service's own stack (uvicorn with uvloop and httptools, aiohttp to the upstream), for
-`benchmarks/stream_chunks.py --floor`.
+`benchmarks/stream_chunks.py --gateway floor-bytes|floor-json`.
 
 A raw ASGI app (no FastAPI, no middleware, no SSE library): POST /v1/chat/completions is
 sent upstream as it came, and what comes back is relayed

@@ -33,8 +33,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -111,12 +113,19 @@ def _gateway(name: str, port: int, redis_url: str, mock_port: int, venv: Path) -
         env = {"RELAY_UPSTREAM": upstream, "RELAY_PARSE": str(int(name == "floor-json"))}
     elif name == "litellm":
         config = Path(tempfile.mkdtemp(prefix="stream-chunks-")) / "litellm.yaml"
+        atexit.register(shutil.rmtree, config.parent, True)
         model = {"model": f"openai/{BODY['model']}", "api_base": upstream, "api_key": "sk-fake"}
         config.write_text(
             json.dumps(  # JSON is YAML
                 {
                     "model_list": [{"model_name": BODY["model"], "litellm_params": model}],
-                    "litellm_settings": {"callbacks": [], "cache": False, "set_verbose": False},
+                    "litellm_settings": {
+                        "callbacks": [],
+                        "success_callback": [],
+                        "failure_callback": [],
+                        "cache": False,
+                        "set_verbose": False,
+                    },
                 }
             )
         )

@@ -35,7 +35,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 
@@ -132,42 +132,46 @@ def main() -> None:
     if args.json:
         print(json.dumps(report))
     else:
-        print(
-            f"{args.pairs} ({args.split or 'all'}): {report['n_pairs']} pairs, "
-            f"{report['positives']} answerable; threshold {args.threshold:g} (cosine)"
-        )
-        print(
-            f"  precision {report['precision']}  recall {report['recall']}  "
-            f"false-hit rate {report['false_hit_rate']}  hits {report['hits']}"
-        )
-        r = report["routing"]
-        print(
-            f"  routing on (ROUTER={settings.router}): {r['answerable_apart']} answerable and "
-            f"{r['different_apart']} different pairs go to two models; scoped by the chosen "
-            f"model, precision {r['scoped_by_model']['precision']} recall "
-            f"{r['scoped_by_model']['recall']}"
-        )
-        for kind, k in report.get("by_kind", {}).items():
-            print(f"    {kind:<16} label {k['label']}  hits {k['hits']}/{k['n']}")
-        if "false_hits" in report:
-            print(
-                f"\n  false hits ({len(report['false_hits'])}): similarity, tier | stored || asked"
-            )
-            for e in report["false_hits"]:
-                sim = f"{e['similarity']:.3f}" if e["similarity"] is not None else "  -  "
-                print(f"    {sim} {e['tier']:<8} | {e['stored']} || {e['asked']}")
-        if "curve" in report:
-            print("\n  threshold  precision  recall  false-hit | cosine only: precision recall")
-            for c in report["curve"]:
-                co = c["cosine_only"]
-                print(
-                    f"  {c['threshold']:>9.3f}  {c['precision'] or 0:>9.3f}  {c['recall']:>6.3f}"
-                    f"  {c['false_hit_rate']:>9.3f} | {co['precision'] or 0:>9.3f} "
-                    f"{co['recall']:>6.3f}"
-                )
+        _print_report(report, args.pairs, args.split, args.threshold, settings.router)
     if args.plot:
         plot_curve({args.pairs.stem: report["curve"]}, args.plot, args.threshold)
         print(f"wrote {args.plot}")
+
+
+def _print_report(
+    report: dict[str, Any], pairs: Path, split: str | None, threshold: float, router: str
+) -> None:
+    print(
+        f"{pairs} ({split or 'all'}): {report['n_pairs']} pairs, "
+        f"{report['positives']} answerable; threshold {threshold:g} (cosine)"
+    )
+    print(
+        f"  precision {report['precision']}  recall {report['recall']}  "
+        f"false-hit rate {report['false_hit_rate']}  hits {report['hits']}"
+    )
+    r = report["routing"]
+    print(
+        f"  routing on (ROUTER={router}): {r['answerable_apart']} answerable and "
+        f"{r['different_apart']} different pairs go to two models; scoped by the chosen "
+        f"model, precision {r['scoped_by_model']['precision']} recall "
+        f"{r['scoped_by_model']['recall']}"
+    )
+    for kind, k in report.get("by_kind", {}).items():
+        print(f"    {kind:<16} label {k['label']}  hits {k['hits']}/{k['n']}")
+    if "false_hits" in report:
+        print(f"\n  false hits ({len(report['false_hits'])}): similarity, tier | stored || asked")
+        for e in report["false_hits"]:
+            sim = f"{e['similarity']:.3f}" if e["similarity"] is not None else "  -  "
+            print(f"    {sim} {e['tier']:<8} | {e['stored']} || {e['asked']}")
+    if "curve" in report:
+        print("\n  threshold  precision  recall  false-hit | cosine only: precision recall")
+        for c in report["curve"]:
+            co = c["cosine_only"]
+            print(
+                f"  {c['threshold']:>9.3f}  {c['precision'] or 0:>9.3f}  {c['recall']:>6.3f}"
+                f"  {c['false_hit_rate']:>9.3f} | {co['precision'] or 0:>9.3f} "
+                f"{co['recall']:>6.3f}"
+            )
 
 
 def _train(embedder: Embedder | OnnxEmbedder, compare_model: bool) -> None:
