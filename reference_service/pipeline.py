@@ -210,8 +210,10 @@ class ChatPipeline:
     async def _answered_by(self, call: ChatCall, model: str) -> None:
         """A routed call served the other model's answer from the cache (they share a
         scope): X-Model and a stream's chunks name the model that wrote it, as `model_used`
-        does, and a conversation this turn starts stays on that model, as after a miss."""
-        assert call.route is not None and call.route.reason != "pinned", "scoped apart"
+        does, and a conversation this turn starts stays on that model, as after a miss. A
+        pinned call's scope holds its own model's answers only: nothing to do there."""
+        if call.route is None or call.route.reason == "pinned":
+            return
         call.route = replace(call.route, model=model)
         call.model = model
         if call.route.reason == "routed":
@@ -316,7 +318,7 @@ class ChatPipeline:
             call.cache = Lookup("MISS", vector=lookup.vector)
             call.cache_status = "MISS"
             return None
-        if e.model != call.model and e.model in self.settings.models:
+        if e.model != call.model and e.model in self.settings.models:  # routed calls only
             await self._answered_by(call, e.model)
         return ChatResult(
             text=e.answer,

@@ -121,20 +121,18 @@ def routed_apart(
 ) -> dict[str, Any]:
     """With routing on, the pairs whose two wordings the router sends to different models,
     and what the cache would score if its scope named the chosen model (as it did before
-    commit "routed calls share one cache scope"): such a pair could never hit."""
-    apart = [
-        (score_of(o.pair.a) >= threshold) != (score_of(o.pair.b) >= threshold) for o in outcomes
-    ]
+    routed calls shared one scope): such a pair could never hit."""
+
+    def strong(text: str) -> bool:
+        return score_of(text) >= threshold
+
+    apart = [strong(o.pair.a) != strong(o.pair.b) for o in outcomes]
+    labels = [o.pair.label for o, x in zip(outcomes, apart, strict=True) if x]
+    routed = [replace(o, hit=False) if x else o for o, x in zip(outcomes, apart, strict=True)]
     return {
-        "answerable_apart": sum(
-            x and o.pair.label == 1 for x, o in zip(apart, outcomes, strict=True)
-        ),
-        "different_apart": sum(
-            x and o.pair.label == 0 for x, o in zip(apart, outcomes, strict=True)
-        ),
-        "scoped_by_model": score(
-            [o if not x else replace(o, hit=False) for x, o in zip(apart, outcomes, strict=True)]
-        ),
+        "answerable_apart": labels.count(1),
+        "different_apart": labels.count(0),
+        "scoped_by_model": score(routed),
     }
 
 
