@@ -35,8 +35,9 @@ def fake_llm() -> Iterator[tuple[int, str]]:
 def alternating_rounds(
     ways: dict[str, Way], measure: Callable[[Way], float], rounds: int, unit: str
 ) -> None:
-    """`measure` each way once a round, for `rounds` rounds; print each result and the
-    medians."""
+    """`measure` each way once a round, for `rounds` rounds; print each result, the medians,
+    and, against the first way, the median of the rounds' differences (each round's pair was
+    measured back to back, so a slow spell of a shared machine weighs on both)."""
     results: dict[str, list[float]] = {name: [] for name in ways}
     for _ in range(rounds):
         for name, way in ways.items():
@@ -44,3 +45,7 @@ def alternating_rounds(
             print(f"{name}: {results[name][-1]:.4f} ms of CPU per {unit}", flush=True)
     medians = ", ".join(f"{name} {statistics.median(ms):.4f}" for name, ms in results.items())
     print(f"median of {rounds} rounds, ms of CPU per {unit}: {medians}")
+    first = next(iter(results.values()))
+    for name, ms in list(results.items())[1:]:
+        less = statistics.median(a - b for a, b in zip(first, ms, strict=True))
+        print(f"  {name}: {less:+.4f} ms of CPU per {unit} less than the first way (median)")

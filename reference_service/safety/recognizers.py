@@ -21,6 +21,8 @@ docs/SAFETY.md):
 - PERSON: names have no digits ("Turing T4", "DDR5", "INT4" are not people); a detection
   that is only hardware words and lowercase words ("a Jetson Orin") is dropped, and so is a
   lone contact verb that starts a sentence ("Email nkechi...", "Ping me").
+- spaCy's models multiply matrices with numpy on one BLAS thread, not blis (faster at their
+  shapes, the same results: `matmul_on_numpy`).
 - Written forms (issue "Hardening"): the analyzer reads the text normalized (normalize.py:
   full-width forms, odd spaces, dashes and zero-width characters folded), and two more
   recognizers (obfuscated.py) read card numbers, SSNs and phone numbers with any separators
@@ -38,6 +40,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported where used: loading them takes seconds
     from presidio_analyzer import AnalyzerEngine, EntityRecognizer
+    from spacy.language import Language
     from thinc.api import Ops
     from tldextract import TLDExtract
 
@@ -167,9 +170,7 @@ def build_analyzer() -> AnalyzerEngine:
             "ner_model_configuration": {"labels_to_ignore": SPACY_LABELS_IGNORED},
         }
     ).create_engine()
-    from thinc.api import get_current_ops
-
-    _ANALYZER_OPS["ops"] = get_current_ops()  # what the models were loaded with
+    _ANALYZER_OPS["ops"] = matmul_on_numpy(nlp.nlp["en"])  # type: ignore[attr-defined]
     from .obfuscated import SeparatedDigitsRecognizer, SpelledEmailRecognizer
 
     registry = RecognizerRegistry(supported_languages=["en"])
@@ -190,8 +191,38 @@ def build_analyzer() -> AnalyzerEngine:
     return AnalyzerEngine(nlp_engine=nlp, registry=registry, supported_languages=["en"])
 
 
-# The backend spaCy's models were loaded with, recorded by build_analyzer.
+# The backend spaCy's models run on, recorded by build_analyzer.
 _ANALYZER_OPS: dict[str, Ops] = {}
+
+
+def matmul_on_numpy(nlp: Language) -> Ops:
+    """Give spaCy's models thinc's CPU backend with numpy's matrix product instead of blis's,
+    on one BLAS thread.
+
+    thinc's CPU backend multiplies float32 matrices with blis; on the x86-64 machine this was
+    measured on (AVX-512), blis 1.3 took 4-5x as long as numpy's OpenBLAS for the pipeline's
+    shapes (a dozen rows by 64-576). OpenBLAS, though, starts a thread per core and splits
+    a product over them once it is a few hundred thousand multiply-adds: for a pass of a few
+    ms of small products the hand-offs cost more than they save, and passes already run side
+    by side in worker threads. So BLAS is limited to one thread, process-wide (nothing else
+    in the service multiplies large matrices with numpy; ONNX Runtime has its own threads).
+    docs/BENCHMARKS.md, "spaCy's matrix products": the same findings, tags, parses, lemmas and
+    entities on every text checked (`benchmarks/spacy_blas.py`). A backend that is not
+    thinc's plain CPU one (a GPU, or a subclass such as thinc-apple-ops') is kept as it is.
+    Returns the backend the models run on."""
+    from thinc.api import NumpyOps, get_current_ops
+    from threadpoolctl import threadpool_limits
+
+    ops = get_current_ops()  # what the models were loaded with
+    if type(ops) is not NumpyOps:
+        return ops
+    threadpool_limits(limits=1, user_api="blas")
+    numpy_ops = NumpyOps(use_blis=False)
+    for _, pipe in nlp.pipeline:
+        if (model := getattr(pipe, "model", None)) is not None:
+            for node in model.walk():
+                node.ops = numpy_ops
+    return numpy_ops
 
 
 def use_analyzer_ops() -> None:

@@ -636,6 +636,49 @@ def test_a_pass_runs_on_the_backend_the_analyzer_was_built_with(redactor, monkey
     assert contextvars.Context().run(fresh_pass_backend) is other
 
 
+def test_spacys_models_multiply_with_numpy_on_one_blas_thread(redactor):
+    """blis's matrix product was 4-5x slower than OpenBLAS's at the pipeline's shapes, and
+    OpenBLAS on a thread per core spent more CPU on hand-offs than it saved
+    (benchmarks/spacy_blas.py: the same findings on 2,300 texts either way)."""
+    from thinc.api import NumpyOps
+    from threadpoolctl import threadpool_info
+
+    from reference_service.safety import recognizers
+
+    ops = recognizers._ANALYZER_OPS["ops"]
+    assert type(ops) is NumpyOps and not ops.use_blis
+    nlp = recognizers.shared_analyzer().nlp_engine.nlp["en"]
+    models = [m for _, pipe in nlp.pipeline if (m := getattr(pipe, "model", None)) is not None]
+    nodes = [node for model in models for node in model.walk()]
+    assert len(nodes) > 100 and all(n.ops is ops for n in nodes)
+    assert all(i["num_threads"] == 1 for i in threadpool_info() if i["user_api"] == "blas")
+
+
+def test_a_backend_other_than_thincs_plain_cpu_one_is_left_as_it_is():
+    """A GPU's backend, or thinc-apple-ops' (a NumpyOps subclass), stays the models' own."""
+    import contextvars
+    from types import SimpleNamespace
+
+    from thinc.api import Linear, NumpyOps, set_current_ops
+
+    from reference_service.safety.recognizers import matmul_on_numpy
+
+    class OtherOps(NumpyOps):
+        name = "other"
+
+    other = OtherOps()
+    model = Linear(2, 2)
+    model.ops = other
+    nlp = SimpleNamespace(pipeline=[("ner", SimpleNamespace(model=model))])
+
+    def built_on_other_ops():
+        set_current_ops(other)  # in this context only
+        return matmul_on_numpy(nlp)
+
+    assert contextvars.Context().run(built_on_other_ops) is other
+    assert model.ops is other
+
+
 def test_a_written_form_is_masked_where_it_was_and_restored_as_written(redactor):
     from reference_service.safety.pii import Placeholders
 
