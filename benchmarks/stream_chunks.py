@@ -25,8 +25,9 @@ own, the case a deployment relays.
 `floor-bytes|floor-json`, a raw ASGI relay on the service's own server stack
 (benchmarks/relay_floor.py): what any relay built on uvicorn, uvloop and aiohttp pays per
 chunk, relaying the chunks as bytes or decoded and encoded; `litellm`, LiteLLM proxy on its
-minimum path as ../shared/perf/side_by_side.sh runs it (installed per ../shared/perf/README.md;
-`--litellm-venv`, default /tmp/llvenv).
+minimum path as ../shared/perf/side_by_side.sh runs it, with that script's own
+litellm_config.yaml (installed per ../shared/perf/README.md; `--litellm-venv`, default
+/tmp/llvenv).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import yaml
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
@@ -98,6 +100,20 @@ def cpu_per_stream(
 
 
 LITELLM_KEY = "sk-stream-chunks"
+SHARED_CONFIG = Path(__file__).parents[2] / "shared/perf/litellm_config.yaml"
+
+
+def litellm_config(upstream: str) -> dict:
+    """side_by_side's own LiteLLM config (../shared/perf), its model pointed at `upstream`."""
+    if not SHARED_CONFIG.exists():
+        raise SystemExit(f"--gateway litellm uses {SHARED_CONFIG}; it is not there")
+    config = yaml.safe_load(SHARED_CONFIG.read_text())
+    names = [m["model_name"] for m in config["model_list"]]
+    if BODY["model"] not in names:
+        raise SystemExit(f"{SHARED_CONFIG} serves {names}, not {BODY['model']}")
+    for m in config["model_list"]:
+        m["litellm_params"]["api_base"] = upstream
+    return config
 
 
 def _gateway(name: str, port: int, redis_url: str, mock_port: int, venv: Path) -> tuple:
@@ -114,21 +130,7 @@ def _gateway(name: str, port: int, redis_url: str, mock_port: int, venv: Path) -
     elif name == "litellm":
         config = Path(tempfile.mkdtemp(prefix="stream-chunks-")) / "litellm.yaml"
         atexit.register(shutil.rmtree, config.parent, True)
-        model = {"model": f"openai/{BODY['model']}", "api_base": upstream, "api_key": "sk-fake"}
-        config.write_text(
-            json.dumps(  # JSON is YAML
-                {
-                    "model_list": [{"model_name": BODY["model"], "litellm_params": model}],
-                    "litellm_settings": {
-                        "callbacks": [],
-                        "success_callback": [],
-                        "failure_callback": [],
-                        "cache": False,
-                        "set_verbose": False,
-                    },
-                }
-            )
-        )
+        config.write_text(json.dumps(litellm_config(upstream)))  # JSON is YAML
         cmd = [str(venv / "bin/litellm"), "--config", str(config), "--host", HOST]
         cmd += ["--port", str(port), "--num_workers", "1"]
         env = {
