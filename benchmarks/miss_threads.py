@@ -1,15 +1,17 @@
-"""Where a cache miss's CPU goes, by thread: the event loop's thread (the HTTP, the upstream
-calls, Redis, the path) against the worker threads (Presidio's pass and the embedding), and
-what those two models cost alone on the same texts.
+"""Where a cache miss's (or a semantic hit's) CPU goes, by thread: the event loop's thread
+(the HTTP, the upstream calls, Redis, the path) against the worker threads (Presidio's pass
+and the embedding), and what those two models cost alone on the same texts.
 
-    .venv/bin/python benchmarks/miss_threads.py [--seconds 15]
+    .venv/bin/python benchmarks/miss_threads.py [--seconds 15] [--semantic]
 
 The service with everything on (the `make serve` defaults, a real Redis 8), one worker on
 CPU 0; the fake LLM, Redis and this client on CPU 1. Every request a new question (the
-overhead benchmark's misses, one client) for `--seconds`; each thread's CPU time (psutil)
-is divided by the requests. Then, in this process on CPU 0 once the service is stopped,
-Presidio's pass (each in a fresh context, as the service runs it) and the embedding on the
-first 300 of those questions (docs/BENCHMARKS.md, "Every case in one run").
+overhead benchmark's misses, one client) for `--seconds`; with `--semantic`, the overhead
+benchmark's 32 questions are stored first and every request is a new wording of one of them
+(its semantic hits). Each thread's CPU time (psutil) is divided by the requests. Then, in
+this process on CPU 0 once the service is stopped, Presidio's pass (each in a fresh context,
+as the service runs it) and the embedding on the first 300 of those texts (docs/BENCHMARKS.md,
+"Every case in one run").
 """
 
 from __future__ import annotations
@@ -27,12 +29,25 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from benchmarks.loadgen import run
-from benchmarks.overhead import BARE, CONFIGS, HOST, request_factory, start, stopped
+from benchmarks.loadgen import build_request, run
+from benchmarks.overhead import (
+    BARE,
+    BODY,
+    CONFIGS,
+    HOST,
+    SEMANTIC_BASES,
+    paraphrase,
+    request_factory,
+    start,
+    stopped,
+)
 from benchmarks.request_floors import per_text
 from mock_llm import free_port
 
-CONFIG = "everything on (defaults)"
+MISS, SEMANTIC = (
+    "everything on (defaults)",
+    "everything on (defaults), every request a semantic hit",
+)
 
 
 def thread_cpu(pid: int) -> dict[int, float]:
@@ -61,7 +76,11 @@ def the_models_alone(questions: list[str]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--semantic", action="store_true", help="semantic hits, not misses")
     args = parser.parse_args()
+    config, case, cases = (
+        (SEMANTIC, "semantic hit", "semantic hits") if args.semantic else (MISS, "miss", "misses")
+    )
     from tests.redis_server import RedisServer
 
     os.sched_setaffinity(0, {1})
@@ -79,7 +98,7 @@ def main() -> None:
         cleanup.callback(stopped, mock, 10)
         env = {
             **BARE,
-            **CONFIGS[CONFIG],
+            **CONFIGS[config],
             "REDIS_URL": redis_server.url,
             "OPENAI_BASE_URL": f"http://{HOST}:{mock_port}/v1",
             "OPENAI_API_KEY": "x",
@@ -90,25 +109,38 @@ def main() -> None:
         cmd = [sys.executable, "-m", "reference_service", "--port", str(port), "--workers", "1"]
         svc = start(cmd, env, {0}, f"http://{HOST}:{port}/readyz")
         cleanup.callback(stopped, svc)
-        warm = request_factory(port, CONFIG, phase="warm")
+        if args.semantic:  # the questions the wordings are answered from
+            stored = [
+                build_request(
+                    HOST,
+                    port,
+                    "/v1/chat/completions",
+                    dict(BODY, model="auto", messages=[{"role": "user", "content": q}]),
+                )
+                for q in SEMANTIC_BASES
+            ]
+            asyncio.run(run(HOST, port, stored.__getitem__, concurrency=1, requests=len(stored)))
+        warm = request_factory(port, config, phase="warm")
         asyncio.run(run(HOST, port, warm, concurrency=1, requests=50))
         before = thread_cpu(svc.pid)
-        misses = request_factory(port, CONFIG, phase="c10-")
-        r = asyncio.run(
-            run(HOST, port, misses, concurrency=1, requests=10**6, time_limit_s=args.seconds)
+        measured = request_factory(port, config, phase="c10-")
+        r = asyncio.run(  # at most 2,900 requests: that many wordings are new in this phase
+            run(HOST, port, measured, concurrency=1, requests=2900, time_limit_s=args.seconds)
         )
         after, n = thread_cpu(svc.pid), len(r.latencies)
     if set(r.statuses) != {200} or r.errors:
         raise RuntimeError(f"not every request answered: {r.statuses}, {r.errors} errors")
     ms = {tid: (v - before.get(tid, 0.0)) / n * 1000 for tid, v in after.items()}
     loop = ms.pop(svc.pid, 0.0)
-    print(f"{n} misses at one client, statuses {r.statuses}; ms of CPU per miss:")
+    print(f"{n} {cases} at one client, statuses {r.statuses}; ms of CPU per {case}:")
     print(f"  the event loop's thread   {loop:6.2f}")
     print(f"  the other threads         {sum(ms.values()):6.2f}")
     print(f"  all                       {loop + sum(ms.values()):6.2f}")
-    questions = [
-        f"What is the bandwidth of PCIe {i}.0 x16 in lab c10-{i}?" for i in range(300)
-    ]  # the misses' own wording (overhead.request_factory)
+    questions = (  # the requests' own wordings (overhead.request_factory, phase c10-)
+        [paraphrase(400 + i) for i in range(300)]
+        if args.semantic
+        else [f"What is the bandwidth of PCIe {i}.0 x16 in lab c10-{i}?" for i in range(300)]
+    )
     time.sleep(1)
     for name, cost in the_models_alone(questions).items():
         print(f"{name} alone on these questions: {cost:.2f} ms of CPU")
