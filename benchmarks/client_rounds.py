@@ -35,9 +35,10 @@ def fake_llm() -> Iterator[tuple[int, str]]:
 def alternating_rounds(
     ways: dict[str, Way], measure: Callable[[Way], float], rounds: int, unit: str
 ) -> None:
-    """`measure` each way once a round, for `rounds` rounds; print each result, the medians,
-    and, against the first way, the median of the rounds' differences (each round's pair was
-    measured back to back, so a slow spell of a shared machine weighs on both)."""
+    """`measure` each way once a round, in the order given, for `rounds` rounds; print each
+    result, the medians, and, against the first way, the median of the rounds' differences
+    (a round measures its ways one after another, so a slow spell of a shared machine weighs
+    on them alike; the second way is the first's direct neighbour)."""
     results: dict[str, list[float]] = {name: [] for name in ways}
     for _ in range(rounds):
         for name, way in ways.items():

@@ -20,17 +20,20 @@ import argparse
 import asyncio
 import contextvars
 import os
+import subprocess
 import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from benchmarks.loadgen import build_request, run
 from benchmarks.overhead import (
+    ADMIN_TOKEN,
     BARE,
     BODY,
     CONFIGS,
@@ -73,6 +76,61 @@ def the_models_alone(questions: list[str]) -> dict[str, float]:
     }
 
 
+def cache_counts(port: int) -> dict[str, int]:
+    """The cache's hits and misses so far (the service's own counters)."""
+    stats = httpx.get(
+        f"http://{HOST}:{port}/admin/cache/stats",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    ).raise_for_status()
+    return {k: stats.json()[k] for k in ("hits_exact", "hits_semantic", "misses")}
+
+
+def store_semantic_bases(port: int) -> None:
+    """The questions the semantic-hit wordings are answered from."""
+    stored = [
+        build_request(
+            HOST,
+            port,
+            "/v1/chat/completions",
+            dict(BODY, model="auto", messages=[{"role": "user", "content": q}]),
+        )
+        for q in SEMANTIC_BASES
+    ]
+    asyncio.run(run(HOST, port, stored.__getitem__, concurrency=1, requests=len(stored)))
+
+
+def serve(config: str, cleanup: ExitStack) -> tuple[subprocess.Popen, int]:
+    """Redis 8 and the fake LLM on CPU 1, the service (one worker, `config`) on CPU 0."""
+    from tests.redis_server import RedisServer
+
+    redis_server = RedisServer().start()
+    cleanup.callback(redis_server.stop)
+    psutil.Process(redis_server.proc.pid).cpu_affinity([1])
+    mock_port, port = free_port(), free_port()
+    mock = start(
+        [sys.executable, "-m", "mock_llm", "--port", str(mock_port), "--latency", "zero"],
+        {},
+        {1},
+        f"http://{HOST}:{mock_port}/v1/models",
+    )
+    cleanup.callback(stopped, mock, 10)
+    env = {
+        **BARE,
+        **CONFIGS[config],
+        "REDIS_URL": redis_server.url,
+        "OPENAI_BASE_URL": f"http://{HOST}:{mock_port}/v1",
+        "OPENAI_API_KEY": "x",
+        "LOG_LEVEL": "warning",
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        "RATE_LIMIT_RPM": "1000000000",  # as overhead.py: the limiter counts, never stops
+        "RATE_LIMIT_TPM": "1000000000",
+    }
+    cmd = [sys.executable, "-m", "reference_service", "--port", str(port), "--workers", "1"]
+    svc = start(cmd, env, {0}, f"http://{HOST}:{port}/readyz")
+    cleanup.callback(stopped, svc)
+    return svc, port
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=15)
@@ -81,58 +139,26 @@ def main() -> None:
     config, case, cases = (
         (SEMANTIC, "semantic hit", "semantic hits") if args.semantic else (MISS, "miss", "misses")
     )
-    from tests.redis_server import RedisServer
-
     os.sched_setaffinity(0, {1})
     with ExitStack() as cleanup:  # whatever started is stopped, even if a later step fails
-        redis_server = RedisServer().start()
-        cleanup.callback(redis_server.stop)
-        psutil.Process(redis_server.proc.pid).cpu_affinity([1])
-        mock_port, port = free_port(), free_port()
-        mock = start(
-            [sys.executable, "-m", "mock_llm", "--port", str(mock_port), "--latency", "zero"],
-            {},
-            {1},
-            f"http://{HOST}:{mock_port}/v1/models",
-        )
-        cleanup.callback(stopped, mock, 10)
-        env = {
-            **BARE,
-            **CONFIGS[config],
-            "REDIS_URL": redis_server.url,
-            "OPENAI_BASE_URL": f"http://{HOST}:{mock_port}/v1",
-            "OPENAI_API_KEY": "x",
-            "LOG_LEVEL": "warning",
-            "RATE_LIMIT_RPM": "1000000000",  # as overhead.py: the limiter counts, never stops
-            "RATE_LIMIT_TPM": "1000000000",
-        }
-        cmd = [sys.executable, "-m", "reference_service", "--port", str(port), "--workers", "1"]
-        svc = start(cmd, env, {0}, f"http://{HOST}:{port}/readyz")
-        cleanup.callback(stopped, svc)
-        if args.semantic:  # the questions the wordings are answered from
-            stored = [
-                build_request(
-                    HOST,
-                    port,
-                    "/v1/chat/completions",
-                    dict(BODY, model="auto", messages=[{"role": "user", "content": q}]),
-                )
-                for q in SEMANTIC_BASES
-            ]
-            asyncio.run(run(HOST, port, stored.__getitem__, concurrency=1, requests=len(stored)))
+        svc, port = serve(config, cleanup)
+        if args.semantic:
+            store_semantic_bases(port)
         warm = request_factory(port, config, phase="warm")
         asyncio.run(run(HOST, port, warm, concurrency=1, requests=50))
-        before = thread_cpu(svc.pid)
+        before, counted = thread_cpu(svc.pid), cache_counts(port)
         measured = request_factory(port, config, phase="c10-")
-        r = asyncio.run(  # at most 2,900 requests: that many wordings are new in this phase
+        r = asyncio.run(  # a cap the time limit ends long before, at one client
             run(HOST, port, measured, concurrency=1, requests=2900, time_limit_s=args.seconds)
         )
         after, n = thread_cpu(svc.pid), len(r.latencies)
+        counted = {k: v - counted[k] for k, v in cache_counts(port).items()}
     if set(r.statuses) != {200} or r.errors:
         raise RuntimeError(f"not every request answered: {r.statuses}, {r.errors} errors")
     ms = {tid: (v - before.get(tid, 0.0)) / n * 1000 for tid, v in after.items()}
     loop = ms.pop(svc.pid, 0.0)
-    print(f"{n} {cases} at one client, statuses {r.statuses}; ms of CPU per {case}:")
+    print(f"{n} {cases} at one client, statuses {r.statuses}; the cache counted {counted}")
+    print(f"ms of CPU per {case}:")
     print(f"  the event loop's thread   {loop:6.2f}")
     print(f"  the other threads         {sum(ms.values()):6.2f}")
     print(f"  all                       {loop + sum(ms.values()):6.2f}")

@@ -1,4 +1,4 @@
-"""spaCy's models on blis's matrix product (thinc's default) or numpy's on one BLAS thread
+"""spaCy's layers on blis's matrix product (thinc's default) or numpy's on one BLAS thread
 (the service's, `recognizers.matmul_on_numpy`): the same results, and the CPU of a Presidio
 pass each way, and with numpy on as many BLAS threads as OpenBLAS starts.
 
@@ -11,8 +11,11 @@ QQP dev questions up to --texts) go through the analyzer each way: how many text
 different Presidio findings (type, start, end, score) or a different spaCy document
 (entities, tags, dependency heads, dependency labels, lemmas) than with blis; the check can
 fail, and the script exits with 1 if any text differs. Then the CPU per pass, rounds
-alternating the ways (client_rounds.alternating_rounds) over the overhead benchmark's texts,
-and how much of it thinc's matrix products took (timed call by call).
+alternating the ways (client_rounds.alternating_rounds; blis and the service's way back to
+back, each after a 1 s pause so OpenBLAS's spinning threads are asleep) over the overhead
+benchmark's texts, and how much of it the layers' products took (`Ops.gemm`, timed call by
+call; the transition loop of the parser and ner multiplies through thinc's cblas table,
+blis either way, and is not in that column).
 """
 
 from __future__ import annotations
@@ -33,19 +36,17 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from benchmarks.client_rounds import alternating_rounds
 from benchmarks.pii_parser import load_texts
 from benchmarks.request_floors import texts as overhead_texts
+from reference_service.safety.recognizers import ENTITIES, set_models_ops, shared_analyzer
 
 
 def set_way(nlp, way) -> None:
     ops, blas_threads = way
     threadpool_limits(limits=blas_threads, user_api="blas")
-    for _, pipe in nlp.pipeline:
-        if (model := getattr(pipe, "model", None)) is not None:
-            for node in model.walk():
-                node.ops = ops
+    set_models_ops(nlp, ops)
 
 
 class TimedOps(NumpyOps):
-    """thinc's CPU backend, counting the CPU its matrix products take."""
+    """thinc's CPU backend, counting the CPU its layers' matrix products take."""
 
     def __init__(self, use_blis: bool) -> None:
         super().__init__(use_blis=use_blis)
@@ -63,15 +64,13 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    from reference_service.safety.recognizers import ENTITIES, shared_analyzer
-
     started = max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
     analyzer = shared_analyzer()  # built as the service builds it
     nlp = analyzer.nlp_engine.nlp["en"]  # type: ignore[attr-defined]
     ways = {
         "blis (thinc's default)": (TimedOps(use_blis=True), 1),
-        f"numpy, {started} BLAS threads": (TimedOps(use_blis=False), started),
         "numpy, 1 BLAS thread (the service)": (TimedOps(use_blis=False), 1),
+        f"numpy, {started} BLAS threads": (TimedOps(use_blis=False), started),
     }
     entities = list(ENTITIES)
 

@@ -21,7 +21,7 @@ docs/SAFETY.md):
 - PERSON: names have no digits ("Turing T4", "DDR5", "INT4" are not people); a detection
   that is only hardware words and lowercase words ("a Jetson Orin") is dropped, and so is a
   lone contact verb that starts a sentence ("Email nkechi...", "Ping me").
-- spaCy's models multiply matrices with numpy on one BLAS thread, not blis (faster at their
+- spaCy's layers multiply matrices with numpy on one BLAS thread, not blis (faster at their
   shapes, the same results: `matmul_on_numpy`).
 - Written forms (issue "Hardening"): the analyzer reads the text normalized (normalize.py:
   full-width forms, odd spaces, dashes and zero-width characters folded), and two more
@@ -32,6 +32,7 @@ docs/SAFETY.md):
 from __future__ import annotations
 
 import functools
+import os
 import re
 import time
 from collections.abc import Iterable
@@ -196,33 +197,51 @@ _ANALYZER_OPS: dict[str, Ops] = {}
 
 
 def matmul_on_numpy(nlp: Language) -> Ops:
-    """Give spaCy's models thinc's CPU backend with numpy's matrix product instead of blis's,
+    """Give spaCy's layers thinc's CPU backend with numpy's matrix product instead of blis's,
     on one BLAS thread.
 
-    thinc's CPU backend multiplies float32 matrices with blis; on the x86-64 machine this was
-    measured on (AVX-512), blis 1.3 took 4-5x as long as numpy's OpenBLAS for the pipeline's
-    shapes (a dozen rows by 64-576). OpenBLAS, though, starts a thread per core and splits
-    a product over them once it is a few hundred thousand multiply-adds: for a pass of a few
-    ms of small products the hand-offs cost more than they save, and passes already run side
-    by side in worker threads. So BLAS is limited to one thread, process-wide (nothing else
-    in the service multiplies large matrices with numpy; ONNX Runtime has its own threads).
-    docs/BENCHMARKS.md, "spaCy's matrix products": the same findings, tags, parses, lemmas and
-    entities on every text checked (`benchmarks/spacy_blas.py`). A backend that is not
-    thinc's plain CPU one (a GPU, or a subclass such as thinc-apple-ops') is kept as it is.
-    Returns the backend the models run on."""
+    thinc's CPU backend multiplies its layers' float32 matrices (`Ops.gemm`: tok2vec, the
+    tagger, the parser's and ner's hidden layers) with blis; on the x86-64 machine this was
+    measured on (AVX-512), numpy's OpenBLAS took about a third less CPU for them, about
+    0.9 ms of a ~8 ms Presidio pass. (The transition loop of the parser and ner multiplies
+    through thinc's cblas table, which is always blis: that part is unchanged.) OpenBLAS,
+    though, starts a thread per core and splits a product over them once it passes a few
+    hundred thousand multiply-adds, and its idle threads spin: a pass then cost twice the
+    CPU. So BLAS is limited to one thread, process-wide, unless the operator set
+    OPENBLAS_NUM_THREADS or OMP_NUM_THREADS (nothing else in the service multiplies large
+    matrices with numpy, and ONNX Runtime keeps its own threads). docs/BENCHMARKS.md,
+    "spaCy's matrix products": the same findings, tags, parses, lemmas and entities on every
+    text checked (`benchmarks/spacy_blas.py`). A backend that is not thinc's plain CPU one
+    (a GPU, or a subclass such as thinc-apple-ops') is kept as it is. Returns the backend
+    the layers run on."""
     from thinc.api import NumpyOps, get_current_ops
     from threadpoolctl import threadpool_limits
 
     ops = get_current_ops()  # what the models were loaded with
     if type(ops) is not NumpyOps:
         return ops
-    threadpool_limits(limits=1, user_api="blas")
-    numpy_ops = NumpyOps(use_blis=False)
+    if not {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"} & os.environ.keys():
+        threadpool_limits(limits=1, user_api="blas")
+    set_models_ops(nlp, _numpy_product_ops())
+    return _numpy_product_ops()
+
+
+@functools.cache
+def _numpy_product_ops() -> Ops:
+    """One instance per process: every analyzer built shares it."""
+    from thinc.api import NumpyOps
+
+    ops: Ops = NumpyOps(use_blis=False)
+    return ops
+
+
+def set_models_ops(nlp: Language, ops: Ops) -> None:
+    """Every layer of every model in the pipeline runs on `ops` (pipes without a model, the
+    attribute ruler and the lemmatizer, have none to set)."""
     for _, pipe in nlp.pipeline:
         if (model := getattr(pipe, "model", None)) is not None:
             for node in model.walk():
-                node.ops = numpy_ops
-    return numpy_ops
+                node.ops = ops
 
 
 def use_analyzer_ops() -> None:
@@ -232,9 +251,10 @@ def use_analyzer_ops() -> None:
     copy of the request's context, where it is unset, and then each pass looked it up again
     (in its first parser call) through the installed packages' entry points (catalogue):
     ~0.8 ms of a ~7.6 ms pass (docs/BENCHMARKS.md, "spaCy's backend in the worker thread").
-    This sets the backend the analyzer was built with (thinc's CPU backend, unless the
-    process chose another, a GPU with spacy.require_gpu() say, before it was built), so the
-    results are the same; setting it is a ContextVar write. Before any analyzer was built
+    This sets the backend build_analyzer gave the models (`matmul_on_numpy`: thinc's CPU
+    backend with numpy's product, unless the process chose another, a GPU with
+    spacy.require_gpu() say, before it was built), so the results are the same; setting it
+    is a ContextVar write. Before any analyzer was built
     it does nothing: thinc looks its backend up, as before."""
     if (ops := _ANALYZER_OPS.get("ops")) is not None:
         from thinc.api import set_current_ops

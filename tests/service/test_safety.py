@@ -636,22 +636,63 @@ def test_a_pass_runs_on_the_backend_the_analyzer_was_built_with(redactor, monkey
     assert contextvars.Context().run(fresh_pass_backend) is other
 
 
-def test_spacys_models_multiply_with_numpy_on_one_blas_thread(redactor):
-    """blis's matrix product was 4-5x slower than OpenBLAS's at the pipeline's shapes, and
-    OpenBLAS on a thread per core spent more CPU on hand-offs than it saved
-    (benchmarks/spacy_blas.py: the same findings on 2,300 texts either way)."""
+def test_a_pass_never_multiplies_through_blis_py(redactor, monkeypatch):
+    """spaCy's layers multiply with numpy (thinc's `Ops.gemm` calls blis.py.gemm on blis's
+    backend); blis's product was slower at the pipeline's shapes (benchmarks/spacy_blas.py:
+    the same findings on 2,300 texts either way). The same pass on blis's backend does call
+    it, so the count can tell the two apart."""
+    import contextvars
+
+    import blis.py
     from thinc.api import NumpyOps
-    from threadpoolctl import threadpool_info
 
-    from reference_service.safety import recognizers
+    from reference_service.safety import pii, recognizers
 
-    ops = recognizers._ANALYZER_OPS["ops"]
-    assert type(ops) is NumpyOps and not ops.use_blis
-    nlp = recognizers.shared_analyzer().nlp_engine.nlp["en"]
-    models = [m for _, pipe in nlp.pipeline if (m := getattr(pipe, "model", None)) is not None]
-    nodes = [node for model in models for node in model.walk()]
-    assert len(nodes) > 100 and all(n.ops is ops for n in nodes)
-    assert all(i["num_threads"] == 1 for i in threadpool_info() if i["user_api"] == "blas")
+    calls = []
+    real = blis.py.gemm
+    monkeypatch.setattr(blis.py, "gemm", lambda *a, **k: calls.append(1) or real(*a, **k))
+    text = "Ada Smith asked about NVLink on the H100; call her at 555-010-4477."
+    found = contextvars.Context().run(redactor._analyze, text)
+    assert calls == [] and found
+    nlp = redactor.analyzer.nlp_engine.nlp["en"]
+    blis_ops = NumpyOps()
+    try:
+        recognizers.set_models_ops(nlp, blis_ops)
+        with monkeypatch.context() as m:
+            m.setattr(pii, "use_analyzer_ops", lambda: None)
+            assert contextvars.Context().run(redactor._analyze, text) == found
+    finally:
+        recognizers.set_models_ops(nlp, recognizers._ANALYZER_OPS["ops"])
+    assert calls
+
+
+def test_blas_runs_one_thread_unless_the_operator_chose(monkeypatch):
+    """OpenBLAS's thread per core spun between the pass's small products (twice the CPU a
+    pass); an operator's OPENBLAS_NUM_THREADS or OMP_NUM_THREADS is theirs to keep."""
+    from types import SimpleNamespace
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from reference_service.safety.recognizers import matmul_on_numpy
+
+    def blas_threads() -> set[int]:
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    no_models = SimpleNamespace(pipeline=[("attribute_ruler", SimpleNamespace(model=None))])
+    limits = threadpool_limits(limits=2, user_api="blas")  # as on a machine of 2+ cores
+    try:
+        before = blas_threads()
+        assert before  # numpy's OpenBLAS is loaded: the check below checks something
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        matmul_on_numpy(no_models)
+        assert blas_threads() == before
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+        matmul_on_numpy(no_models)
+        assert blas_threads() == {1}
+    finally:
+        limits.restore_original_limits()
+        threadpool_limits(limits=1, user_api="blas")  # as the shared analyzer left it
 
 
 def test_a_backend_other_than_thincs_plain_cpu_one_is_left_as_it_is():
