@@ -26,23 +26,20 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from benchmarks.loadgen import build_request, run
+from benchmarks.loadgen import run
 from benchmarks.overhead import (
-    ADMIN_TOKEN,
-    BARE,
-    BODY,
-    CONFIGS,
     HOST,
-    SEMANTIC_BASES,
+    cache_counts,
     paraphrase,
     request_factory,
+    service_env,
     start,
     stopped,
+    store_semantic_bases,
 )
 from benchmarks.request_floors import per_text
 from mock_llm import free_port
@@ -76,29 +73,6 @@ def the_models_alone(questions: list[str]) -> dict[str, float]:
     }
 
 
-def cache_counts(port: int) -> dict[str, int]:
-    """The cache's hits and misses so far (the service's own counters)."""
-    stats = httpx.get(
-        f"http://{HOST}:{port}/admin/cache/stats",
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-    ).raise_for_status()
-    return {k: stats.json()[k] for k in ("hits_exact", "hits_semantic", "misses")}
-
-
-def store_semantic_bases(port: int) -> None:
-    """The questions the semantic-hit wordings are answered from."""
-    stored = [
-        build_request(
-            HOST,
-            port,
-            "/v1/chat/completions",
-            dict(BODY, model="auto", messages=[{"role": "user", "content": q}]),
-        )
-        for q in SEMANTIC_BASES
-    ]
-    asyncio.run(run(HOST, port, stored.__getitem__, concurrency=1, requests=len(stored)))
-
-
 def serve(config: str, cleanup: ExitStack) -> tuple[subprocess.Popen, int]:
     """Redis 8 and the fake LLM on CPU 1, the service (one worker, `config`) on CPU 0."""
     from tests.redis_server import RedisServer
@@ -114,17 +88,7 @@ def serve(config: str, cleanup: ExitStack) -> tuple[subprocess.Popen, int]:
         f"http://{HOST}:{mock_port}/v1/models",
     )
     cleanup.callback(stopped, mock, 10)
-    env = {
-        **BARE,
-        **CONFIGS[config],
-        "REDIS_URL": redis_server.url,
-        "OPENAI_BASE_URL": f"http://{HOST}:{mock_port}/v1",
-        "OPENAI_API_KEY": "x",
-        "LOG_LEVEL": "warning",
-        "ADMIN_TOKEN": ADMIN_TOKEN,
-        "RATE_LIMIT_RPM": "1000000000",  # as overhead.py: the limiter counts, never stops
-        "RATE_LIMIT_TPM": "1000000000",
-    }
+    env = service_env(config, mock_port, {"REDIS_URL": redis_server.url})
     cmd = [sys.executable, "-m", "reference_service", "--port", str(port), "--workers", "1"]
     svc = start(cmd, env, {0}, f"http://{HOST}:{port}/readyz")
     cleanup.callback(stopped, svc)
@@ -143,16 +107,19 @@ def main() -> None:
     with ExitStack() as cleanup:  # whatever started is stopped, even if a later step fails
         svc, port = serve(config, cleanup)
         if args.semantic:
-            store_semantic_bases(port)
+            store_semantic_bases(port, "auto")
         warm = request_factory(port, config, phase="warm")
         asyncio.run(run(HOST, port, warm, concurrency=1, requests=50))
-        before, counted = thread_cpu(svc.pid), cache_counts(port)
+        before, counts_before = thread_cpu(svc.pid), cache_counts(port)
         measured = request_factory(port, config, phase="c10-")
         r = asyncio.run(  # a cap the time limit ends long before, at one client
             run(HOST, port, measured, concurrency=1, requests=2900, time_limit_s=args.seconds)
         )
         after, n = thread_cpu(svc.pid), len(r.latencies)
-        counted = {k: v - counted[k] for k, v in cache_counts(port).items()}
+        counts_after = cache_counts(port)
+    if counts_before is None or counts_after is None:
+        raise RuntimeError("the service did not give its cache counters (/admin/cache/stats)")
+    counted = {k: v - counts_before[k] for k, v in counts_after.items()}
     if set(r.statuses) != {200} or r.errors:
         raise RuntimeError(f"not every request answered: {r.statuses}, {r.errors} errors")
     ms = {tid: (v - before.get(tid, 0.0)) / n * 1000 for tid, v in after.items()}

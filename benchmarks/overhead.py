@@ -163,6 +163,45 @@ def stopped(proc: subprocess.Popen, timeout: float = 30) -> None:
     proc.wait(timeout=timeout)
 
 
+def service_env(config: str, mock_port: int, redis_env: dict[str, str]) -> dict[str, str]:
+    """The service's environment in these benchmarks: BARE, then `config`'s settings, Redis,
+    the fake LLM, quiet logs, the admin token (to read the cache's counters back), and rate
+    limits that count but never stop a request."""
+    return {
+        **BARE,
+        **CONFIGS[config],
+        **redis_env,
+        "OPENAI_BASE_URL": f"http://{HOST}:{mock_port}/v1",
+        "OPENAI_API_KEY": "x",
+        "LOG_LEVEL": "warning",
+        "RATE_LIMIT_RPM": "1000000000",
+        "RATE_LIMIT_TPM": "1000000000",
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+    }
+
+
+def store_semantic_bases(port: int, model: str, headers: dict[str, str] | None = None) -> None:
+    """The questions the semantic-hit wordings are answered from, one request each."""
+
+    def base(i: int) -> bytes:
+        b = dict(BODY, model=model, messages=[{"role": "user", "content": SEMANTIC_BASES[i]}])
+        return build_request(HOST, port, "/v1/chat/completions", b, headers)
+
+    asyncio.run(run(HOST, port, base, concurrency=1, requests=len(SEMANTIC_BASES)))
+
+
+def cache_counts(port: int) -> dict[str, int] | None:
+    """The cache's hits and misses so far, from the service's own counters (None: the
+    service has no cache, or no admin endpoint)."""
+    stats = httpx.get(
+        f"http://{HOST}:{port}/admin/cache/stats",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    if stats.status_code != 200:
+        return None
+    return {k: stats.json().get(k) for k in ("hits_exact", "hits_semantic", "misses")}
+
+
 def cpu_seconds(proc: subprocess.Popen) -> float:
     procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
     return sum(p.cpu_times().user + p.cpu_times().system for p in procs)
@@ -236,12 +275,7 @@ def measure(
     out = {}
     if "semantic hit" in config:  # the questions its wordings are answered from
         model = "auto" if config.startswith("everything") else BODY["model"]
-
-        def base(i: int) -> bytes:
-            b = dict(BODY, model=model, messages=[{"role": "user", "content": SEMANTIC_BASES[i]}])
-            return build_request(HOST, port, "/v1/chat/completions", b, headers)
-
-        asyncio.run(run(HOST, port, base, concurrency=1, requests=len(SEMANTIC_BASES)))
+        store_semantic_bases(port, model, headers)
     asyncio.run(
         run(
             HOST,
@@ -283,14 +317,8 @@ def measure(
         "p99_ms": r.pct(99) * 1000,
         "n": len(r.latencies),
     }
-    if "hit" in config or "miss" in config:  # what the cache really answered
-        stats = httpx.get(
-            f"http://{HOST}:{port}/admin/cache/stats",
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        )
-        if stats.status_code == 200:
-            s = stats.json()
-            out["cache"] = {k: s.get(k) for k in ("hits_exact", "hits_semantic", "misses")}
+    if ("hit" in config or "miss" in config) and (counts := cache_counts(port)) is not None:
+        out["cache"] = counts  # what the cache really answered
     if proc:
         tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
         out["rss_mb"] = {p.name() + f" {p.pid}": p.memory_info().rss / 2**20 for p in tree}
@@ -375,17 +403,7 @@ def main() -> None:
                         "--log-level",
                         "warning",
                     ],
-                    {
-                        **BARE,
-                        **env,
-                        **redis_env,
-                        "OPENAI_BASE_URL": f"http://{HOST}:{mock_port}/v1",
-                        "OPENAI_API_KEY": "x",
-                        "LOG_LEVEL": "warning",
-                        "RATE_LIMIT_RPM": "1000000000",
-                        "RATE_LIMIT_TPM": "1000000000",
-                        "ADMIN_TOKEN": ADMIN_TOKEN,
-                    },
+                    service_env(name, mock_port, redis_env),
                     cpus,
                     f"http://{HOST}:{port}/readyz",
                 )

@@ -32,7 +32,14 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from benchmarks.client_rounds import fake_llm
 from benchmarks.loadgen import build_request, run
 from benchmarks.moderation_client import cpu_per_call, raw
-from benchmarks.overhead import BARE, BODY, CONFIGS, HOST, SEMANTIC_BASES, paraphrase, start
+from benchmarks.overhead import (
+    BODY,
+    HOST,
+    paraphrase,
+    service_env,
+    start,
+    store_semantic_bases,
+)
 from mock_llm import free_port
 
 
@@ -128,16 +135,7 @@ class CommandCount:
 def commands_per_request(redis_url: str, mock_port: int, n: int = 50) -> dict[str, float]:
     """Redis commands the service sends per miss and per semantic hit (everything on)."""
     port = free_port()
-    env = {
-        **BARE,
-        **CONFIGS["everything on (defaults)"],
-        "REDIS_URL": redis_url,
-        "OPENAI_BASE_URL": f"http://{HOST}:{mock_port}/v1",
-        "OPENAI_API_KEY": "x",
-        "LOG_LEVEL": "warning",
-        "RATE_LIMIT_RPM": "1000000000",  # limits on, never reached (as benchmarks/overhead.py)
-        "RATE_LIMIT_TPM": "1000000000",
-    }
+    env = service_env("everything on (defaults)", mock_port, {"REDIS_URL": redis_url})
     cmd = [sys.executable, "-m", "reference_service", "--port", str(port)]
     svc = start(cmd, env, {0}, f"http://{HOST}:{port}/readyz")
     out = {}
@@ -147,8 +145,7 @@ def commands_per_request(redis_url: str, mock_port: int, n: int = 50) -> dict[st
             body = dict(BODY, model="auto", messages=[{"role": "user", "content": q}])
             return lambda i: build_request(HOST, port, "/v1/chat/completions", body)
 
-        for q in SEMANTIC_BASES:  # stored, for the semantic hits
-            asyncio.run(run(HOST, port, ask(q), concurrency=1, requests=1))
+        store_semantic_bases(port, "auto")  # for the semantic hits
         kinds = {
             "miss": lambda i: f"What is the bandwidth of PCIe {i}.0 x16 in rack r{i}?",
             "semantic hit": lambda i: paraphrase(200 + i),

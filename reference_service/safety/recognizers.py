@@ -222,8 +222,9 @@ def matmul_on_numpy(nlp: Language) -> Ops:
         return ops
     if not {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"} & os.environ.keys():
         threadpool_limits(limits=1, user_api="blas")
-    set_models_ops(nlp, _numpy_product_ops())
-    return _numpy_product_ops()
+    numpy_product = _numpy_product_ops()
+    set_models_ops(nlp, numpy_product)
+    return numpy_product
 
 
 @functools.cache
